@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Rooms and who imports whom follow ../shared/DESIGN.md; README.md explains the deviations.
+let package = Package(
+    name: "atlas-stream-webhook",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "atlas-stream-webhook", targets: ["atlas-stream-webhook"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+    ],
+    targets: [
+        // System libraries: module maps and shim headers only.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CLinux"),
+
+        .target(name: "JSON"),
+        .target(name: "TLS", dependencies: ["COpenSSL", "CLinux"]),
+        .target(name: "HTTPServer", dependencies: ["TLS", "CLinux"]),
+        .target(name: "StreamRules", dependencies: ["JSON"]),
+        .target(name: "Admission", dependencies: ["StreamRules", "JSON"]),
+        .target(name: "WebhookServer", dependencies: [
+            "HTTPServer", "TLS", "Admission", "JSON",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "atlas-stream-webhook", dependencies: [
+            "WebhookServer", "Admission", "HTTPServer", "TLS",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "AdmissionTests", dependencies: ["Admission", "StreamRules", "JSON"]),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "WebhookServer", "TLS", "JSON",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+    ],
+    swiftLanguageModes: [.v6]
+)
