@@ -1,0 +1,298 @@
+/// The kind of a JSON value.
+public enum JSONKind: UInt8, Sendable {
+    case null, `false`, `true`, number, string, array, object
+}
+
+/// A parsed JSON text, kept compact: a tape of nodes in document order that point
+/// into one byte buffer. Strings stay as written (escapes decoded on demand) and
+/// numbers keep their exact text, so values can be passed on unchanged.
+///
+/// Objects are laid out as key node, value subtree, key node, value subtree, ...;
+/// every node records where its subtree ends so siblings are found without descending.
+public final class JSONDocument: Sendable {
+    /// The bytes string and number nodes point into (the source text for parsed JSON).
+    public let storage: [UInt8]
+    let nodes: [JSONNode]
+    /// Whether string contents in `storage` are JSON source text (escaped as written),
+    /// rather than raw decoded bytes placed there by another loader.
+    let isJSONSource: Bool
+
+    init(storage: [UInt8], nodes: [JSONNode], isJSONSource: Bool = true) {
+        self.storage = storage
+        self.nodes = nodes
+        self.isJSONSource = isJSONSource
+    }
+
+    /// The top-level value.
+    public var root: JSONValue { JSONValue(document: self, index: 0) }
+}
+
+/// One entry of the tape.
+struct JSONNode: Sendable {
+    var kind: JSONKind
+    /// For strings: the content holds backslash escapes that need decoding.
+    var hasEscapes: Bool
+    /// For strings and numbers: the first byte of the content in `storage`
+    /// (after the opening quote for strings). For containers: unused.
+    var start: UInt32
+    /// For strings and numbers: the content length in bytes. For containers: the
+    /// number of elements, or of members for an object.
+    var count: UInt32
+    /// The index of the first node after this node's subtree.
+    var end: UInt32
+}
+
+/// A read-only view of one value inside a `JSONDocument`.
+public struct JSONValue: Sendable {
+    public let document: JSONDocument
+    let index: Int
+
+    init(document: JSONDocument, index: Int) {
+        self.document = document
+        self.index = index
+    }
+
+    var node: JSONNode { document.nodes[index] }
+
+    public var kind: JSONKind { node.kind }
+    public var isNull: Bool { node.kind == .null }
+    public var isObject: Bool { node.kind == .object }
+    public var isArray: Bool { node.kind == .array }
+
+    /// The boolean, or nil when this is not a boolean.
+    public var bool: Bool? {
+        switch node.kind {
+        case .true: return true
+        case .false: return false
+        default: return nil
+        }
+    }
+
+    /// The decoded string, or nil when this is not a string.
+    public var string: String? {
+        let n = node
+        guard n.kind == .string else { return nil }
+        return JSONValue.decodeString(document.storage, n)
+    }
+
+    /// The number exactly as written, or nil when this is not a number.
+    public var numberText: String? {
+        let n = node
+        guard n.kind == .number else { return nil }
+        let s = Int(n.start)
+        return String(decoding: document.storage[s..<s + Int(n.count)], as: UTF8.self)
+    }
+
+    /// The number as an integer when it is written as one and fits.
+    public var int: Int? {
+        let n = node
+        guard n.kind == .number else { return nil }
+        var value = 0
+        var negative = false
+        let s = Int(n.start)
+        for i in s..<s + Int(n.count) {
+            let b = document.storage[i]
+            if b == UInt8(ascii: "-") && i == s { negative = true; continue }
+            guard b >= 0x30 && b <= 0x39 else { return nil }
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int(b - 0x30))
+            guard !o1 && !o2 else { return nil }
+            value = a
+        }
+        return negative ? -value : value
+    }
+
+    /// Number of array elements or object members; 0 for scalars.
+    public var count: Int {
+        let n = node
+        return n.kind == .array || n.kind == .object ? Int(n.count) : 0
+    }
+
+    /// The elements of an array (empty for anything else).
+    public var elements: JSONElements { JSONElements(value: self) }
+
+    /// The members of an object in document order (empty for anything else).
+    public var members: JSONMembers { JSONMembers(value: self) }
+
+    /// The value of member `key` of an object; nil when absent or when this is not an
+    /// object. With duplicate keys the last one wins, as in Go's encoding/json.
+    public subscript(key: String) -> JSONValue? {
+        guard node.kind == .object else { return nil }
+        var found: JSONValue?
+        var key = key
+        key.withUTF8 { keyBytes in
+            for (k, v) in members where k.equals(keyBytes) { found = v }
+        }
+        return found
+    }
+
+    /// Whether this is a string whose decoded content equals `text`.
+    public func isString(_ text: String) -> Bool {
+        guard node.kind == .string else { return false }
+        var text = text
+        return text.withUTF8 { self.equals($0) }
+    }
+
+    /// Compares a string node's decoded content with UTF-8 bytes.
+    func equals(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let n = node
+        guard n.kind == .string else { return false }
+        if n.hasEscapes {
+            return Array(JSONValue.decodeString(document.storage, n).utf8).elementsEqual(bytes)
+        }
+        guard Int(n.count) == bytes.count else { return false }
+        let s = Int(n.start)
+        return document.storage.withUnsafeBufferPointer { storage in
+            for i in 0..<bytes.count where storage[s + i] != bytes[i] { return false }
+            return true
+        }
+    }
+
+    /// The exact bytes of a string's content (still escaped) or of a number.
+    var rawContent: ArraySlice<UInt8> {
+        let n = node
+        let s = Int(n.start)
+        return document.storage[s..<s + Int(n.count)]
+    }
+
+    static func decodeString(_ storage: [UInt8], _ n: JSONNode) -> String {
+        let s = Int(n.start)
+        let e = s + Int(n.count)
+        if !n.hasEscapes { return String(decoding: storage[s..<e], as: UTF8.self) }
+        var out: [UInt8] = []
+        out.reserveCapacity(Int(n.count))
+        var i = s
+        while i < e {
+            let b = storage[i]
+            guard b == UInt8(ascii: "\\"), i + 1 < e else { out.append(b); i += 1; continue }
+            let c = storage[i + 1]
+            i += 2
+            switch c {
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = hex4(storage, i, e) ?? 0xFFFD
+                i += 4
+                if scalar >= 0xD800 && scalar < 0xDC00 {
+                    // A high surrogate: combine with a following \uDC00-\uDFFF escape.
+                    if i + 6 <= e, storage[i] == UInt8(ascii: "\\"), storage[i + 1] == UInt8(ascii: "u"),
+                       let low = hex4(storage, i + 2, e), low >= 0xDC00 && low < 0xE000 {
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                        i += 6
+                    } else {
+                        scalar = 0xFFFD
+                    }
+                } else if scalar >= 0xDC00 && scalar < 0xE000 {
+                    scalar = 0xFFFD
+                }
+                appendUTF8(scalar, to: &out)
+            default: out.append(c)  // \" \\ \/
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func hex4(_ storage: [UInt8], _ at: Int, _ end: Int) -> UInt32? {
+        guard at + 4 <= end else { return nil }
+        var v: UInt32 = 0
+        for i in at..<at + 4 {
+            guard let d = hexDigit(storage[i]) else { return nil }
+            v = v << 4 | UInt32(d)
+        }
+        return v
+    }
+
+    private static func appendUTF8(_ scalar: UInt32, to out: inout [UInt8]) {
+        let s = Unicode.Scalar(scalar) ?? "\u{FFFD}"
+        out.append(contentsOf: Array(String(Character(s)).utf8))
+    }
+}
+
+@inline(__always)
+func hexDigit(_ b: UInt8) -> UInt8? {
+    switch b {
+    case 0x30...0x39: return b - 0x30
+    case 0x41...0x46: return b - 0x41 + 10
+    case 0x61...0x66: return b - 0x61 + 10
+    default: return nil
+    }
+}
+
+/// The elements of an array value.
+public struct JSONElements: Sequence, Sendable {
+    let value: JSONValue
+
+    public struct Iterator: IteratorProtocol {
+        let document: JSONDocument
+        var position: Int
+        var remaining: Int
+
+        public mutating func next() -> JSONValue? {
+            guard remaining > 0 else { return nil }
+            remaining -= 1
+            let v = JSONValue(document: document, index: position)
+            position = Int(document.nodes[position].end)
+            return v
+        }
+    }
+
+    public func makeIterator() -> Iterator {
+        let isArray = value.kind == .array
+        return Iterator(document: value.document, position: value.index + 1, remaining: isArray ? value.count : 0)
+    }
+}
+
+/// The members of an object value, as (key, value) pairs in document order.
+public struct JSONMembers: Sequence, Sendable {
+    let value: JSONValue
+
+    public struct Iterator: IteratorProtocol {
+        let document: JSONDocument
+        var position: Int
+        var remaining: Int
+
+        public mutating func next() -> (key: JSONValue, value: JSONValue)? {
+            guard remaining > 0 else { return nil }
+            remaining -= 1
+            let k = JSONValue(document: document, index: position)
+            let v = JSONValue(document: document, index: position + 1)
+            position = Int(document.nodes[position + 1].end)
+            return (k, v)
+        }
+    }
+
+    public func makeIterator() -> Iterator {
+        let isObject = value.kind == .object
+        return Iterator(document: value.document, position: value.index + 1, remaining: isObject ? value.count : 0)
+    }
+}
+
+extension JSONValue: Equatable {
+    /// Semantic equality: objects compare as maps (member order ignored), strings by
+    /// decoded content, numbers by their written text.
+    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+        let na = a.node, nb = b.node
+        guard na.kind == nb.kind else { return false }
+        switch na.kind {
+        case .null, .true, .false:
+            return true
+        case .number:
+            return a.rawContent.elementsEqual(b.rawContent)
+        case .string:
+            if !na.hasEscapes && !nb.hasEscapes { return a.rawContent.elementsEqual(b.rawContent) }
+            return a.string == b.string
+        case .array:
+            guard na.count == nb.count else { return false }
+            return zip(a.elements, b.elements).allSatisfy { $0 == $1 }
+        case .object:
+            guard na.count == nb.count else { return false }
+            for (key, value) in a.members {
+                guard let keyText = key.string, let other = b[keyText], other == value else { return false }
+            }
+            return true
+        }
+    }
+}

@@ -1,0 +1,283 @@
+/// Why a text is not acceptable JSON.
+public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Reason: Sendable, Equatable {
+        case unexpectedEnd
+        case unexpectedByte(UInt8)
+        case invalidUTF8
+        case controlCharacterInString
+        case invalidEscape
+        case invalidNumber
+        case trailingContent
+        case tooDeep(limit: Int)
+        case tooLarge
+    }
+
+    public let reason: Reason
+    /// Byte offset in the input where the problem was found.
+    public let offset: Int
+
+    public var description: String {
+        switch reason {
+        case .unexpectedEnd: return "unexpected end of JSON input"
+        case .unexpectedByte(let b):
+            if b >= 0x21 && b < 0x7F {
+                return "invalid character '\(Character(Unicode.Scalar(b)))' at offset \(offset)"
+            }
+            return "invalid byte 0x\(String(b, radix: 16)) at offset \(offset)"
+        case .invalidUTF8: return "invalid UTF-8 in string at offset \(offset)"
+        case .controlCharacterInString: return "invalid control character in string at offset \(offset)"
+        case .invalidEscape: return "invalid escape in string at offset \(offset)"
+        case .invalidNumber: return "invalid number at offset \(offset)"
+        case .trailingContent: return "invalid character after top-level value at offset \(offset)"
+        case .tooDeep(let limit): return "exceeded max depth of \(limit) at offset \(offset)"
+        case .tooLarge: return "JSON text too large"
+        }
+    }
+}
+
+/// An RFC 8259 reader: bytes to a `JSONDocument`. It validates everything (grammar,
+/// UTF-8, escapes, number syntax), never recurses, and stops at `maxDepth` nesting.
+public enum JSONReader {
+    public static let defaultMaxDepth = 512
+
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONError) -> JSONDocument {
+        guard bytes.count < Int(UInt32.max) else { throw JSONError(reason: .tooLarge, offset: 0) }
+        var parser = Parser(maxDepth: maxDepth)
+        let result = bytes.withUnsafeBufferPointer { parser.run($0) }
+        if let error = result { throw error }
+        return JSONDocument(storage: bytes, nodes: parser.nodes)
+    }
+}
+
+private struct Parser {
+    let maxDepth: Int
+    var nodes: [JSONNode] = []
+    /// Indices of the open containers, innermost last.
+    var open: [Int] = []
+
+    init(maxDepth: Int) {
+        self.maxDepth = maxDepth
+    }
+
+    private static let quote = UInt8(ascii: "\"")
+    private static let backslash = UInt8(ascii: "\\")
+
+    mutating func run(_ p: UnsafeBufferPointer<UInt8>) -> JSONError? {
+        nodes.reserveCapacity(p.count / 8 + 4)
+        var i = 0
+        let n = p.count
+
+        @inline(__always) func skipWhitespace(_ i: inout Int) {
+            while i < n {
+                let b = p[i]
+                guard b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 else { return }
+                i += 1
+            }
+        }
+
+        // States: expecting a value; after a value (expect , or close); after a key (expect :).
+        var expectValue = true
+        parsing: while true {
+            skipWhitespace(&i)
+            if expectValue {
+                guard i < n else { return JSONError(reason: .unexpectedEnd, offset: i) }
+                let b = p[i]
+                switch b {
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    guard open.count < maxDepth else { return JSONError(reason: .tooDeep(limit: maxDepth), offset: i) }
+                    open.append(nodes.count)
+                    nodes.append(JSONNode(kind: b == UInt8(ascii: "{") ? .object : .array,
+                                          hasEscapes: false, start: UInt32(i), count: 0, end: 0))
+                    i += 1
+                    skipWhitespace(&i)
+                    guard i < n else { return JSONError(reason: .unexpectedEnd, offset: i) }
+                    if p[i] == (b == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                        i += 1
+                        closeContainer()
+                        expectValue = false
+                        if open.isEmpty { break parsing }
+                        continue
+                    }
+                    if b == UInt8(ascii: "{") {
+                        if let error = readKey(p, &i) { return error }
+                    }
+                    continue
+                case Parser.quote:
+                    if let error = readString(p, &i) { return error }
+                case UInt8(ascii: "t"):
+                    guard literal(p, i, "true") else { return JSONError(reason: .unexpectedByte(b), offset: i) }
+                    nodes.append(scalar(.true, i, 4)); i += 4
+                case UInt8(ascii: "f"):
+                    guard literal(p, i, "false") else { return JSONError(reason: .unexpectedByte(b), offset: i) }
+                    nodes.append(scalar(.false, i, 5)); i += 5
+                case UInt8(ascii: "n"):
+                    guard literal(p, i, "null") else { return JSONError(reason: .unexpectedByte(b), offset: i) }
+                    nodes.append(scalar(.null, i, 4)); i += 4
+                case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    if let error = readNumber(p, &i) { return error }
+                default:
+                    return JSONError(reason: .unexpectedByte(b), offset: i)
+                }
+                expectValue = false
+                if open.isEmpty { break parsing }
+                continue
+            }
+            // After a value inside a container.
+            guard i < n else { return JSONError(reason: .unexpectedEnd, offset: i) }
+            guard let top = open.last else { break parsing }
+            let isObject = nodes[top].kind == .object
+            let b = p[i]
+            if b == UInt8(ascii: ",") {
+                i += 1
+                if isObject {
+                    skipWhitespace(&i)
+                    if let error = readKey(p, &i) { return error }
+                }
+                expectValue = true
+            } else if b == (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                i += 1
+                closeContainer()
+                if open.isEmpty { break parsing }
+            } else {
+                return JSONError(reason: .unexpectedByte(b), offset: i)
+            }
+        }
+        skipWhitespace(&i)
+        if i < n { return JSONError(reason: .trailingContent, offset: i) }
+        return nil
+    }
+
+    private func scalar(_ kind: JSONKind, _ start: Int, _ length: Int) -> JSONNode {
+        JSONNode(kind: kind, hasEscapes: false, start: UInt32(start), count: UInt32(length), end: UInt32(nodes.count + 1))
+    }
+
+    /// Closes the innermost container: records its end and counts its children.
+    private mutating func closeContainer() {
+        guard let index = open.popLast() else { return }
+        let end = nodes.count
+        var count: UInt32 = 0
+        var child = index + 1
+        while child < end {
+            count += 1
+            child = Int(nodes[child].end)
+        }
+        if nodes[index].kind == .object { count /= 2 }
+        nodes[index].count = count
+        nodes[index].end = UInt32(end)
+        // The parent's member count is computed when the parent closes.
+    }
+
+    /// Reads `"key"` then `:` (with whitespace), leaving `i` at the value.
+    private mutating func readKey(_ p: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> JSONError? {
+        guard i < p.count else { return JSONError(reason: .unexpectedEnd, offset: i) }
+        guard p[i] == Parser.quote else { return JSONError(reason: .unexpectedByte(p[i]), offset: i) }
+        if let error = readString(p, &i) { return error }
+        while i < p.count, p[i] == 0x20 || p[i] == 0x0A || p[i] == 0x0D || p[i] == 0x09 { i += 1 }
+        guard i < p.count else { return JSONError(reason: .unexpectedEnd, offset: i) }
+        guard p[i] == UInt8(ascii: ":") else { return JSONError(reason: .unexpectedByte(p[i]), offset: i) }
+        i += 1
+        return nil
+    }
+
+    private func literal(_ p: UnsafeBufferPointer<UInt8>, _ i: Int, _ word: StaticString) -> Bool {
+        let count = word.utf8CodeUnitCount
+        guard i + count <= p.count else { return false }
+        let w = word.utf8Start
+        for k in 0..<count where p[i + k] != w[k] { return false }
+        return true
+    }
+
+    /// Reads a string starting at its opening quote; validates escapes and UTF-8.
+    private mutating func readString(_ p: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> JSONError? {
+        let start = i + 1
+        var j = start
+        var escapes = false
+        let n = p.count
+        while true {
+            guard j < n else { return JSONError(reason: .unexpectedEnd, offset: j) }
+            let b = p[j]
+            if b == Parser.quote { break }
+            if b < 0x20 { return JSONError(reason: .controlCharacterInString, offset: j) }
+            if b == Parser.backslash {
+                escapes = true
+                guard j + 1 < n else { return JSONError(reason: .unexpectedEnd, offset: j + 1) }
+                switch p[j + 1] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                     UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    j += 2
+                case UInt8(ascii: "u"):
+                    guard j + 6 <= n else { return JSONError(reason: .unexpectedEnd, offset: n) }
+                    for k in j + 2..<j + 6 where hexDigit(p[k]) == nil {
+                        return JSONError(reason: .invalidEscape, offset: k)
+                    }
+                    j += 6
+                default:
+                    return JSONError(reason: .invalidEscape, offset: j)
+                }
+                continue
+            }
+            if b < 0x80 { j += 1; continue }
+            guard let width = utf8Width(p, j) else { return JSONError(reason: .invalidUTF8, offset: j) }
+            j += width
+        }
+        nodes.append(JSONNode(kind: .string, hasEscapes: escapes, start: UInt32(start),
+                              count: UInt32(j - start), end: UInt32(nodes.count + 1)))
+        i = j + 1
+        return nil
+    }
+
+    private mutating func readNumber(_ p: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> JSONError? {
+        let start = i
+        let n = p.count
+        var j = i
+        @inline(__always) func isDigit(_ k: Int) -> Bool { k < n && p[k] >= 0x30 && p[k] <= 0x39 }
+        if p[j] == UInt8(ascii: "-") { j += 1 }
+        guard isDigit(j) else { return JSONError(reason: .invalidNumber, offset: j) }
+        if p[j] == UInt8(ascii: "0") {
+            j += 1
+        } else {
+            while isDigit(j) { j += 1 }
+        }
+        if j < n && p[j] == UInt8(ascii: ".") {
+            j += 1
+            guard isDigit(j) else { return JSONError(reason: .invalidNumber, offset: j) }
+            while isDigit(j) { j += 1 }
+        }
+        if j < n && (p[j] == UInt8(ascii: "e") || p[j] == UInt8(ascii: "E")) {
+            j += 1
+            if j < n && (p[j] == UInt8(ascii: "+") || p[j] == UInt8(ascii: "-")) { j += 1 }
+            guard isDigit(j) else { return JSONError(reason: .invalidNumber, offset: j) }
+            while isDigit(j) { j += 1 }
+        }
+        nodes.append(scalar(.number, start, j - start))
+        i = j
+        return nil
+    }
+}
+
+/// Length of the well-formed UTF-8 sequence that starts at `i` (a byte >= 0x80),
+/// or nil when it is malformed, overlong, a surrogate or beyond U+10FFFF.
+@inline(__always)
+func utf8Width(_ p: UnsafeBufferPointer<UInt8>, _ i: Int) -> Int? {
+    let n = p.count
+    let b0 = p[i]
+    @inline(__always) func cont(_ k: Int) -> Bool { k < n && p[k] & 0xC0 == 0x80 }
+    switch b0 {
+    case 0xC2...0xDF:
+        return cont(i + 1) ? 2 : nil
+    case 0xE0...0xEF:
+        guard cont(i + 1), cont(i + 2) else { return nil }
+        let b1 = p[i + 1]
+        if b0 == 0xE0 && b1 < 0xA0 { return nil }  // overlong
+        if b0 == 0xED && b1 >= 0xA0 { return nil }  // surrogates
+        return 3
+    case 0xF0...0xF4:
+        guard cont(i + 1), cont(i + 2), cont(i + 3) else { return nil }
+        let b1 = p[i + 1]
+        if b0 == 0xF0 && b1 < 0x90 { return nil }  // overlong
+        if b0 == 0xF4 && b1 >= 0x90 { return nil }  // beyond U+10FFFF
+        return 4
+    default:
+        return nil
+    }
+}

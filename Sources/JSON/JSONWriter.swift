@@ -1,0 +1,166 @@
+/// Writes JSON straight into a byte buffer: no intermediate strings or trees.
+/// Commas and colons are placed by the writer; callers only open, close, name and write.
+public struct JSONWriter: Sendable {
+    public var bytes: [UInt8]
+    /// One entry per open container: whether it already holds an element.
+    private var hasElement: [Bool] = []
+    private var afterKey = false
+
+    public init(capacity: Int = 256) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    /// Starts over, keeping the buffer's capacity.
+    public mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        hasElement.removeAll(keepingCapacity: true)
+        afterKey = false
+    }
+
+    private mutating func separate() {
+        if afterKey {
+            afterKey = false
+            return
+        }
+        guard let last = hasElement.indices.last else { return }
+        if hasElement[last] { bytes.append(UInt8(ascii: ",")) }
+        hasElement[last] = true
+    }
+
+    public mutating func beginObject() {
+        separate()
+        bytes.append(UInt8(ascii: "{"))
+        hasElement.append(false)
+    }
+
+    public mutating func endObject() {
+        bytes.append(UInt8(ascii: "}"))
+        _ = hasElement.popLast()
+    }
+
+    public mutating func beginArray() {
+        separate()
+        bytes.append(UInt8(ascii: "["))
+        hasElement.append(false)
+    }
+
+    public mutating func endArray() {
+        bytes.append(UInt8(ascii: "]"))
+        _ = hasElement.popLast()
+    }
+
+    /// Writes an object key; the next value written is its value.
+    public mutating func key(_ name: String) {
+        separate()
+        appendQuoted(name)
+        bytes.append(UInt8(ascii: ":"))
+        afterKey = true
+    }
+
+    public mutating func string(_ text: String) {
+        separate()
+        appendQuoted(text)
+    }
+
+    public mutating func bool(_ value: Bool) {
+        separate()
+        appendASCII(value ? "true" : "false")
+    }
+
+    public mutating func null() {
+        separate()
+        appendASCII("null")
+    }
+
+    public mutating func int(_ value: Int) {
+        separate()
+        appendASCII(String(value))
+    }
+
+    /// Writes bytes that are already one complete JSON value.
+    public mutating func raw(_ json: some Sequence<UInt8>) {
+        separate()
+        bytes.append(contentsOf: json)
+    }
+
+    /// Writes a parsed value. Strings and numbers are copied as written in their
+    /// source, which is valid JSON by construction.
+    public mutating func value(_ v: JSONValue) {
+        switch v.kind {
+        case .null: null()
+        case .true: bool(true)
+        case .false: bool(false)
+        case .number:
+            separate()
+            bytes.append(contentsOf: v.rawContent)
+        case .string:
+            separate()
+            if v.node.hasEscapes || !v.document.isJSONSource {
+                appendQuoted(v.string ?? "")
+            } else {
+                bytes.append(UInt8(ascii: "\""))
+                bytes.append(contentsOf: v.rawContent)
+                bytes.append(UInt8(ascii: "\""))
+            }
+        case .array:
+            beginArray()
+            for element in v.elements { value(element) }
+            endArray()
+        case .object:
+            beginObject()
+            for (k, member) in v.members {
+                key(k.string ?? "")
+                value(member)
+            }
+            endObject()
+        }
+    }
+
+    private mutating func appendASCII(_ text: String) {
+        bytes.append(contentsOf: text.utf8)
+    }
+
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// Appends `text` as a JSON string, escaping what RFC 8259 requires.
+    private mutating func appendQuoted(_ text: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for b in text.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
+            case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
+            case 0x0A: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "n"))
+            case 0x0D: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "r"))
+            case 0x09: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "t"))
+            case 0..<0x20:
+                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                          JSONWriter.hex[Int(b >> 4)], JSONWriter.hex[Int(b & 0xF)]])
+            default: bytes.append(b)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}
+
+/// RFC 6901 JSON Pointer reference tokens.
+public enum JSONPointer {
+    /// Escapes one reference token: `~` as `~0`, `/` as `~1`.
+    public static func escape(_ token: String) -> String {
+        guard token.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return token }
+        var out = ""
+        for c in token.unicodeScalars {
+            switch c {
+            case "~": out += "~0"
+            case "/": out += "~1"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+
+    /// Joins tokens into a pointer: `["spec", "a/b"]` is `/spec/a~1b`.
+    public static func path(_ tokens: [String]) -> String {
+        tokens.map { "/" + escape($0) }.joined()
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import XCTest
+@testable import JSON
+
+final class JSONReaderTests: XCTestCase {
+    /// ../shared/json-test-suite/test_parsing, found from this file's location.
+    static let suiteDirectory: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("shared/json-test-suite/test_parsing")
+
+    func testSuiteAcceptsEveryYAndRejectsEveryN() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.suiteDirectory.path).sorted()
+        XCTAssertGreaterThan(names.count, 300, "the RFC 8259 suite is missing")
+        var accepted = 0, rejected = 0
+        for name in names {
+            let bytes = [UInt8](try Data(contentsOf: Self.suiteDirectory.appendingPathComponent(name)))
+            let result = Result { () throws(JSONError) in try JSONReader.parse(bytes) }
+            if name.hasPrefix("y_") {
+                if case .failure(let error) = result { XCTFail("\(name) rejected: \(error)") } else { accepted += 1 }
+            } else if name.hasPrefix("n_") {
+                if case .success = result { XCTFail("\(name) accepted") } else { rejected += 1 }
+            }
+            // i_ files: implementation-defined; reaching here without a crash is the check.
+        }
+        XCTAssertGreaterThan(accepted, 90)
+        XCTAssertGreaterThan(rejected, 180)
+    }
+
+    func testEveryAcceptedSuiteFileRoundTripsThroughTheWriter() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.suiteDirectory.path).filter { $0.hasPrefix("y_") }
+        for name in names {
+            let bytes = [UInt8](try Data(contentsOf: Self.suiteDirectory.appendingPathComponent(name)))
+            let first = try JSONReader.parse(bytes)
+            var writer = JSONWriter()
+            writer.value(first.root)
+            let second = try JSONReader.parse(writer.bytes)
+            XCTAssertEqual(first.root, second.root, name)
+        }
+    }
+
+    func testDepthLimitIs512() throws {
+        let ok = [UInt8](repeating: UInt8(ascii: "["), count: 512) + [UInt8](repeating: UInt8(ascii: "]"), count: 512)
+        XCTAssertNoThrow(try JSONReader.parse(ok))
+        let deep = [UInt8](repeating: UInt8(ascii: "["), count: 513) + [UInt8](repeating: UInt8(ascii: "]"), count: 513)
+        XCTAssertThrowsError(try JSONReader.parse(deep)) { error in
+            XCTAssertEqual((error as? JSONError)?.reason, .tooDeep(limit: 512))
+        }
+        // Far deeper than any stack would survive with a recursive parser.
+        let hostile = [UInt8](repeating: UInt8(ascii: "["), count: 1_000_000)
+        XCTAssertThrowsError(try JSONReader.parse(hostile))
+        let objects = Array(String(repeating: "{\"a\":", count: 600).utf8)
+        XCTAssertThrowsError(try JSONReader.parse(objects)) { error in
+            XCTAssertEqual((error as? JSONError)?.reason, .tooDeep(limit: 512))
+        }
+    }
+
+    func testInvalidUTF8IsRejected() {
+        let cases: [[UInt8]] = [
+            [0x22, 0xFF, 0x22],                   // not UTF-8 at all
+            [0x22, 0xC0, 0xAF, 0x22],             // overlong '/'
+            [0x22, 0xE0, 0x80, 0xAF, 0x22],       // overlong 3-byte
+            [0x22, 0xED, 0xA0, 0x80, 0x22],       // UTF-16 surrogate encoded
+            [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22], // beyond U+10FFFF
+            [0x22, 0xE2, 0x82, 0x22],             // truncated sequence
+            [0x22, 0x80, 0x22],                   // lone continuation byte
+        ]
+        for bytes in cases {
+            XCTAssertThrowsError(try JSONReader.parse(bytes), "\(bytes)") { error in
+                XCTAssertEqual((error as? JSONError)?.reason, .invalidUTF8)
+            }
+        }
+        XCTAssertEqual(try JSONReader.parse(Array("\"h\u{e9}llo \u{1F600}\"".utf8)).root.string, "h\u{e9}llo \u{1F600}")
+    }
+
+    func testAccessorsAndExactNumbers() throws {
+        let text = #"{"spec":{"name":"a\"b","n":1.50e+3,"big":123456789012345678901234567890,"ok":true,"l":[1,"x",null]},"dup":1,"dup":2}"#
+        let doc = try JSONReader.parse(Array(text.utf8))
+        let spec = try XCTUnwrap(doc.root["spec"])
+        XCTAssertEqual(spec["name"]?.string, "a\"b")
+        XCTAssertEqual(spec["n"]?.numberText, "1.50e+3")
+        XCTAssertEqual(spec["big"]?.numberText, "123456789012345678901234567890")
+        XCTAssertNil(spec["big"]?.int)
+        XCTAssertEqual(spec["ok"]?.bool, true)
+        XCTAssertEqual(spec["l"]?.elements.map(\.kind), [.number, .string, .null])
+        XCTAssertNil(spec["missing"])
+        XCTAssertNil(spec["name"]?["x"])
+        XCTAssertEqual(doc.root["dup"]?.int, 2, "last duplicate key wins, as in encoding/json")
+        XCTAssertEqual(doc.root.members.map { $0.key.string ?? "" }, ["spec", "dup", "dup"])
+        var writer = JSONWriter()
+        writer.value(spec)
+        XCTAssertEqual(String(decoding: writer.bytes, as: UTF8.self),
+                       #"{"name":"a\"b","n":1.50e+3,"big":123456789012345678901234567890,"ok":true,"l":[1,"x",null]}"#)
+    }
+
+    func testEscapesDecode() throws {
+        let doc = try JSONReader.parse(Array(#"["\u00e9\n\/\\\ud83d\ude00","\ud800"]"#.utf8))
+        let items = Array(doc.root.elements)
+        XCTAssertEqual(items[0].string, "\u{e9}\n/\\\u{1F600}")
+        XCTAssertEqual(items[1].string, "\u{FFFD}", "a lone surrogate decodes to U+FFFD")
+    }
+
+    func testSemanticEqualityIgnoresMemberOrder() throws {
+        let a = try JSONReader.parse(Array(#"{"a":1,"b":{"c":[1,2]}}"#.utf8))
+        let b = try JSONReader.parse(Array(#"{ "b" : {"c":[1,2]}, "a":1 }"#.utf8))
+        let c = try JSONReader.parse(Array(#"{"a":1,"b":{"c":[2,1]}}"#.utf8))
+        XCTAssertEqual(a.root, b.root)
+        XCTAssertNotEqual(a.root, c.root)
+    }
+
+    func testWriterEscapesAndPlacesSeparators() {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("a\"\n\u{1}")
+        w.beginArray(); w.int(-3); w.bool(false); w.null(); w.string("x"); w.endArray()
+        w.key("b"); w.beginObject(); w.endObject()
+        w.endObject()
+        XCTAssertEqual(String(decoding: w.bytes, as: UTF8.self), #"{"a\"\n\u0001":[-3,false,null,"x"],"b":{}}"#)
+    }
+
+    func testJSONPointerEscaping() {
+        XCTAssertEqual(JSONPointer.path(["spec", "a/b", "m~n"]), "/spec/a~1b/m~0n")
+    }
+}
