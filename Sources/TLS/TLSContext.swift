@@ -1,0 +1,138 @@
+import COpenSSL
+import Glibc
+
+/// The lowest TLS version a server accepts.
+public enum TLSMinimumVersion: String, Sendable, CaseIterable {
+    case tls12 = "1.2"
+    case tls13 = "1.3"
+
+    var openSSLValue: Int32 {
+        switch self {
+        case .tls12: return TLS1_2_VERSION
+        case .tls13: return TLS1_3_VERSION
+        }
+    }
+}
+
+/// What a server context is built from.
+public struct TLSConfiguration: Sendable, Equatable {
+    public var certificateChainPath: String
+    public var privateKeyPath: String
+    public var minimumVersion: TLSMinimumVersion
+
+    public init(certificateChainPath: String, privateKeyPath: String, minimumVersion: TLSMinimumVersion = .tls12) {
+        self.certificateChainPath = certificateChainPath
+        self.privateKeyPath = privateKeyPath
+        self.minimumVersion = minimumVersion
+    }
+}
+
+/// A server `SSL_CTX`: TLS 1.2+ (or 1.3 only), ECDHE AEAD suites, no compression,
+/// no renegotiation, no session resumption, ALPN `http/1.1`, and a certificate
+/// chain whose key has been checked against it.
+///
+/// `@unchecked Sendable`: the context is fully configured in `init` and then only
+/// read; OpenSSL allows `SSL_new` on a shared context from any thread.
+public final class TLSContext: @unchecked Sendable {
+    let context: OpaquePointer
+    public let configuration: TLSConfiguration
+    /// Seconds since the epoch when the leaf certificate expires, if readable.
+    public let certificateNotAfter: Int?
+
+    /// ECDHE with AES-GCM or ChaCha20-Poly1305 for TLS 1.2; TLS 1.3 suites are all AEAD.
+    static let tls12Ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" +
+        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" +
+        "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+    public init(configuration: TLSConfiguration) throws(TLSError) {
+        ERR_clear_error()
+        guard let ctx = SSL_CTX_new(TLS_server_method()) else {
+            throw .contextCreationFailed(openSSLErrors())
+        }
+        self.context = ctx
+        self.configuration = configuration
+        // Unexpected EOF is reported as a clean close: the HTTP parser, not TLS, decides
+        // whether a request was complete (Content-Length and chunked framing prove it).
+        let options = COPENSSL_OP_NO_COMPRESSION | COPENSSL_OP_NO_RENEGOTIATION | COPENSSL_OP_CIPHER_SERVER_PREFERENCE
+            | COPENSSL_OP_NO_TICKET | COPENSSL_OP_IGNORE_UNEXPECTED_EOF
+        SSL_CTX_set_options(ctx, options)
+        guard copenssl_ctx_set_min_proto_version(ctx, configuration.minimumVersion.openSSLValue) == 1,
+              SSL_CTX_set_cipher_list(ctx, TLSContext.tls12Ciphers) == 1,
+              copenssl_ctx_set1_groups_list(ctx, "X25519:P-256:P-384") == 1 else {
+            throw .contextCreationFailed(openSSLErrors())
+        }
+        _ = copenssl_ctx_set_mode(ctx, copenssl_mode_server_io())
+        _ = copenssl_ctx_disable_session_cache(ctx)
+        SSL_CTX_set_alpn_select_cb(ctx, selectHTTP11, nil)
+
+        guard SSL_CTX_use_certificate_chain_file(ctx, configuration.certificateChainPath) == 1 else {
+            throw .certificateUnreadable(path: configuration.certificateChainPath, reason: openSSLErrors())
+        }
+        guard SSL_CTX_use_PrivateKey_file(ctx, configuration.privateKeyPath, SSL_FILETYPE_PEM) == 1 else {
+            throw .privateKeyUnreadable(path: configuration.privateKeyPath, reason: openSSLErrors())
+        }
+        guard SSL_CTX_check_private_key(ctx) == 1 else {
+            ERR_clear_error()
+            throw .privateKeyDoesNotMatchCertificate(certificate: configuration.certificateChainPath,
+                                                     key: configuration.privateKeyPath)
+        }
+        certificateNotAfter = SSL_CTX_get0_certificate(ctx).flatMap { notAfterSeconds($0) }
+    }
+
+    deinit {
+        SSL_CTX_free(context)
+    }
+
+    /// A new server session over a connected, non-blocking socket.
+    public func makeSession(socket: Int32) -> TLSSession? {
+        ERR_clear_error()
+        guard let ssl = SSL_new(context) else { return nil }
+        guard SSL_set_fd(ssl, socket) == 1 else {
+            SSL_free(ssl)
+            return nil
+        }
+        SSL_set_accept_state(ssl)
+        return TLSSession(ssl: ssl)
+    }
+}
+
+/// ALPN: pick `http/1.1` when the client offers it; otherwise carry on without ALPN
+/// (never abort the handshake over it). The selection points into the client's own
+/// list, which OpenSSL copies before the callback's input goes away.
+private func selectHTTP11(
+    _ ssl: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafePointer<UInt8>?>?,
+    _ outLength: UnsafeMutablePointer<UInt8>?, _ input: UnsafePointer<UInt8>?, _ inputLength: UInt32,
+    _ arg: UnsafeMutableRawPointer?
+) -> Int32 {
+    guard let input, let out, let outLength else { return SSL_TLSEXT_ERR_NOACK }
+    let wanted: [UInt8] = Array("http/1.1".utf8)
+    var i = 0
+    let n = Int(inputLength)
+    while i < n {
+        let length = Int(input[i])
+        let begin = i + 1
+        guard begin + length <= n else { break }
+        if length == wanted.count {
+            var same = true
+            for k in 0..<length where input[begin + k] != wanted[k] {
+                same = false
+                break
+            }
+            if same {
+                out.pointee = input + begin
+                outLength.pointee = UInt8(length)
+                return SSL_TLSEXT_ERR_OK
+            }
+        }
+        i = begin + length
+    }
+    return SSL_TLSEXT_ERR_NOACK
+}
+
+/// A certificate's notAfter as seconds since the epoch.
+func notAfterSeconds(_ certificate: OpaquePointer) -> Int? {
+    guard let time = X509_get0_notAfter(certificate) else { return nil }
+    var tm = Glibc.tm()
+    guard ASN1_TIME_to_tm(time, &tm) == 1 else { return nil }
+    return Int(timegm(&tm))
+}
