@@ -1,0 +1,362 @@
+import CLinux
+import Glibc
+import Synchronization
+import TLS
+
+/// One epoll loop on its own thread: accepts from its own listener, drives TLS and
+/// HTTP for its connections, enforces their deadlines. It only moves bytes and timers;
+/// requests are answered by the router synchronously on this thread.
+///
+/// `@unchecked Sendable`: created on the starting thread, then touched only by its own
+/// loop thread, except `wake()` (an eventfd write) and the atomic `stopRequested`.
+final class EventLoop: @unchecked Sendable {
+    private let epoll: Int32
+    private let wakeFD: Int32
+    private var listener: Int32
+    private let tls: TLSContextStore
+    private let router: HTTPRouter
+    private let configuration: HTTPServerConfiguration
+    private let statistics: HTTPServerStatistics
+    private var connections: [Connection?] = []
+    private var connectionCount = 0
+    private let readBuffer: UnsafeMutableRawBufferPointer
+    /// A spare descriptor given up to accept-and-close when the process runs out of them.
+    private var spareFD: Int32
+    private let stopRequested = Atomic<Bool>(false)
+    private var nextSweep = 0
+
+    private static let readBufferSize = 64 * 1024
+    /// Stop parsing pipelined requests while this much output waits for the client.
+    private static let outputHighWater = 1 << 20
+    private static let lingerMilliseconds = 2_000
+    private static let sweepInterval = 100
+
+    init(listener: Int32, tls: TLSContextStore, router: HTTPRouter, configuration: HTTPServerConfiguration,
+         statistics: HTTPServerStatistics) throws(HTTPServerError) {
+        let epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epoll >= 0 else { throw .eventLoopFailed(operation: "epoll_create1", errno: errno) }
+        let wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        guard wakeFD >= 0 else {
+            close(epoll)
+            throw .eventLoopFailed(operation: "eventfd", errno: errno)
+        }
+        self.epoll = epoll
+        self.wakeFD = wakeFD
+        self.listener = listener
+        self.tls = tls
+        self.router = router
+        self.configuration = configuration
+        self.statistics = statistics
+        self.readBuffer = .allocate(byteCount: EventLoop.readBufferSize, alignment: 16)
+        self.spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        register(fd: wakeFD, events: clinux_epollin())
+        register(fd: listener, events: clinux_epollin())
+    }
+
+    deinit {
+        readBuffer.deallocate()
+        close(epoll)
+        close(wakeFD)
+        if spareFD >= 0 { close(spareFD) }
+    }
+
+    /// Asks the loop to close everything and return from `run()`. Any thread.
+    func stop() {
+        stopRequested.store(true, ordering: .releasing)
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    func run() {
+        var events = [epoll_event](repeating: epoll_event(), count: 256)
+        while !stopRequested.load(ordering: .acquiring) {
+            let now = monotonicMilliseconds()
+            if now >= nextSweep {
+                sweepDeadlines(now: now)
+                nextSweep = now + EventLoop.sweepInterval
+            }
+            let ready = events.withUnsafeMutableBufferPointer { buffer in
+                epoll_wait(epoll, buffer.baseAddress, Int32(buffer.count), Int32(EventLoop.sweepInterval))
+            }
+            if ready < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            for i in 0..<Int(ready) {
+                let event = events[i]
+                let fd = Int32(truncatingIfNeeded: event.data.u64)
+                if fd == wakeFD {
+                    var value: UInt64 = 0
+                    _ = read(wakeFD, &value, 8)
+                } else if fd == listener {
+                    acceptConnections()
+                } else if let connection = connection(fd) {
+                    if connection.phase == .lingering {
+                        discardLingering(connection)
+                    } else {
+                        drive(connection)
+                    }
+                }
+            }
+        }
+        shutdownAll()
+    }
+
+    // MARK: - Accepting
+
+    private func acceptConnections() {
+        for _ in 0..<64 {
+            let fd = accept4(listener, nil, nil, clinux_sock_nonblock_cloexec())
+            if fd < 0 {
+                switch errno {
+                case EAGAIN, EWOULDBLOCK: return
+                case EINTR, ECONNABORTED: continue
+                case EMFILE, ENFILE:
+                    // Out of descriptors: accept with the spare one and close, so the
+                    // client sees a close instead of the listener spinning.
+                    if spareFD >= 0 {
+                        close(spareFD)
+                        let victim = accept(listener, nil, nil)
+                        if victim >= 0 { close(victim) }
+                        spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+                    }
+                    return
+                default:
+                    return
+                }
+            }
+            guard statistics.tryOpen(limit: configuration.maxConnections) else {
+                close(fd)
+                continue
+            }
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            guard let session = tls.current?.makeSession(socket: fd) else {
+                close(fd)
+                statistics.closed()
+                continue
+            }
+            let connection = Connection(fd: fd, session: session, limits: configuration.limits,
+                                        deadline: monotonicMilliseconds() + configuration.timeouts.handshake)
+            store(connection)
+            connection.interest = clinux_epollin()
+            register(fd: fd, events: connection.interest)
+            drive(connection)
+        }
+    }
+
+    // MARK: - Driving a connection
+
+    /// Advances a connection as far as its socket allows: handshake, then in turn
+    /// answer what is parsed, flush, read. Returns once TLS wants to wait.
+    private func drive(_ c: Connection) {
+        if c.phase == .handshaking {
+            switch c.session.handshake() {
+            case .done:
+                c.phase = .open
+                setDeadline(c, .headers)
+            case .wantRead:
+                return setInterest(c, clinux_epollin())
+            case .wantWrite:
+                return setInterest(c, clinux_epollout())
+            case .closed, .failed:
+                statistics.handshakeFailed()
+                return closeConnection(c)
+            }
+        }
+        while true {
+            answerParsedRequests(c)
+            if c.hasPendingOutput {
+                switch flush(c) {
+                case .wantRead: return setInterest(c, clinux_epollin())
+                case .wantWrite: return setInterest(c, clinux_epollout())
+                case .closed, .failed: return closeConnection(c)
+                case .done: break
+                }
+            }
+            if c.closeWhenFlushed { return finish(c) }
+            switch c.session.read(into: readBuffer) {
+            case .done(let count):
+                c.parser.append(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
+                updateRequestDeadline(c)
+            case .wantRead:
+                c.parser.releaseIdleBuffer()
+                return setInterest(c, clinux_epollin())
+            case .wantWrite:
+                return setInterest(c, clinux_epollout())
+            case .closed:
+                // The client is done sending; answer what is complete, then close.
+                answerParsedRequests(c)
+                if c.hasPendingOutput { _ = flush(c) }
+                return closeConnection(c)
+            case .failed:
+                return closeConnection(c)
+            }
+        }
+    }
+
+    /// Runs the parser over buffered bytes and queues a response for each request,
+    /// until it needs more bytes, the connection must close, or output backs up.
+    private func answerParsedRequests(_ c: Connection) {
+        while !c.closeWhenFlushed && c.output.count - c.outputOffset < EventLoop.outputHighWater {
+            switch c.parser.next() {
+            case .needMoreBytes:
+                return
+            case .sendContinue:
+                c.output.append(contentsOf: HTTPResponseWriter.continueLine)
+            case .request(let request):
+                let response = router.respond(to: request)
+                let keepAlive = request.keepAlive && !response.close && !stopRequested.load(ordering: .relaxed)
+                HTTPResponseWriter.write(response, keepAlive: keepAlive, into: &c.output)
+                c.requestsServed += 1
+                if keepAlive {
+                    setDeadline(c, .idle)
+                    updateRequestDeadline(c)
+                } else {
+                    c.closeWhenFlushed = true
+                }
+            case .reject(let error):
+                HTTPResponseWriter.write(router.respond(to: error), keepAlive: false, into: &c.output)
+                c.closeWhenFlushed = true
+                c.lingerWhenFlushed = true
+            }
+        }
+    }
+
+    private func flush(_ c: Connection) -> TLSIOResult {
+        while c.hasPendingOutput {
+            let result = c.output.withUnsafeBytes { bytes in
+                c.session.write(UnsafeRawBufferPointer(rebasing: bytes[c.outputOffset...]))
+            }
+            guard case .done(let written) = result else { return result }
+            c.outputOffset += written
+        }
+        if c.output.capacity > 64 * 1024 {
+            c.output = []
+        } else {
+            c.output.removeAll(keepingCapacity: true)
+        }
+        c.outputOffset = 0
+        return .done(0)
+    }
+
+    /// After the last response: close_notify, then either close or linger.
+    private func finish(_ c: Connection) {
+        c.session.shutdown()
+        guard c.lingerWhenFlushed else { return closeConnection(c) }
+        Glibc.shutdown(c.fd, Int32(SHUT_WR))
+        c.phase = .lingering
+        c.deadline = monotonicMilliseconds() + EventLoop.lingerMilliseconds
+        c.deadlineKind = .linger
+        setInterest(c, clinux_epollin())
+    }
+
+    private func discardLingering(_ c: Connection) {
+        while true {
+            let n = recv(c.fd, readBuffer.baseAddress, readBuffer.count, 0)
+            if n > 0 { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            return closeConnection(c)
+        }
+    }
+
+    // MARK: - Deadlines
+
+    private func setDeadline(_ c: Connection, _ kind: Connection.DeadlineKind) {
+        let t = configuration.timeouts
+        let span: Int
+        switch kind {
+        case .handshake: span = t.handshake
+        case .idle: span = t.idle
+        case .headers: span = t.requestHeaders
+        case .body: span = bodyTimeout(c)
+        case .linger: span = EventLoop.lingerMilliseconds
+        }
+        c.deadlineKind = kind
+        c.deadline = monotonicMilliseconds() + span
+    }
+
+    /// Moves the deadline along as a request progresses: the first byte starts the
+    /// header clock, a complete header section starts the body clock.
+    private func updateRequestDeadline(_ c: Connection) {
+        switch c.deadlineKind {
+        case .idle where c.parser.isMidRequest:
+            setDeadline(c, .headers)
+            if c.parser.requestAwaitingBody != nil { setDeadline(c, .body) }
+        case .headers where c.parser.requestAwaitingBody != nil:
+            setDeadline(c, .body)
+        default:
+            break
+        }
+    }
+
+    /// The body timeout, shortened by the request's `?timeout=` (Go duration).
+    private func bodyTimeout(_ c: Connection) -> Int {
+        let configured = configuration.timeouts.requestBody
+        guard let text = c.parser.requestAwaitingBody?.queryParameter("timeout"),
+              let requested = GoDuration.milliseconds(text) else { return configured }
+        return min(configured, max(requested, 1))
+    }
+
+    private func sweepDeadlines(now: Int) {
+        guard connectionCount > 0 else { return }
+        for case let c? in connections where c.deadline <= now {
+            if c.deadlineKind == .handshake { statistics.handshakeFailed() }
+            if c.deadlineKind != .idle && c.deadlineKind != .linger { statistics.timedOutConnection() }
+            closeConnection(c)
+        }
+    }
+
+    // MARK: - Bookkeeping
+
+    private func connection(_ fd: Int32) -> Connection? {
+        let i = Int(fd)
+        return i >= 0 && i < connections.count ? connections[i] : nil
+    }
+
+    private func store(_ c: Connection) {
+        let i = Int(c.fd)
+        if i >= connections.count {
+            connections.append(contentsOf: repeatElement(nil, count: i - connections.count + 1 + connections.count / 2))
+        }
+        connections[i] = c
+        connectionCount += 1
+    }
+
+    private func setInterest(_ c: Connection, _ events: UInt32) {
+        guard c.interest != events else { return }
+        c.interest = events
+        var event = epoll_event()
+        event.events = events
+        event.data.u64 = UInt64(UInt32(bitPattern: c.fd))
+        epoll_ctl(epoll, EPOLL_CTL_MOD, c.fd, &event)
+    }
+
+    private func register(fd: Int32, events: UInt32) {
+        var event = epoll_event()
+        event.events = events
+        event.data.u64 = UInt64(UInt32(bitPattern: fd))
+        epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event)
+    }
+
+    private func closeConnection(_ c: Connection) {
+        let i = Int(c.fd)
+        guard i < connections.count, connections[i] === c else { return }
+        connections[i] = nil
+        connectionCount -= 1
+        epoll_ctl(epoll, EPOLL_CTL_DEL, c.fd, nil)
+        close(c.fd)
+        statistics.closed()
+    }
+
+    private func shutdownAll() {
+        if listener >= 0 {
+            epoll_ctl(epoll, EPOLL_CTL_DEL, listener, nil)
+            close(listener)
+            listener = -1
+        }
+        for case let c? in connections {
+            closeConnection(c)
+        }
+    }
+}

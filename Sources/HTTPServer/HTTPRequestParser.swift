@@ -1,0 +1,437 @@
+/// What the parser wants the connection to do next.
+public enum HTTPParserAction: Sendable, Equatable {
+    /// Read more bytes and call `next()` again.
+    case needMoreBytes
+    /// The client sent `Expect: 100-continue` and waits: send `100 Continue`, then read on.
+    case sendContinue
+    /// A complete request; call `next()` again for a pipelined one.
+    case request(HTTPRequest)
+    /// The bytes cannot be served; answer with the error's status and close.
+    case reject(HTTPParseError)
+}
+
+/// An incremental HTTP/1.1 request parser over bytes. It holds no I/O: bytes go in
+/// through `append`, actions come out of `next()`. Any split of the same bytes yields
+/// the same sequence of requests.
+public struct HTTPRequestParser: Sendable {
+    public let limits: HTTPLimits
+
+    private var buffer: [UInt8] = []
+    /// Bytes before this index are consumed.
+    private var start = 0
+    private var state: State = .head(scanned: 0)
+    /// The request whose head is parsed and whose body is being read.
+    private var pending: HTTPRequest?
+    private var continueSent = false
+
+    private enum State: Sendable {
+        /// Looking for the end of the head; `scanned` bytes after `start` hold no terminator.
+        case head(scanned: Int)
+        case fixedBody(length: Int)
+        case chunkSize
+        case chunkData(remaining: Int)
+        case chunkDataEnd
+        case trailers(bytes: Int)
+        case failed(HTTPParseError)
+    }
+
+    public init(limits: HTTPLimits = HTTPLimits()) {
+        self.limits = limits
+    }
+
+    /// Bytes received but not yet consumed by a request.
+    public var bufferedByteCount: Int { buffer.count - start }
+
+    /// The request whose header section is complete and whose body is still arriving.
+    public var requestAwaitingBody: HTTPRequest? { pending }
+
+    /// Drops a large idle buffer so an idle connection holds little memory.
+    public mutating func releaseIdleBuffer() {
+        if start == buffer.count && buffer.capacity > 16 * 1024 {
+            buffer = []
+            start = 0
+        }
+    }
+
+    /// Whether a request has begun (some bytes of it are buffered or parsed).
+    public var isMidRequest: Bool {
+        if pending != nil { return true }
+        return buffer[start...].contains { $0 != 0x0D && $0 != 0x0A }
+    }
+
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        if start > 0 && start == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            start = 0
+        } else if start > 4096 && start > buffer.count / 2 {
+            buffer.removeSubrange(0..<start)
+            start = 0
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    public mutating func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { append($0) }
+    }
+
+    public mutating func next() -> HTTPParserAction {
+        while true {
+            switch state {
+            case .failed(let error):
+                return .reject(error)
+            case .head(let scanned):
+                switch parseHead(scanned: scanned) {
+                case .some(.failure(let error)):
+                    return fail(error)
+                case .some(.success):
+                    continue
+                case .none:
+                    return .needMoreBytes
+                }
+            case .fixedBody(let length):
+                if buffer.count - start >= length {
+                    pending?.body = Array(buffer[start..<start + length])
+                    start += length
+                    return finishRequest()
+                }
+                return continueOrWait()
+            case .chunkSize:
+                guard let lineEnd = findCRLF(from: start) else {
+                    if buffer.count - start > 1024 { return fail(.badRequest("chunk size line too long")) }
+                    return continueOrWait()
+                }
+                guard let size = parseChunkSize(start..<lineEnd) else {
+                    return fail(.badRequest("malformed chunk size"))
+                }
+                start = lineEnd + 2
+                let received = pending?.body.count ?? 0
+                if size > limits.maxBodyBytes - received { return fail(.bodyTooLarge) }
+                state = size == 0 ? .trailers(bytes: 0) : .chunkData(remaining: size)
+            case .chunkData(let remaining):
+                let available = min(remaining, buffer.count - start)
+                if available > 0 {
+                    pending?.body.append(contentsOf: buffer[start..<start + available])
+                    start += available
+                }
+                if available == remaining {
+                    state = .chunkDataEnd
+                } else {
+                    state = .chunkData(remaining: remaining - available)
+                    return continueOrWait()
+                }
+            case .chunkDataEnd:
+                guard buffer.count - start >= 2 else { return continueOrWait() }
+                guard buffer[start] == 0x0D && buffer[start + 1] == 0x0A else {
+                    return fail(.badRequest("chunk data not followed by CRLF"))
+                }
+                start += 2
+                state = .chunkSize
+            case .trailers(let bytes):
+                guard let lineEnd = findCRLF(from: start) else {
+                    if bytes + buffer.count - start > limits.maxHeaderBytes { return fail(.headersTooLarge) }
+                    return continueOrWait()
+                }
+                let line = start..<lineEnd
+                start = lineEnd + 2
+                if line.isEmpty { return finishRequest() }
+                if bytes + line.count + 2 > limits.maxHeaderBytes { return fail(.headersTooLarge) }
+                if parseField(line) == nil { return fail(.badRequest("malformed trailer field")) }
+                state = .trailers(bytes: bytes + line.count + 2)
+            }
+        }
+    }
+
+    private mutating func fail(_ error: HTTPParseError) -> HTTPParserAction {
+        state = .failed(error)
+        pending = nil
+        return .reject(error)
+    }
+
+    private mutating func continueOrWait() -> HTTPParserAction {
+        if !continueSent, let request = pending, request.minorVersion == 1,
+           request.header("expect")?.lowercased() == "100-continue" {
+            continueSent = true
+            return .sendContinue
+        }
+        return .needMoreBytes
+    }
+
+    private mutating func finishRequest() -> HTTPParserAction {
+        guard let request = pending else { return fail(.badRequest("internal parser state")) }
+        pending = nil
+        continueSent = false
+        state = .head(scanned: 0)
+        return .request(request)
+    }
+
+    // MARK: - Head
+
+    /// Finds and parses a complete head. nil: need more bytes.
+    private mutating func parseHead(scanned: Int) -> Result<Void, HTTPParseError>? {
+        // Tolerate empty lines before a request line (RFC 9112 section 2.2).
+        while buffer.count - start >= 2 && buffer[start] == 0x0D && buffer[start + 1] == 0x0A { start += 2 }
+        if buffer.count - start == 1 && buffer[start] == 0x0D { return nil }
+        let from = start + max(0, scanned - 3)
+        guard let end = findHeadEnd(from: from) else {
+            let unconsumed = buffer.count - start
+            if hasBareLineFeed(from: start + scanned) { return .failure(.badRequest("line not terminated by CRLF")) }
+            if unconsumed > limits.maxHeaderBytes { return .failure(.headersTooLarge) }
+            state = .head(scanned: unconsumed)
+            return nil
+        }
+        // `end` is the index of the CR of the final CRLFCRLF.
+        if end + 4 - start > limits.maxHeaderBytes { return .failure(.headersTooLarge) }
+        let head = start..<end
+        start = end + 4
+        switch buildRequest(head) {
+        case .failure(let error): return .failure(error)
+        case .success(let (request, framing)):
+            pending = request
+            switch framing {
+            case .none:
+                state = .fixedBody(length: 0)
+            case .length(let n):
+                if n > limits.maxBodyBytes { return .failure(.bodyTooLarge) }
+                state = .fixedBody(length: n)
+            case .chunked:
+                state = .chunkSize
+            }
+            return .success(())
+        }
+    }
+
+    private enum Framing { case none, length(Int), chunked }
+
+    private func buildRequest(_ head: Range<Int>) -> Result<(HTTPRequest, Framing), HTTPParseError> {
+        guard let firstLineEnd = findCRLF(from: head.lowerBound, limit: head.upperBound + 2) else {
+            return .failure(.badRequest("malformed request line"))
+        }
+        let requestLine = head.lowerBound..<min(firstLineEnd, head.upperBound)
+        guard var request = parseRequestLine(requestLine) else {
+            return .failure(.badRequest("malformed request line"))
+        }
+        var lineStart = requestLine.upperBound + 2
+        var fields = 0
+        var contentLength: Int?
+        var contentLengthTooLarge = false
+        var chunked = false
+        var transferEncodingSeen = false
+        var closeRequested = false
+        var keepAliveRequested = false
+        var hostSeen = false
+        while lineStart < head.upperBound {
+            let lineEnd = findCRLF(from: lineStart, limit: head.upperBound + 2) ?? head.upperBound
+            let line = lineStart..<min(lineEnd, head.upperBound)
+            lineStart = line.upperBound + 2
+            fields += 1
+            if fields > limits.maxHeaderFields { return .failure(.headersTooLarge) }
+            if let first = line.first.map({ buffer[$0] }), first == 0x20 || first == 0x09 {
+                return .failure(.badRequest("folded header line"))
+            }
+            guard let header = parseField(line) else { return .failure(.badRequest("malformed header field")) }
+            switch header.name {
+            case "content-length":
+                if contentLength != nil || contentLengthTooLarge { return .failure(.badRequest("repeated Content-Length")) }
+                guard !header.value.isEmpty, header.value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                    return .failure(.badRequest("bad Content-Length"))
+                }
+                if header.value.utf8.count > 15 { contentLengthTooLarge = true } else { contentLength = Int(header.value) }
+            case "transfer-encoding":
+                if transferEncodingSeen { return .failure(.badRequest("repeated Transfer-Encoding")) }
+                transferEncodingSeen = true
+                guard header.value.lowercased() == "chunked" else {
+                    return .failure(.badRequest("unsupported Transfer-Encoding"))
+                }
+                chunked = true
+            case "connection":
+                for token in header.value.lowercased().split(separator: ",") {
+                    let t = token.trimmingSpaces
+                    if t == "close" { closeRequested = true }
+                    if t == "keep-alive" { keepAliveRequested = true }
+                }
+            case "host":
+                if hostSeen { return .failure(.badRequest("repeated Host")) }
+                hostSeen = true
+            default:
+                break
+            }
+            request.headers.append(header)
+        }
+        if request.minorVersion == 1 && !hostSeen { return .failure(.badRequest("missing Host header")) }
+        if transferEncodingSeen && (contentLength != nil || contentLengthTooLarge) {
+            return .failure(.badRequest("both Content-Length and Transfer-Encoding"))
+        }
+        request.keepAlive = request.minorVersion == 1 ? !closeRequested : (keepAliveRequested && !closeRequested)
+        let framing: Framing
+        if chunked {
+            framing = .chunked
+        } else if contentLengthTooLarge {
+            framing = .length(Int.max)
+        } else if let n = contentLength, n > 0 {
+            framing = .length(n)
+        } else {
+            framing = .none
+        }
+        return .success((request, framing))
+    }
+
+    private func parseRequestLine(_ line: Range<Int>) -> HTTPRequest? {
+        guard let sp1 = index(of: 0x20, in: line) else { return nil }
+        guard let sp2 = index(of: 0x20, in: sp1 + 1..<line.upperBound) else { return nil }
+        let method = line.lowerBound..<sp1
+        let target = sp1 + 1..<sp2
+        let version = sp2 + 1..<line.upperBound
+        guard !method.isEmpty, method.allSatisfy({ isTokenByte(buffer[$0]) }) else { return nil }
+        guard !target.isEmpty, buffer[target.lowerBound] == UInt8(ascii: "/"),
+              target.allSatisfy({ buffer[$0] > 0x20 && buffer[$0] < 0x7F }) else { return nil }
+        guard version.count == 8, buffer[version.lowerBound..<version.lowerBound + 7].elementsEqual("HTTP/1.".utf8) else {
+            return nil
+        }
+        let minor: Int
+        switch buffer[version.upperBound - 1] {
+        case UInt8(ascii: "1"): minor = 1
+        case UInt8(ascii: "0"): minor = 0
+        default: return nil
+        }
+        let path: String
+        var query: String?
+        if let q = index(of: UInt8(ascii: "?"), in: target) {
+            path = string(target.lowerBound..<q)
+            query = string(q + 1..<target.upperBound)
+        } else {
+            path = string(target)
+        }
+        return HTTPRequest(method: string(method), path: path, query: query, minorVersion: minor,
+                           headers: [], body: [], keepAlive: true)
+    }
+
+    /// `name: value` with a token name, no space before the colon, and a value of
+    /// visible characters, spaces, tabs and obs-text only.
+    private func parseField(_ line: Range<Int>) -> HTTPHeader? {
+        guard let colon = index(of: UInt8(ascii: ":"), in: line), colon > line.lowerBound else { return nil }
+        let name = line.lowerBound..<colon
+        guard name.allSatisfy({ isTokenByte(buffer[$0]) }) else { return nil }
+        var valueStart = colon + 1
+        var valueEnd = line.upperBound
+        while valueStart < valueEnd && (buffer[valueStart] == 0x20 || buffer[valueStart] == 0x09) { valueStart += 1 }
+        while valueEnd > valueStart && (buffer[valueEnd - 1] == 0x20 || buffer[valueEnd - 1] == 0x09) { valueEnd -= 1 }
+        for i in valueStart..<valueEnd {
+            let b = buffer[i]
+            if b < 0x20 && b != 0x09 { return nil }
+            if b == 0x7F { return nil }
+        }
+        var lowered = [UInt8]()
+        lowered.reserveCapacity(name.count)
+        for i in name {
+            let b = buffer[i]
+            lowered.append(b >= 0x41 && b <= 0x5A ? b + 0x20 : b)
+        }
+        return HTTPHeader(name: String(decoding: lowered, as: UTF8.self), value: string(valueStart..<valueEnd))
+    }
+
+    private func parseChunkSize(_ line: Range<Int>) -> Int? {
+        var size = 0
+        var digits = 0
+        var i = line.lowerBound
+        while i < line.upperBound, let d = hexDigitValue(buffer[i]) {
+            guard digits < 15 else { return nil }
+            size = size << 4 | Int(d)
+            digits += 1
+            i += 1
+        }
+        guard digits > 0 else { return nil }
+        while i < line.upperBound && (buffer[i] == 0x20 || buffer[i] == 0x09) { i += 1 }
+        if i < line.upperBound {
+            // Chunk extensions are allowed and ignored; they must still be visible text.
+            guard buffer[i] == UInt8(ascii: ";") else { return nil }
+            for k in i..<line.upperBound where buffer[k] < 0x20 && buffer[k] != 0x09 { return nil }
+        }
+        return size
+    }
+
+    // MARK: - Byte helpers
+
+    private func string(_ range: Range<Int>) -> String {
+        String(decoding: buffer[range], as: UTF8.self)
+    }
+
+    private func index(of byte: UInt8, in range: Range<Int>) -> Int? {
+        buffer[range].firstIndex(of: byte)
+    }
+
+    /// Index of the CR of the next CRLF at or after `from` (before `limit`).
+    private func findCRLF(from: Int, limit: Int? = nil) -> Int? {
+        let end = min(limit ?? buffer.count, buffer.count)
+        var i = from
+        while i + 1 < end {
+            if buffer[i] == 0x0D {
+                if buffer[i + 1] == 0x0A { return i }
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    /// Whether a LF not preceded by CR appears at or after `from`: such a head would
+    /// never complete, so it is refused at once rather than at the size limit.
+    private func hasBareLineFeed(from: Int) -> Bool {
+        var i = max(from, start)
+        while i < buffer.count {
+            if buffer[i] == 0x0A && (i == start || buffer[i - 1] != 0x0D) { return true }
+            i += 1
+        }
+        return false
+    }
+
+    /// Index of the CR of the first CRLFCRLF at or after `from`.
+    private func findHeadEnd(from: Int) -> Int? {
+        buffer.withUnsafeBufferPointer { p in
+            var i = from
+            let n = p.count
+            while i + 3 < n {
+                if p[i + 3] != 0x0A {
+                    // The terminator cannot end here; skip ahead as far as it is safe.
+                    i += p[i + 3] == 0x0D ? 1 : 4
+                    continue
+                }
+                if p[i] == 0x0D && p[i + 1] == 0x0A && p[i + 2] == 0x0D { return i }
+                i += 1
+            }
+            return nil
+        }
+    }
+}
+
+@inline(__always)
+private func hexDigitValue(_ b: UInt8) -> UInt8? {
+    switch b {
+    case 0x30...0x39: return b - 0x30
+    case 0x41...0x46: return b - 0x41 + 10
+    case 0x61...0x66: return b - 0x61 + 10
+    default: return nil
+    }
+}
+
+/// RFC 9110 tchar.
+@inline(__always)
+private func isTokenByte(_ b: UInt8) -> Bool {
+    switch b {
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+        return true
+    case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+         UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+         UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+        return true
+    default:
+        return false
+    }
+}
+
+extension Substring {
+    fileprivate var trimmingSpaces: Substring {
+        var s = self
+        while s.first == " " || s.first == "\t" { s = s.dropFirst() }
+        while s.last == " " || s.last == "\t" { s = s.dropLast() }
+        return s
+    }
+}

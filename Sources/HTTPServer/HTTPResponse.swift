@@ -1,0 +1,71 @@
+/// The status codes this server sends.
+public struct HTTPStatus: Sendable, Equatable, Hashable {
+    public let code: Int
+    public let reason: String
+
+    public init(code: Int, reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public static let ok = HTTPStatus(code: 200, reason: "OK")
+    public static let badRequest = HTTPStatus(code: 400, reason: "Bad Request")
+    public static let notFound = HTTPStatus(code: 404, reason: "Not Found")
+    public static let methodNotAllowed = HTTPStatus(code: 405, reason: "Method Not Allowed")
+    public static let requestTimeout = HTTPStatus(code: 408, reason: "Request Timeout")
+    public static let payloadTooLarge = HTTPStatus(code: 413, reason: "Payload Too Large")
+    public static let unsupportedMediaType = HTTPStatus(code: 415, reason: "Unsupported Media Type")
+    public static let requestHeaderFieldsTooLarge = HTTPStatus(code: 431, reason: "Request Header Fields Too Large")
+    public static let internalServerError = HTTPStatus(code: 500, reason: "Internal Server Error")
+    public static let serviceUnavailable = HTTPStatus(code: 503, reason: "Service Unavailable")
+}
+
+/// A response to serialise. `Content-Length`, `Date`-free framing and `Connection`
+/// are added by the writer.
+public struct HTTPResponse: Sendable {
+    public var status: HTTPStatus
+    public var contentType: String
+    public var headers: [HTTPHeader]
+    public var body: [UInt8]
+    /// Close the connection after this response regardless of the request.
+    public var close: Bool
+
+    public init(status: HTTPStatus, contentType: String = "application/json", headers: [HTTPHeader] = [],
+                body: [UInt8], close: Bool = false) {
+        self.status = status
+        self.contentType = contentType
+        self.headers = headers
+        self.body = body
+        self.close = close
+    }
+}
+
+/// Serialises responses into a connection's output buffer.
+public enum HTTPResponseWriter {
+    public static let continueLine: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+
+    public static func write(_ response: HTTPResponse, keepAlive: Bool, into out: inout [UInt8]) {
+        out.reserveCapacity(out.count + response.body.count + 128)
+        appendASCII("HTTP/1.1 ", &out)
+        appendASCII(String(response.status.code), &out)
+        out.append(0x20)
+        appendASCII(response.status.reason, &out)
+        appendASCII("\r\nContent-Type: ", &out)
+        appendASCII(response.contentType, &out)
+        appendASCII("\r\nContent-Length: ", &out)
+        appendASCII(String(response.body.count), &out)
+        for header in response.headers {
+            appendASCII("\r\n", &out)
+            appendASCII(header.name, &out)
+            appendASCII(": ", &out)
+            appendASCII(header.value, &out)
+        }
+        appendASCII(keepAlive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n", &out)
+        out.append(contentsOf: response.body)
+    }
+
+    @inline(__always)
+    private static func appendASCII(_ s: String, _ out: inout [UInt8]) {
+        out.append(contentsOf: s.utf8)
+    }
+}

@@ -1,0 +1,107 @@
+import Glibc
+import Synchronization
+import TLS
+
+/// A TLS HTTP/1.1 server: one epoll event loop per thread, each with its own
+/// SO_REUSEPORT listener on the same port.
+public final class HTTPServer: Sendable {
+    public let configuration: HTTPServerConfiguration
+    public let statistics: HTTPServerStatistics
+    private let tls: TLSContextStore
+    private let router: HTTPRouter
+    private let running = Mutex<Running?>(nil)
+
+    private struct Running: Sendable {
+        var loops: [EventLoop]
+        var threads: [LoopThread]
+        var port: UInt16
+    }
+
+    public init(configuration: HTTPServerConfiguration, tls: TLSContextStore, router: HTTPRouter,
+                statistics: HTTPServerStatistics = HTTPServerStatistics()) {
+        self.configuration = configuration
+        self.statistics = statistics
+        self.tls = tls
+        self.router = router
+    }
+
+    /// Binds the listeners and starts the loops. Returns the bound port (useful with port 0).
+    @discardableResult
+    public func start() throws(HTTPServerError) -> UInt16 {
+        // OpenSSL writes with write(2): a peer that has gone away must not kill the process.
+        signal(SIGPIPE, SIG_IGN)
+        var listeners: [Int32] = []
+        var address = configuration.address
+        do throws(HTTPServerError) {
+            for _ in 0..<configuration.loopCount {
+                let fd = try makeListener(address)
+                if address.port == 0 { address.port = boundPort(fd) }
+                listeners.append(fd)
+            }
+            var loops: [EventLoop] = []
+            for fd in listeners {
+                loops.append(try EventLoop(listener: fd, tls: tls, router: router, configuration: configuration,
+                                           statistics: statistics))
+            }
+            var threads: [LoopThread] = []
+            for loop in loops {
+                guard let thread = LoopThread({ loop.run() }) else {
+                    let err = errno
+                    for started in loops { started.stop() }
+                    for thread in threads { thread.join() }
+                    throw HTTPServerError.eventLoopFailed(operation: "pthread_create", errno: err)
+                }
+                threads.append(thread)
+            }
+            running.withLock { $0 = Running(loops: loops, threads: threads, port: address.port) }
+            return address.port
+        } catch {
+            for fd in listeners { close(fd) }
+            throw error
+        }
+    }
+
+    /// The bound port while running.
+    public var port: UInt16? {
+        running.withLock { $0?.port }
+    }
+
+    /// Closes the listeners and every connection, and waits for the loops to exit.
+    public func stop() {
+        guard let state = running.withLock({ current -> Running? in
+            defer { current = nil }
+            return current
+        }) else { return }
+        for loop in state.loops { loop.stop() }
+        for thread in state.threads { thread.join() }
+    }
+}
+
+/// A joinable pthread running one closure.
+///
+/// `@unchecked Sendable`: holds only the thread id, written once before it is shared.
+final class LoopThread: @unchecked Sendable {
+    private var thread = pthread_t()
+
+    private final class Body {
+        let run: @Sendable () -> Void
+        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+    }
+
+    init?(_ run: @escaping @Sendable () -> Void) {
+        let body = Unmanaged.passRetained(Body(run)).toOpaque()
+        let rc = pthread_create(&thread, nil, { raw in
+            guard let raw else { return nil }
+            Unmanaged<Body>.fromOpaque(raw).takeRetainedValue().run()
+            return nil
+        }, body)
+        if rc != 0 {
+            Unmanaged<Body>.fromOpaque(body).release()
+            return nil
+        }
+    }
+
+    func join() {
+        pthread_join(thread, nil)
+    }
+}

@@ -1,0 +1,91 @@
+import Glibc
+
+/// Where the server listens: `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all IPv4 interfaces).
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: UInt16
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    public init?(_ text: String) {
+        let hostPart: Substring
+        let portPart: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            hostPart = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portPart = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            hostPart = text[..<colon]
+            portPart = text[text.index(after: colon)...]
+            if hostPart.contains(":") { return nil }
+        }
+        guard let port = UInt16(portPart) else { return nil }
+        self.host = hostPart.isEmpty ? "0.0.0.0" : String(hostPart)
+        self.port = port
+    }
+
+    public var description: String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+}
+
+/// Timeouts the event loop enforces, in milliseconds (SPEC section 8).
+public struct HTTPTimeouts: Sendable, Equatable {
+    public var handshake: Int
+    /// From the connection (after the handshake) or the first byte of a request to its
+    /// complete header section.
+    public var requestHeaders: Int
+    /// From the complete header section to the complete body.
+    public var requestBody: Int
+    /// Between requests on a kept-alive connection.
+    public var idle: Int
+
+    public init(handshake: Int = 10_000, requestHeaders: Int = 10_000, requestBody: Int = 30_000, idle: Int = 120_000) {
+        self.handshake = handshake
+        self.requestHeaders = requestHeaders
+        self.requestBody = requestBody
+        self.idle = idle
+    }
+}
+
+public struct HTTPServerConfiguration: Sendable {
+    public var address: ListenAddress
+    /// Event loops, one thread each; defaults to the number of online cores.
+    public var loopCount: Int
+    public var limits: HTTPLimits
+    public var timeouts: HTTPTimeouts
+    /// Above this many open connections, new ones are closed at once.
+    public var maxConnections: Int
+
+    public init(address: ListenAddress, loopCount: Int? = nil, limits: HTTPLimits = HTTPLimits(),
+                timeouts: HTTPTimeouts = HTTPTimeouts(), maxConnections: Int = 10_000) {
+        self.address = address
+        self.loopCount = max(1, loopCount ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        self.limits = limits
+        self.timeouts = timeouts
+        self.maxConnections = maxConnections
+    }
+}
+
+public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible {
+    case invalidAddress(String)
+    case socketFailed(operation: String, address: String, errno: Int32)
+    case eventLoopFailed(operation: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .invalidAddress(let text):
+            return "invalid listen address \(text)"
+        case .socketFailed(let operation, let address, let code):
+            return "\(operation) \(address) failed: \(String(cString: strerror(code)))"
+        case .eventLoopFailed(let operation, let code):
+            return "\(operation) failed: \(String(cString: strerror(code)))"
+        }
+    }
+}
