@@ -1,0 +1,94 @@
+import JSON
+import StreamRules
+
+/// The AdmissionReview versions the apiserver may send; the answer uses the same.
+public enum AdmissionAPIVersion: String, Sendable {
+    case v1 = "admission.k8s.io/v1"
+    case v1beta1 = "admission.k8s.io/v1beta1"
+}
+
+/// Which webhook a review arrived at.
+public enum AdmissionEndpoint: String, Sendable, CaseIterable {
+    case mutate
+    case validate
+
+    public var path: String { "/" + rawValue }
+}
+
+/// Why a body is not a usable AdmissionReview (answered with HTTP 400).
+public enum AdmissionDecodingError: Error, Sendable, Equatable, CustomStringConvertible {
+    case notJSON(JSONError)
+    case notAnAdmissionReview
+    case unknownAPIVersion(String)
+    case missingRequest
+    case missingUID
+    case badRequestField(String)
+
+    public var description: String {
+        switch self {
+        case .notJSON(let error): return "request body is not valid JSON: \(error)"
+        case .notAnAdmissionReview: return "request body is not an AdmissionReview"
+        case .unknownAPIVersion(let version):
+            return "unsupported AdmissionReview apiVersion \"\(version)\"; supported: admission.k8s.io/v1, admission.k8s.io/v1beta1"
+        case .missingRequest: return "AdmissionReview has no request"
+        case .missingUID: return "AdmissionReview request has no uid"
+        case .badRequestField(let why): return why
+        }
+    }
+}
+
+/// The parts of `AdmissionReview.request` this server uses.
+public struct AdmissionRequest: Sendable {
+    public var apiVersion: AdmissionAPIVersion
+    public var uid: String
+    public var group: String
+    public var kind: String
+    public var subResource: String?
+    public var operation: String
+    public var namespace: String
+    public var name: String
+    public var object: JSONValue?
+    public var oldObject: JSONValue?
+    public var dryRun: Bool
+    public var username: String
+
+    /// Decodes a review body. Only the fields above are read; the rest (managedFields,
+    /// annotations, options) is validated as JSON and otherwise ignored.
+    public static func decode(_ body: [UInt8]) throws(AdmissionDecodingError) -> AdmissionRequest {
+        let document: JSONDocument
+        do {
+            document = try JSONReader.parse(body)
+        } catch {
+            throw .notJSON(error)
+        }
+        let root = document.root
+        guard root.isObject, root["kind"]?.isString("AdmissionReview") == true else { throw .notAnAdmissionReview }
+        guard let versionText = root["apiVersion"]?.string else { throw .notAnAdmissionReview }
+        guard let version = AdmissionAPIVersion(rawValue: versionText) else { throw .unknownAPIVersion(versionText) }
+        guard let request = root["request"], request.isObject else { throw .missingRequest }
+        guard let uid = request["uid"]?.string, !uid.isEmpty else { throw .missingUID }
+        guard let kind = request["kind"], kind.isObject, let kindName = kind["kind"]?.string else {
+            throw .badRequestField("AdmissionReview request.kind must be an object with a string kind")
+        }
+        guard let operation = request["operation"]?.string else {
+            throw .badRequestField("AdmissionReview request.operation must be a string")
+        }
+        func optionalString(_ key: String) throws(AdmissionDecodingError) -> String? {
+            guard let value = request[key], !value.isNull else { return nil }
+            guard let text = value.string else {
+                throw .badRequestField("AdmissionReview request.\(key) must be a string")
+            }
+            return text
+        }
+        let subResource = try optionalString("subResource")
+        let namespace = try optionalString("namespace") ?? ""
+        let name = try optionalString("name") ?? ""
+        let object = request["object"].flatMap { $0.isNull ? nil : $0 }
+        let oldObject = request["oldObject"].flatMap { $0.isNull ? nil : $0 }
+        let username = request["userInfo"]?["username"]?.string ?? ""
+        return AdmissionRequest(apiVersion: version, uid: uid, group: kind["group"]?.string ?? "", kind: kindName,
+                                subResource: subResource.flatMap { $0.isEmpty ? nil : $0 }, operation: operation,
+                                namespace: namespace, name: name, object: object, oldObject: oldObject,
+                                dryRun: request["dryRun"]?.bool ?? false, username: username)
+    }
+}

@@ -1,0 +1,119 @@
+import JSON
+import StreamRules
+
+/// Writes the response AdmissionReview: same apiVersion, `response` only.
+enum AdmissionResponseEncoder {
+    static func encode(request: AdmissionRequest, kind: StreamKind?, decision: Decision) -> [UInt8] {
+        var w = JSONWriter(capacity: 256)
+        w.beginObject()
+        w.key("apiVersion"); w.string(request.apiVersion.rawValue)
+        w.key("kind"); w.string("AdmissionReview")
+        w.key("response")
+        w.beginObject()
+        w.key("uid"); w.string(request.uid)
+        w.key("allowed"); w.bool(decision.allowed)
+        if !decision.patch.isEmpty {
+            w.key("patchType"); w.string("JSONPatch")
+            w.key("patch"); w.string(Base64.encode(patchBytes(decision.patch)))
+        }
+        if !decision.allowed {
+            w.key("status")
+            writeDenial(&w, request: request, kind: kind, errors: decision.errors)
+        }
+        let warnings = sanitizeWarnings(decision.warnings)
+        if !warnings.isEmpty {
+            w.key("warnings")
+            w.beginArray()
+            for warning in warnings { w.string(warning) }
+            w.endArray()
+        }
+        w.endObject()
+        w.endObject()
+        return w.bytes
+    }
+
+    /// The RFC 6902 array: `[{"op":"add","path":"/spec/x","value":...}]`.
+    static func patchBytes(_ operations: [PatchOperation]) -> [UInt8] {
+        var w = JSONWriter(capacity: 64 * operations.count)
+        w.beginArray()
+        for operation in operations {
+            w.beginObject()
+            w.key("op"); w.string("add")
+            w.key("path"); w.string(JSONPointer.path(operation.path))
+            w.key("value"); writePatchValue(&w, operation.value)
+            w.endObject()
+        }
+        w.endArray()
+        return w.bytes
+    }
+
+    private static func writePatchValue(_ w: inout JSONWriter, _ value: PatchValue) {
+        switch value {
+        case .string(let text):
+            w.string(text)
+        case .object(let members):
+            w.beginObject()
+            for (key, member) in members {
+                w.key(key)
+                writePatchValue(&w, member)
+            }
+            w.endObject()
+        }
+    }
+
+    /// A 422 Invalid status with one cause per error, as the apiserver builds it.
+    private static func writeDenial(_ w: inout JSONWriter, request: AdmissionRequest, kind: StreamKind?,
+                                    errors: [FieldError]) {
+        let kindName = kind?.rawValue ?? request.kind
+        let name = request.object?["metadata"]?["name"]?.string ?? request.name
+        let list = errors.count == 1 ? errors[0].description : "[" + errors.map(\.description).joined(separator: ", ") + "]"
+        w.beginObject()
+        w.key("metadata"); w.beginObject(); w.endObject()
+        w.key("status"); w.string("Failure")
+        w.key("message"); w.string("\(kindName).\(StreamKind.group) \"\(name)\" is invalid: \(list)")
+        w.key("reason"); w.string("Invalid")
+        w.key("details")
+        w.beginObject()
+        w.key("name"); w.string(name)
+        w.key("group"); w.string(StreamKind.group)
+        w.key("kind"); w.string(kindName)
+        w.key("causes")
+        w.beginArray()
+        for error in errors {
+            w.beginObject()
+            w.key("reason"); w.string(error.reason.rawValue)
+            w.key("message"); w.string(error.body)
+            w.key("field"); w.string(error.field.description)
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        w.key("code"); w.int(422)
+        w.endObject()
+    }
+
+    /// At most 120 characters each, printable characters only, no empties, no duplicates.
+    static func sanitizeWarnings(_ warnings: [String]) -> [String] {
+        var seen = Set<String>()
+        var out: [String] = []
+        for warning in warnings {
+            var clean = String.UnicodeScalarView()
+            for scalar in warning.unicodeScalars where isPrintable(scalar) {
+                guard clean.count < 120 else { break }
+                clean.append(scalar)
+            }
+            let text = String(clean)
+            if !text.isEmpty && seen.insert(text).inserted { out.append(text) }
+        }
+        return out
+    }
+
+    private static func isPrintable(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .format, .surrogate, .privateUse, .unassigned, .lineSeparator, .paragraphSeparator:
+            return false
+        default:
+            return true
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import JSON
+import StreamRules
+
+/// What one review came to, for logs and metrics (no object content, no secrets).
+public struct AdmissionSummary: Sendable {
+    public var uid: String
+    public var kind: String
+    public var namespace: String
+    public var name: String
+    public var operation: String
+    public var user: String
+    public var allowed: Bool
+    public var patchOperations: Int
+    public var dryRun: Bool
+}
+
+/// The answer to one review body.
+public enum AdmissionOutcome: Sendable {
+    /// HTTP 200 with this AdmissionReview body.
+    case answered(body: [UInt8], summary: AdmissionSummary)
+    /// HTTP 400: the body is not a usable AdmissionReview.
+    case badRequest(AdmissionDecodingError)
+}
+
+/// AdmissionReview in, AdmissionReview out: decode, dispatch by `request.kind` to the
+/// rules, encode the decision. Shared by the server and `review`.
+public struct AdmissionReviewer: Sendable {
+    public let rules: StreamRules
+
+    public init(rules: StreamRules = StreamRules()) {
+        self.rules = rules
+    }
+
+    public func review(_ body: [UInt8], at endpoint: AdmissionEndpoint) -> AdmissionOutcome {
+        let request: AdmissionRequest
+        do {
+            request = try AdmissionRequest.decode(body)
+        } catch {
+            return .badRequest(error)
+        }
+        let decision = decide(request, at: endpoint)
+        let summary = AdmissionSummary(uid: request.uid, kind: request.kind, namespace: request.namespace,
+                                       name: objectName(request), operation: request.operation,
+                                       user: request.username, allowed: decision.allowed,
+                                       patchOperations: decision.patch.count, dryRun: request.dryRun)
+        let kind = StreamKind(group: request.group, kind: request.kind)
+        return .answered(body: AdmissionResponseEncoder.encode(request: request, kind: kind, decision: decision),
+                         summary: summary)
+    }
+
+    /// Foreign kinds, subresources, DELETE and CONNECT pass untouched.
+    func decide(_ request: AdmissionRequest, at endpoint: AdmissionEndpoint) -> Decision {
+        guard let kind = StreamKind(group: request.group, kind: request.kind), request.subResource == nil,
+              let operation = AdmissionOperation(rawValue: request.operation),
+              operation == .create || operation == .update else {
+            return .allow
+        }
+        let input = RuleInput(kind: kind, operation: operation, object: request.object, oldObject: request.oldObject,
+                              requestNamespace: request.namespace)
+        switch endpoint {
+        case .mutate:
+            var decision = rules.mutate(input)
+            decision.errors = []  // /mutate never denies; judging is /validate's job
+            return decision
+        case .validate:
+            var decision = rules.validate(input)
+            decision.patch = []
+            return decision
+        }
+    }
+
+    func objectName(_ request: AdmissionRequest) -> String {
+        if let name = request.object?["metadata"]?["name"]?.string, !name.isEmpty { return name }
+        return request.name
+    }
+}

@@ -1,0 +1,45 @@
+/// What the rules decided about one object.
+public struct Decision: Sendable {
+    /// Every problem found; empty means allowed.
+    public var errors: [FieldError]
+    /// Defaulting as JSON Patch operations (only from `mutate`).
+    public var patch: [PatchOperation]
+    public var warnings: [String]
+
+    public init(errors: [FieldError] = [], patch: [PatchOperation] = [], warnings: [String] = []) {
+        self.errors = errors
+        self.patch = patch
+        self.warnings = warnings
+    }
+
+    public var allowed: Bool { errors.isEmpty }
+
+    public static let allow = Decision()
+}
+
+/// An RFC 6902 `add` of a value at a JSON Pointer. Defaulting only ever adds.
+public struct PatchOperation: Sendable, Equatable {
+    /// Reference tokens, unescaped: `["spec", "clusterConfig", "provider"]`.
+    public var path: [String]
+    public var value: PatchValue
+
+    public init(path: [String], value: PatchValue) {
+        self.path = path
+        self.value = value
+    }
+}
+
+/// The values defaulting adds: strings, and objects to create missing parents.
+public indirect enum PatchValue: Sendable, Equatable {
+    case string(String)
+    case object([(String, PatchValue)])
+
+    public static func == (a: PatchValue, b: PatchValue) -> Bool {
+        switch (a, b) {
+        case (.string(let x), .string(let y)): return x == y
+        case (.object(let x), .object(let y)):
+            return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        default: return false
+        }
+    }
+}
