@@ -1,0 +1,161 @@
+import Dispatch
+import Glibc
+import JSON
+import Logging
+import Synchronization
+
+/// Writes log lines to a file descriptor from its own thread, so an event loop never
+/// waits on a slow stderr. If the reader falls more than `limit` bytes behind, lines
+/// are dropped and counted rather than buffered without bound.
+public final class LogWriter: Sendable {
+    private struct Pending {
+        var bytes: [UInt8] = []
+        var dropped = 0
+        var closed = false
+    }
+
+    private let fd: Int32
+    private let limit: Int
+    private let pending = Mutex(Pending())
+    private let signal = DispatchSemaphore(value: 0)
+    private let done = DispatchSemaphore(value: 0)
+
+    public init(fd: Int32 = 2, limit: Int = 4 << 20) {
+        self.fd = fd
+        self.limit = limit
+        // A dedicated serial queue; its worker blocks on the semaphore between batches.
+        DispatchQueue(label: "atlas-stream-webhook.log-writer").async { [self] in drainLoop() }
+    }
+
+    func enqueue(_ line: [UInt8]) {
+        let accepted = pending.withLock { p -> Bool in
+            guard !p.closed, p.bytes.count + line.count <= limit else {
+                p.dropped += 1
+                return false
+            }
+            p.bytes.append(contentsOf: line)
+            return true
+        }
+        if accepted { signal.signal() }
+    }
+
+    /// Writes what is queued and stops the writer thread.
+    public func close() {
+        let wasOpen = pending.withLock { p -> Bool in
+            defer { p.closed = true }
+            return !p.closed
+        }
+        guard wasOpen else { return }
+        signal.signal()
+        done.wait()
+    }
+
+    private func drainLoop() {
+        while true {
+            signal.wait()
+            let (batch, closed) = pending.withLock { p -> ([UInt8], Bool) in
+                var out: [UInt8] = []
+                swap(&out, &p.bytes)
+                if p.dropped > 0 {
+                    out.append(contentsOf: Array("{\"level\":\"warning\",\"msg\":\"log lines dropped\",\"count\":\(p.dropped)}\n".utf8))
+                    p.dropped = 0
+                }
+                return (out, p.closed)
+            }
+            var offset = 0
+            while offset < batch.count {
+                let n = batch.withUnsafeBytes { raw -> Int in
+                    guard let base = raw.baseAddress else { return 0 }
+                    return write(fd, base + offset, raw.count - offset)
+                }
+                if n <= 0 { if errno == EINTR { continue }; break }
+                offset += n
+            }
+            if closed {
+                done.signal()
+                return
+            }
+        }
+    }
+}
+
+/// A swift-log handler printing one JSON object per line: `time`, `level`, `msg`, then
+/// the metadata (numbers and booleans unquoted).
+public struct JSONLogHandler: LogHandler {
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+    private let writer: LogWriter
+
+    public init(writer: LogWriter, level: Logger.Level = .info) {
+        self.writer = writer
+        self.logLevel = level
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var w = JSONWriter(capacity: 256)
+        w.beginObject()
+        w.key("time"); w.string(Self.timestamp())
+        w.key("level"); w.string(event.level.rawValue)
+        w.key("msg"); w.string(event.message.description)
+        var merged = metadata
+        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
+        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        for key in merged.keys.sorted() {
+            if let value = merged[key] {
+                w.key(key)
+                Self.write(value, to: &w)
+            }
+        }
+        w.endObject()
+        w.bytes.append(0x0A)
+        writer.enqueue(w.bytes)
+    }
+
+    private static func write(_ value: Logger.Metadata.Value, to w: inout JSONWriter) {
+        switch value {
+        case .string(let text):
+            w.string(text)
+        case .stringConvertible(let item):
+            switch item {
+            case let n as Int: w.int(n)
+            case let b as Bool: w.bool(b)
+            case let d as Double where d.isFinite: w.raw(String(d).utf8)
+            default: w.string(item.description)
+            }
+        case .array(let items):
+            w.beginArray()
+            for item in items { write(item, to: &w) }
+            w.endArray()
+        case .dictionary(let items):
+            w.beginObject()
+            for key in items.keys.sorted() {
+                if let item = items[key] {
+                    w.key(key)
+                    write(item, to: &w)
+                }
+            }
+            w.endObject()
+        }
+    }
+
+    /// RFC 3339 UTC with milliseconds.
+    static func timestamp() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var seconds = ts.tv_sec
+        var t = tm()
+        gmtime_r(&seconds, &t)
+        func pad(_ v: Int32, _ width: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return "\(pad(t.tm_year + 1900, 4))-\(pad(t.tm_mon + 1, 2))-\(pad(t.tm_mday, 2))T" +
+            "\(pad(t.tm_hour, 2)):\(pad(t.tm_min, 2)):\(pad(t.tm_sec, 2)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
+    }
+}

@@ -1,0 +1,185 @@
+import Admission
+import Glibc
+import HTTPServer
+import Logging
+import Synchronization
+import TLS
+
+/// Everything `serve` needs to run.
+public struct WebhookConfiguration: Sendable {
+    public var http: HTTPServerConfiguration
+    public var tls: TLSConfiguration
+
+    public init(http: HTTPServerConfiguration, tls: TLSConfiguration) {
+        self.http = http
+        self.tls = tls
+    }
+}
+
+/// The admission webhook: the TLS HTTP server with `/mutate`, `/validate`,
+/// `/healthz`, `/readyz` and `/metrics`.
+public final class WebhookServer: Sendable {
+    public let configuration: WebhookConfiguration
+    private let endpoints: WebhookEndpoints
+    private let http: HTTPServer
+
+    /// Loads the certificate pair (a clear error if it is unreadable or mismatched).
+    public init(configuration: WebhookConfiguration, reviewer: AdmissionReviewer, logger: Logger) throws(TLSError) {
+        self.configuration = configuration
+        let context = try TLSContext(configuration: configuration.tls)
+        let endpoints = WebhookEndpoints(reviewer: reviewer, logger: logger, tlsContexts: TLSContextStore(context))
+        self.endpoints = endpoints
+        self.http = HTTPServer(configuration: configuration.http, tls: endpoints.tlsContexts,
+                               router: endpoints.router(), statistics: endpoints.statistics)
+    }
+
+    /// Ready: a certificate is loaded and the server is not draining.
+    public var isReady: Bool { endpoints.isReady }
+
+    /// Starts serving; returns the bound port.
+    @discardableResult
+    public func start() throws(HTTPServerError) -> UInt16 {
+        let port = try http.start()
+        endpoints.logger.info("serving", metadata: ["address": "\(configuration.http.address.host):\(port)",
+                                                    "loops": "\(configuration.http.loopCount)"])
+        return port
+    }
+
+    public func stop() {
+        endpoints.draining.store(true, ordering: .relaxed)
+        http.stop()
+    }
+
+    /// Blocks SIGTERM and SIGINT in this and every thread started after, so that
+    /// `waitForTerminationSignal` receives them. Call before `start()`.
+    public static func blockTerminationSignals() {
+        var set = terminationSignals()
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Waits for SIGTERM or SIGINT, then stops the server.
+    public func waitForTerminationSignal() {
+        var set = WebhookServer.terminationSignals()
+        var received: Int32 = 0
+        while sigwait(&set, &received) != 0 {}
+        endpoints.logger.info("stopping", metadata: ["signal": "\(received == SIGTERM ? "SIGTERM" : "SIGINT")"])
+        stop()
+        endpoints.logger.info("stopped")
+    }
+
+    private static func terminationSignals() -> sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        return set
+    }
+}
+
+/// The handlers behind the routes, and the state they share.
+final class WebhookEndpoints: Sendable {
+    let reviewer: AdmissionReviewer
+    let logger: Logger
+    let tlsContexts: TLSContextStore
+    let statistics = HTTPServerStatistics()
+    let metrics = WebhookMetrics()
+    let draining = Atomic<Bool>(false)
+
+    init(reviewer: AdmissionReviewer, logger: Logger, tlsContexts: TLSContextStore) {
+        self.reviewer = reviewer
+        self.logger = logger
+        self.tlsContexts = tlsContexts
+    }
+
+    var isReady: Bool {
+        tlsContexts.current != nil && !draining.load(ordering: .relaxed)
+    }
+
+    func router() -> HTTPRouter {
+        var router = HTTPRouter { status, message in
+            HTTPResponse(status: status, body: Status.failureBody(code: status.code, message: message))
+        }
+        for endpoint in AdmissionEndpoint.allCases {
+            router.add("POST", endpoint.path) { request in self.admit(request, at: endpoint) }
+        }
+        router.add("GET", "/healthz") { _ in WebhookEndpoints.plain(.ok, "ok") }
+        router.add("GET", "/readyz") { _ in
+            self.isReady ? WebhookEndpoints.plain(.ok, "ok") : WebhookEndpoints.plain(.serviceUnavailable, "not ready")
+        }
+        router.add("GET", "/metrics") { _ in
+            let text = self.metrics.render(http: self.statistics,
+                                           certificateNotAfter: self.tlsContexts.current?.certificateNotAfter)
+            return HTTPResponse(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8))
+        }
+        return router
+    }
+
+    // MARK: - Admission
+
+    func admit(_ request: HTTPRequest, at endpoint: AdmissionEndpoint) -> HTTPResponse {
+        let started = monotonicSeconds()
+        metrics.begin(endpoint)
+        let response: HTTPResponse
+        var summary: AdmissionSummary?
+        if !WebhookEndpoints.isJSONContentType(request.header("content-type")) {
+            let given = request.header("content-type") ?? "none"
+            response = HTTPResponse(status: .unsupportedMediaType,
+                                    body: Status.failureBody(code: 415, message: "Content-Type must be application/json, got \(given)"))
+        } else {
+            switch reviewer.review(request.body, at: endpoint) {
+            case .answered(let body, let result):
+                summary = result
+                response = HTTPResponse(status: .ok, body: body)
+            case .badRequest(let error):
+                response = HTTPResponse(status: .badRequest, body: Status.failureBody(code: 400, message: error.description))
+            }
+        }
+        let elapsed = monotonicSeconds() - started
+        metrics.end(endpoint, code: response.status.code, seconds: elapsed, summary: summary)
+        log(summary, endpoint: endpoint, status: response.status.code, seconds: elapsed)
+        return response
+    }
+
+    /// Denials and refusals at info, allowed reviews at debug (one line each).
+    private func log(_ summary: AdmissionSummary?, endpoint: AdmissionEndpoint, status: Int, seconds: Double) {
+        let level: Logger.Level = summary?.allowed == true ? .debug : .info
+        guard logger.logLevel <= level else { return }
+        var metadata: Logger.Metadata = [
+            "webhook": .string(endpoint.path),
+            "code": .stringConvertible(status),
+            "latency_ms": .stringConvertible((seconds * 1e6).rounded() / 1e3),
+        ]
+        if let s = summary {
+            metadata["uid"] = .string(s.uid)
+            metadata["kind"] = .string(s.kind)
+            metadata["namespace"] = .string(s.namespace)
+            metadata["name"] = .string(s.name)
+            metadata["operation"] = .string(s.operation)
+            metadata["user"] = .string(s.user)
+            metadata["allowed"] = .stringConvertible(s.allowed)
+            metadata["patch_ops"] = .stringConvertible(s.patchOperations)
+            metadata["dry_run"] = .stringConvertible(s.dryRun)
+        }
+        logger.log(level: level, summary == nil ? "request refused" : "admission", metadata: metadata)
+    }
+
+    /// `application/json`, optionally with parameters such as `; charset=utf-8`.
+    static func isJSONContentType(_ value: String?) -> Bool {
+        guard let value else { return false }
+        let mediaType = value.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        return mediaType.trimmingCharacters(in: " \t").lowercased() == "application/json"
+    }
+
+    private static func plain(_ status: HTTPStatus, _ text: String) -> HTTPResponse {
+        HTTPResponse(status: status, contentType: "text/plain; charset=utf-8", body: Array(text.utf8))
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: String) -> Substring {
+        var s = self
+        while let c = s.first, set.contains(c) { s = s.dropFirst() }
+        while let c = s.last, set.contains(c) { s = s.dropLast() }
+        return s
+    }
+}
