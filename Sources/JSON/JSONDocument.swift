@@ -288,9 +288,14 @@ extension JSONValue: Equatable {
             guard na.count == nb.count else { return false }
             return zip(a.elements, b.elements).allSatisfy { $0 == $1 }
         case .object:
-            guard na.count == nb.count else { return false }
-            for (key, value) in a.members {
-                guard let keyText = key.string, let other = b[keyText], other == value else { return false }
+            // Compare effective members (the last of duplicate keys), both ways.
+            for (key, _) in a.members {
+                guard let keyText = key.string, let mine = a[keyText], let other = b[keyText], mine == other else {
+                    return false
+                }
+            }
+            for (key, _) in b.members {
+                guard let keyText = key.string, a[keyText] != nil else { return false }
             }
             return true
         }

@@ -16,6 +16,11 @@ public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Byte offset in the input where the problem was found.
     public let offset: Int
 
+    public init(reason: Reason, offset: Int) {
+        self.reason = reason
+        self.offset = offset
+    }
+
     public var description: String {
         switch reason {
         case .unexpectedEnd: return "unexpected end of JSON input"

@@ -69,6 +69,12 @@ public final class TLSContext: @unchecked Sendable {
             throw .certificateUnreadable(path: configuration.certificateChainPath, reason: openSSLErrors())
         }
         guard SSL_CTX_use_PrivateKey_file(ctx, configuration.privateKeyPath, SSL_FILETYPE_PEM) == 1 else {
+            // OpenSSL checks the key against the loaded certificate here already.
+            if ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH {
+                ERR_clear_error()
+                throw .privateKeyDoesNotMatchCertificate(certificate: configuration.certificateChainPath,
+                                                         key: configuration.privateKeyPath)
+            }
             throw .privateKeyUnreadable(path: configuration.privateKeyPath, reason: openSSLErrors())
         }
         guard SSL_CTX_check_private_key(ctx) == 1 else {

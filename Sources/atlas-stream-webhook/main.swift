@@ -132,7 +132,7 @@ struct Serve: ParsableCommand {
             --data-binary @Tests/Fixtures/review-kafka.json https://\(host):\(port)/validate
             """)
         }
-        fflush(stdout)
+        fflush(nil)
         server.waitForTerminationSignal()
     }
 

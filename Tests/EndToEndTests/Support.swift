@@ -1,0 +1,106 @@
+import Foundation
+import HTTPServer
+import Logging
+import TLS
+import WebhookServer
+import XCTest
+import Admission
+
+/// The repository root, found from this file.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+let fixtures = repositoryRoot.appendingPathComponent("Tests/Fixtures")
+
+/// A fresh temporary directory.
+func temporaryDirectory(_ name: String) throws -> String {
+    let path = FileManager.default.temporaryDirectory
+        .appendingPathComponent("asw-\(name)-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// The real server on an ephemeral loopback port, with a certificate made for this test.
+final class RunningServer {
+    let server: WebhookServer
+    let port: UInt16
+    let certificates: DevelopmentCertificates.Paths
+    let directory: String
+
+    init(http: (inout HTTPServerConfiguration) -> Void = { _ in }, minimumTLS: TLSMinimumVersion = .tls12) throws {
+        directory = try temporaryDirectory("server")
+        certificates = try DevelopmentCertificates.generate(in: directory)
+        var httpConfiguration = HTTPServerConfiguration(address: ListenAddress(host: "127.0.0.1", port: 0), loopCount: 2)
+        http(&httpConfiguration)
+        let configuration = WebhookConfiguration(
+            http: httpConfiguration,
+            tls: TLSConfiguration(certificateChainPath: certificates.certificate, privateKeyPath: certificates.privateKey,
+                                  minimumVersion: minimumTLS))
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        server = try WebhookServer(configuration: configuration, reviewer: AdmissionReviewer(), logger: logger)
+        port = try server.start()
+    }
+
+    deinit {
+        server.stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    func url(_ path: String) -> String { "https://localhost:\(port)\(path)" }
+
+    /// curl with certificate verification against this server's CA.
+    func curl(_ arguments: [String], stdin: Data? = nil) throws -> ProcessResult {
+        try runProcess("/usr/bin/curl", ["-sS", "--cacert", certificates.caCertificate] + arguments, stdin: stdin)
+    }
+
+    /// `openssl s_client` against this server.
+    func sClient(_ arguments: [String], stdin: Data = Data()) throws -> ProcessResult {
+        try runProcess("/usr/bin/openssl",
+                       ["s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost",
+                        "-CAfile", certificates.caCertificate] + arguments, stdin: stdin)
+    }
+
+    /// Asserts the server still answers `/healthz`.
+    func assertHealthy(file: StaticString = #filePath, line: UInt = #line) throws {
+        let result = try curl(["-w", "%{http_code}", url("/healthz")])
+        XCTAssertEqual(result.stdout, "ok200", "server no longer healthy", file: file, line: line)
+    }
+}
+
+struct ProcessResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+func runProcess(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    // Output goes to files so a chatty child never blocks on a full pipe.
+    let directory = try temporaryDirectory("process")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let outPath = directory + "/out", errPath = directory + "/err"
+    guard FileManager.default.createFile(atPath: outPath, contents: nil),
+          FileManager.default.createFile(atPath: errPath, contents: nil) else { throw POSIXError(.EIO) }
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+    process.standardOutput = out
+    process.standardError = err
+    let input = Pipe()
+    process.standardInput = input
+    try process.run()
+    if let stdin { input.fileHandleForWriting.write(stdin) }
+    try input.fileHandleForWriting.close()
+    process.waitUntilExit()
+    try out.close()
+    try err.close()
+    return ProcessResult(status: process.terminationStatus,
+                         stdout: String(decoding: try Data(contentsOf: URL(fileURLWithPath: outPath)), as: UTF8.self),
+                         stderr: String(decoding: try Data(contentsOf: URL(fileURLWithPath: errPath)), as: UTF8.self))
+}
+
+/// A JSON object from text, for assertions.
+func jsonObject(_ text: String, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+    let value = try JSONSerialization.jsonObject(with: Data(text.utf8))
+    return try XCTUnwrap(value as? [String: Any], "not a JSON object: \(text)", file: file, line: line)
+}
