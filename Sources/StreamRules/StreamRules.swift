@@ -1,15 +1,80 @@
+import JSON
+
 /// Defaulting and validation of AtlasStreamInstance and AtlasStreamConnection as
-/// pure functions of a `RuleInput`.
+/// pure functions of a `RuleInput` and the configuration.
 public struct StreamRules: Sendable {
-    public init() {}
+    public let configuration: RuleConfiguration
 
-    /// Defaults for `/mutate`. Never denies.
+    public init(configuration: RuleConfiguration = RuleConfiguration()) {
+        self.configuration = configuration
+    }
+
+    /// Defaults for `/mutate` as `add` operations inside `spec`. Never denies; copes
+    /// with any shape by leaving what it does not understand to validation.
     public func mutate(_ input: RuleInput) -> Decision {
-        .allow
+        guard let object = input.object, object.isObject, let spec = object["spec"], spec.isObject else { return .allow }
+        let namespace = objectNamespace(input)
+        var patch: [PatchOperation] = []
+        switch input.kind {
+        case .instance: InstanceRules(configuration: configuration).defaults(spec: spec, namespace: namespace, into: &patch)
+        case .connection: ConnectionRules(configuration: configuration).defaults(spec: spec, namespace: namespace, into: &patch)
+        }
+        return Decision(patch: patch)
     }
 
-    /// Validation for `/validate`.
+    /// Validation for `/validate`. On UPDATE only a changed `spec` is judged, and an
+    /// object being deleted passes, so finalizer updates by the operator always go through.
     public func validate(_ input: RuleInput) -> Decision {
-        .allow
+        var checks = FieldChecks()
+        guard let object = input.object else {
+            checks.required(FieldPath("object"))
+            return Decision(errors: checks.errors)
+        }
+        guard object.isObject else {
+            checks.invalid(FieldPath("object"), object, "must be a JSON object")
+            return Decision(errors: checks.errors)
+        }
+        var old: JSONValue?
+        if input.operation == .update, let oldObject = input.oldObject, oldObject.isObject {
+            if let deletion = object["metadata"]?["deletionTimestamp"], !deletion.isNull { return .allow }
+            if let oldSpec = oldObject["spec"], let newSpec = object["spec"], oldSpec == newSpec { return .allow }
+            if oldObject["spec"] == nil && object["spec"] == nil { return .allow }
+            old = oldObject
+        }
+        let namespace = objectNamespace(input)
+        var warnings: [String] = []
+        switch input.kind {
+        case .instance:
+            InstanceRules(configuration: configuration).validate(object: object, old: old, namespace: namespace, checks: &checks)
+        case .connection:
+            ConnectionRules(configuration: configuration).validate(object: object, old: old, namespace: namespace,
+                                                                   checks: &checks, warnings: &warnings)
+        }
+        return Decision(errors: checks.errors, warnings: warnings)
     }
+
+    /// `metadata.namespace`, else the request's namespace.
+    func objectNamespace(_ input: RuleInput) -> String {
+        if let ns = input.object?["metadata"]?["namespace"]?.string, !ns.isEmpty { return ns }
+        return input.requestNamespace
+    }
+}
+
+/// The effective namespace of a `{name, namespace}` reference: its own, else the object's.
+func effectiveNamespace(_ reference: JSONValue?, default namespace: String) -> String {
+    if let ns = reference?["namespace"]?.string, !ns.isEmpty { return ns }
+    return namespace
+}
+
+/// Whether a reference needs its namespace filled: it has a name and no namespace.
+func needsNamespace(_ reference: JSONValue?) -> Bool {
+    guard let reference, reference.isObject, let name = reference["name"]?.string, !name.isEmpty else { return false }
+    guard let ns = reference["namespace"] else { return true }
+    return ns.isNull || ns.string == ""
+}
+
+/// An absent, null or empty-string member may be defaulted; anything else is the user's.
+func isDefaultable(_ value: JSONValue?) -> Bool {
+    guard let value else { return true }
+    return value.isNull || value.string == ""
 }

@@ -1,0 +1,263 @@
+import Glibc
+import JSON
+
+/// AtlasStreamConnection (SPEC section 4).
+struct ConnectionRules {
+    let configuration: RuleConfiguration
+
+    static let types = ["Kafka", "Cluster", "Sample"]
+    static let mechanisms = ["PLAIN", "SCRAM-256", "SCRAM-512"]
+    static let protocols = ["PLAINTEXT", "SSL"]
+    static let roleTypes = ["BUILT_IN", "CUSTOM"]
+    static let plaintextWarning = "spec.kafkaConfig.security.protocol: PLAINTEXT sends stream data unencrypted; use SSL"
+    static let plainOverPlaintextWarning =
+        "spec.kafkaConfig.authentication.mechanism: PLAIN over PLAINTEXT sends the password in clear text"
+
+    /// `config` keys that would override a typed field, and the field to use instead.
+    static let forbiddenConfigKeys: [String: String] = [
+        "bootstrap.servers": "spec.kafkaConfig.bootstrapServers",
+        "security.protocol": "spec.kafkaConfig.security.protocol",
+        "sasl.mechanism": "spec.kafkaConfig.authentication.mechanism",
+        "sasl.mechanisms": "spec.kafkaConfig.authentication.mechanism",
+        "sasl.username": "spec.kafkaConfig.authentication.credentials (a Secret)",
+        "sasl.password": "spec.kafkaConfig.authentication.credentials (a Secret)",
+        "sasl.jaas.config": "spec.kafkaConfig.authentication.credentials (a Secret)",
+    ]
+
+    func defaults(spec: JSONValue, namespace: String, into patch: inout [PatchOperation]) {
+        guard !namespace.isEmpty, let kafka = spec["kafkaConfig"], kafka.isObject else { return }
+        if needsNamespace(kafka["authentication"]?["credentials"]) {
+            patch.append(PatchOperation(path: ["spec", "kafkaConfig", "authentication", "credentials", "namespace"],
+                                        value: .string(namespace)))
+        }
+        if needsNamespace(kafka["security"]?["certificate"]) {
+            patch.append(PatchOperation(path: ["spec", "kafkaConfig", "security", "certificate", "namespace"],
+                                        value: .string(namespace)))
+        }
+    }
+
+    func validate(object: JSONValue, old: JSONValue?, namespace: String, checks: inout FieldChecks,
+                  warnings: inout [String]) {
+        let specPath = FieldPath("spec")
+        guard let spec = object["spec"], !spec.isNull else { return checks.required(specPath) }
+        guard let spec = checks.object(spec, specPath) else { return }
+
+        let namePath = specPath.child("name")
+        let name = checks.string(spec["name"], namePath)
+        if name == nil && isDefaultable(spec["name"]) { checks.required(namePath) }
+        let typePath = specPath.child("type")
+        let type = checks.oneOf(spec["type"], typePath, Self.types)
+
+        let kafkaPath = specPath.child("kafkaConfig")
+        let clusterPath = specPath.child("clusterConfig")
+        let hasKafka = !isEmptyValue(spec["kafkaConfig"])
+        let hasCluster = !isEmptyValue(spec["clusterConfig"])
+        switch type {
+        case "Kafka":
+            if hasKafka {
+                validateKafka(spec["kafkaConfig"], kafkaPath, namespace: namespace, &checks, &warnings)
+            } else {
+                checks.required(kafkaPath)
+            }
+            if hasCluster { checks.forbidden(clusterPath, "may not be set when spec.type is Kafka") }
+        case "Cluster":
+            if hasCluster {
+                validateCluster(spec["clusterConfig"], clusterPath, &checks)
+            } else {
+                checks.required(clusterPath)
+            }
+            if hasKafka { checks.forbidden(kafkaPath, "may not be set when spec.type is Cluster") }
+        case "Sample":
+            if let name, !configuration.sampleSources.contains(name) {
+                checks.notSupported(namePath, name, configuration.sampleSources)
+            }
+            if hasKafka { checks.forbidden(kafkaPath, "may not be set when spec.type is Sample") }
+            if hasCluster { checks.forbidden(clusterPath, "may not be set when spec.type is Sample") }
+        default:
+            break
+        }
+
+        if let oldSpec = old?["spec"], oldSpec.isObject {
+            if let name, let oldName = oldSpec["name"]?.string, !oldName.isEmpty, name != oldName {
+                checks.invalid(namePath, name, "field is immutable")
+            }
+            if let newType = spec["type"]?.string, let oldType = oldSpec["type"]?.string, !oldType.isEmpty, newType != oldType {
+                checks.invalid(typePath, newType, "field is immutable")
+            }
+        }
+    }
+
+    // MARK: - Cluster
+
+    private func validateCluster(_ value: JSONValue?, _ path: FieldPath, _ checks: inout FieldChecks) {
+        guard let config = checks.object(value, path) else { return }
+        let namePath = path.child("name")
+        if let name = checks.string(config["name"], namePath) {
+            if !isAtlasName(name) { checks.invalid(namePath, name, "must contain only ASCII letters, digits and '-'") }
+            if name.utf8.count > 64 { checks.tooLong(namePath, max: 64) }
+        } else if isDefaultable(config["name"]) {
+            checks.required(namePath)
+        }
+        let rolePath = path.child("role")
+        guard !isEmptyValue(config["role"]) else { return checks.required(rolePath) }
+        guard let role = checks.object(config["role"], rolePath) else { return }
+        let roleNamePath = rolePath.child("name")
+        let roleName = checks.string(role["name"], roleNamePath)
+        if roleName == nil && isDefaultable(role["name"]) { checks.required(roleNamePath) }
+        let roleType = checks.oneOf(role["type"], rolePath.child("type"), Self.roleTypes)
+        if roleType == "BUILT_IN", let roleName, !configuration.builtInRoles.contains(roleName) {
+            checks.notSupported(roleNamePath, roleName, configuration.builtInRoles)
+        }
+    }
+
+    // MARK: - Kafka
+
+    private func validateKafka(_ value: JSONValue?, _ path: FieldPath, namespace: String, _ checks: inout FieldChecks,
+                               _ warnings: inout [String]) {
+        guard let kafka = checks.object(value, path) else { return }
+
+        let serversPath = path.child("bootstrapServers")
+        if let servers = checks.string(kafka["bootstrapServers"], serversPath) {
+            validateBootstrapServers(servers, serversPath, &checks)
+        } else if isDefaultable(kafka["bootstrapServers"]) {
+            checks.required(serversPath)
+        }
+
+        let authPath = path.child("authentication")
+        var mechanism: String?
+        if isEmptyValue(kafka["authentication"]) && kafka["authentication"]?.isObject != true {
+            checks.required(authPath)
+        } else if let auth = checks.object(kafka["authentication"], authPath) {
+            mechanism = checks.oneOf(auth["mechanism"], authPath.child("mechanism"), Self.mechanisms)
+            validateSecretReference(auth["credentials"], authPath.child("credentials"), namespace: namespace,
+                                    required: nil, &checks)
+        }
+
+        let securityPath = path.child("security")
+        var protocolName: String?
+        if isEmptyValue(kafka["security"]) && kafka["security"]?.isObject != true {
+            checks.required(securityPath)
+        } else if let security = checks.object(kafka["security"], securityPath) {
+            protocolName = checks.oneOf(security["protocol"], securityPath.child("protocol"), Self.protocols)
+            let certificatePath = securityPath.child("certificate")
+            if protocolName == "SSL" {
+                validateSecretReference(security["certificate"], certificatePath, namespace: namespace,
+                                        required: "required when spec.kafkaConfig.security.protocol is SSL", &checks)
+            } else if !isEmptyValue(security["certificate"]) {
+                validateSecretReference(security["certificate"], certificatePath, namespace: namespace, required: nil, &checks)
+            }
+        }
+
+        validateConfig(kafka["config"], path.child("config"), &checks)
+
+        if protocolName == "PLAINTEXT" {
+            warnings.append(Self.plaintextWarning)
+            if mechanism == "PLAIN" { warnings.append(Self.plainOverPlaintextWarning) }
+        }
+    }
+
+    /// A `{name, namespace}` Secret reference: name required (with `required` as the
+    /// detail, if given), DNS-1123 names, and the secret reference policy.
+    private func validateSecretReference(_ value: JSONValue?, _ path: FieldPath, namespace: String, required detail: String?,
+                                         _ checks: inout FieldChecks) {
+        let namePath = path.child("name")
+        guard !isEmptyValue(value) || value?.isObject == true else {
+            return checks.required(namePath, detail)
+        }
+        guard let reference = checks.object(value, path) else { return }
+        let nsPath = path.child("namespace")
+        let refNamespace = checks.string(reference["namespace"], nsPath)
+        if let refNamespace { checks.label(refNamespace, nsPath) }
+        guard let name = checks.string(reference["name"], namePath) else {
+            if isDefaultable(reference["name"]) { checks.required(namePath, detail) }
+            return
+        }
+        checks.subdomain(name, namePath)
+        let resolved = refNamespace ?? namespace
+        if resolved != namespace && !configuration.secretReferences.permits(resolved) {
+            checks.forbidden(nsPath, "may not reference a Secret in namespace \(goQuote(resolved)); allowed: "
+                             + configuration.secretReferences.describeAllowed(own: "the connection's own namespace"))
+        }
+    }
+
+    private func validateConfig(_ value: JSONValue?, _ path: FieldPath, _ checks: inout FieldChecks) {
+        guard let config = checks.object(value, path) else { return }
+        for (key, entry) in config.members {
+            let name = key.string ?? ""
+            guard !name.isEmpty else {
+                checks.invalid(path, "", "keys must not be empty")
+                continue
+            }
+            let entryPath = path.key(name)
+            if let field = Self.forbiddenConfigKeys[name.lowercased()] {
+                checks.forbidden(entryPath, "overrides a typed field; set \(field) instead")
+            }
+            if entry.string == nil { checks.invalid(entryPath, entry, "must be a string") }
+        }
+    }
+
+    // MARK: - Bootstrap servers
+
+    private func validateBootstrapServers(_ servers: String, _ path: FieldPath, _ checks: inout FieldChecks) {
+        var seen = Set<String>()
+        for entry in servers.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
+            if let problem = Self.bootstrapServerProblem(entry) {
+                checks.invalid(path, entry, problem)
+            } else if !seen.insert(entry.lowercased()).inserted {
+                checks.duplicate(path, entry)
+            }
+        }
+    }
+
+    /// Why `entry` is not `host:port`, or nil when it is.
+    static func bootstrapServerProblem(_ entry: String) -> String? {
+        if entry.isEmpty { return "must not be an empty entry" }
+        if entry.contains(where: { $0.isWhitespace }) { return "must not contain spaces" }
+        if entry.contains("://") { return "must be host:port without a scheme" }
+        let host: Substring
+        let port: Substring
+        if entry.hasPrefix("[") {
+            guard let close = entry.firstIndex(of: "]") else { return "must be host:port" }
+            host = entry[entry.index(after: entry.startIndex)..<close]
+            let rest = entry[entry.index(after: close)...]
+            guard rest.hasPrefix(":") else { return "must be host:port" }
+            port = rest.dropFirst()
+            guard isIPv6(String(host)) else { return "host must be an RFC 1123 hostname, an IPv4 address or a bracketed IPv6 address" }
+        } else {
+            guard let colon = entry.lastIndex(of: ":") else { return "must be host:port" }
+            host = entry[..<colon]
+            port = entry[entry.index(after: colon)...]
+            if host.contains(":") { return "an IPv6 address must be in brackets, as [::1]:9092" }
+            guard isHostname(host) else {
+                return "host must be an RFC 1123 hostname, an IPv4 address or a bracketed IPv6 address"
+            }
+        }
+        guard !port.isEmpty, port.utf8.count <= 5, port.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+              let number = Int(port), number >= 1 && number <= 65535 else {
+            return "port must be a number from 1 to 65535"
+        }
+        return nil
+    }
+
+    /// An RFC 1123 hostname; all-numeric dotted names must be valid IPv4 addresses.
+    static func isHostname(_ host: Substring) -> Bool {
+        guard !host.isEmpty, host.utf8.count <= 253 else { return false }
+        let labels = host.split(separator: ".", omittingEmptySubsequences: false)
+        if labels.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }) {
+            return labels.count == 4 && labels.allSatisfy { $0.utf8.count <= 3 && (Int($0) ?? 256) <= 255 }
+        }
+        return labels.allSatisfy { label in
+            let bytes = Array(label.utf8)
+            guard let first = bytes.first, let last = bytes.last, bytes.count <= 63 else { return false }
+            func alnum(_ b: UInt8) -> Bool {
+                (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+            }
+            return alnum(first) && alnum(last) && bytes.allSatisfy { alnum($0) || $0 == UInt8(ascii: "-") }
+        }
+    }
+
+    static func isIPv6(_ text: String) -> Bool {
+        var address = in6_addr()
+        return inet_pton(AF_INET6, text, &address) == 1
+    }
+}

@@ -1,0 +1,193 @@
+import JSON
+
+/// Collects field errors while reading an object of unknown shape: every accessor
+/// reports a value of the wrong JSON type as Invalid and then treats it as absent.
+struct FieldChecks {
+    var errors: [FieldError] = []
+
+    mutating func required(_ path: FieldPath, _ detail: String? = nil) {
+        errors.append(FieldError(reason: .required, field: path, body: detail.map { "Required value: \($0)" } ?? "Required value"))
+    }
+
+    mutating func invalid(_ path: FieldPath, _ value: JSONValue, _ detail: String) {
+        errors.append(FieldError(reason: .invalid, field: path, body: "Invalid value: \(render(value)): \(detail)"))
+    }
+
+    mutating func invalid(_ path: FieldPath, _ value: String, _ detail: String) {
+        errors.append(FieldError(reason: .invalid, field: path, body: "Invalid value: \(goQuote(value)): \(detail)"))
+    }
+
+    mutating func notSupported(_ path: FieldPath, _ value: String, _ supported: [String]) {
+        errors.append(FieldError(reason: .notSupported, field: path,
+                                 body: "Unsupported value: \(goQuote(value)): supported values: "
+                                     + supported.map(goQuote).joined(separator: ", ")))
+    }
+
+    mutating func forbidden(_ path: FieldPath, _ detail: String) {
+        errors.append(FieldError(reason: .forbidden, field: path, body: "Forbidden: \(detail)"))
+    }
+
+    mutating func duplicate(_ path: FieldPath, _ value: String) {
+        errors.append(FieldError(reason: .duplicate, field: path, body: "Duplicate value: \(goQuote(value))"))
+    }
+
+    mutating func tooLong(_ path: FieldPath, max: Int) {
+        errors.append(FieldError(reason: .tooLong, field: path, body: "Too long: may not be more than \(max) bytes"))
+    }
+
+    /// A string field: nil when absent, null or empty (empty counts as absent), or of
+    /// another type (reported).
+    mutating func string(_ value: JSONValue?, _ path: FieldPath) -> String? {
+        guard let value, !value.isNull else { return nil }
+        guard let text = value.string else {
+            invalid(path, value, "must be a string")
+            return nil
+        }
+        return text.isEmpty ? nil : text
+    }
+
+    /// An object field: nil when absent or null, or of another type (reported).
+    mutating func object(_ value: JSONValue?, _ path: FieldPath) -> JSONValue? {
+        guard let value, !value.isNull else { return nil }
+        guard value.isObject else {
+            invalid(path, value, "must be an object")
+            return nil
+        }
+        return value
+    }
+
+    /// An array field: nil when absent or null, or of another type (reported).
+    mutating func array(_ value: JSONValue?, _ path: FieldPath) -> JSONValue? {
+        guard let value, !value.isNull else { return nil }
+        guard value.isArray else {
+            invalid(path, value, "must be an array")
+            return nil
+        }
+        return value
+    }
+
+    /// A required string that must be one of `supported`.
+    mutating func oneOf(_ value: JSONValue?, _ path: FieldPath, _ supported: [String], required isRequired: Bool = true) -> String? {
+        guard let text = string(value, path) else {
+            if isRequired && !(value.map { !$0.isNull && $0.string == nil } ?? false) { required(path) }
+            return nil
+        }
+        guard supported.contains(text) else {
+            notSupported(path, text, supported)
+            return nil
+        }
+        return text
+    }
+
+    /// A Kubernetes object name (DNS-1123 subdomain), e.g. a Secret or a project.
+    mutating func subdomain(_ text: String, _ path: FieldPath) {
+        if text.utf8.count > 253 { invalid(path, text, "must be no more than 253 characters") }
+        if !isDNS1123Subdomain(text) { invalid(path, text, dns1123SubdomainMessage) }
+    }
+
+    /// A namespace (DNS-1123 label).
+    mutating func label(_ text: String, _ path: FieldPath) {
+        if text.utf8.count > 63 { invalid(path, text, "must be no more than 63 characters") }
+        if !isDNS1123Label(text) { invalid(path, text, dns1123LabelMessage) }
+    }
+}
+
+/// True when the value holds nothing: absent, null, "", or an object whose members
+/// all hold nothing (Go clients write `certificate: {name: "", namespace: ""}`).
+func isEmptyValue(_ value: JSONValue?) -> Bool {
+    guard let value else { return true }
+    switch value.kind {
+    case .null: return true
+    case .string: return value.string?.isEmpty ?? true
+    case .object: return value.members.allSatisfy { isEmptyValue($0.value) }
+    default: return false
+    }
+}
+
+// MARK: - Name rules (apimachinery's messages)
+
+let dns1123SubdomainMessage = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+    + "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
+    + "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+
+let dns1123LabelMessage = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+    + "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
+    + "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+
+private func isLowerAlnum(_ b: UInt8) -> Bool {
+    (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39)
+}
+
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 bytes.
+func isDNS1123Label(_ text: String) -> Bool {
+    let bytes = Array(text.utf8)
+    guard let first = bytes.first, let last = bytes.last, bytes.count <= 63 else { return false }
+    return isLowerAlnum(first) && isLowerAlnum(last) && bytes.allSatisfy { isLowerAlnum($0) || $0 == UInt8(ascii: "-") }
+}
+
+/// Dot-separated DNS-1123 labels, at most 253 bytes.
+func isDNS1123Subdomain(_ text: String) -> Bool {
+    guard !text.isEmpty, text.utf8.count <= 253 else { return false }
+    return text.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { isDNS1123Label(String($0)) }
+}
+
+/// Only ASCII letters, digits and `-` (Atlas names).
+func isAtlasName(_ text: String) -> Bool {
+    !text.isEmpty && text.utf8.allSatisfy {
+        ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: "-")
+    }
+}
+
+// MARK: - Rendering values as apimachinery does
+
+/// A string quoted like Go's `%q`.
+func goQuote(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 || scalar.value == 0x7F {
+                out += "\\x" + hex(scalar.value, width: 2)
+            } else if !isPrintable(scalar) {
+                out += scalar.value > 0xFFFF ? "\\U" + hex(scalar.value, width: 8) : "\\u" + hex(scalar.value, width: 4)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return out + "\""
+}
+
+private func hex(_ value: UInt32, width: Int) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: max(0, width - digits.count)) + digits
+}
+
+private func isPrintable(_ scalar: Unicode.Scalar) -> Bool {
+    switch scalar.properties.generalCategory {
+    case .control, .format, .surrogate, .privateUse, .unassigned, .lineSeparator, .paragraphSeparator: return false
+    default: return true
+    }
+}
+
+/// A JSON value in an error body: strings quoted, numbers and literals bare,
+/// containers as compact JSON (shortened past 64 bytes).
+func render(_ value: JSONValue) -> String {
+    switch value.kind {
+    case .string: return goQuote(value.string ?? "")
+    case .number: return value.numberText ?? ""
+    case .true: return "true"
+    case .false: return "false"
+    case .null: return "null"
+    case .array, .object:
+        var w = JSONWriter()
+        w.value(value)
+        let text = String(decoding: w.bytes.prefix(64), as: UTF8.self)
+        return w.bytes.count > 64 ? text + "..." : text
+    }
+}

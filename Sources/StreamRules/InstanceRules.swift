@@ -1,0 +1,140 @@
+import JSON
+
+/// AtlasStreamInstance (SPEC section 3).
+struct InstanceRules {
+    let configuration: RuleConfiguration
+
+    static let tiers = ["SP10", "SP30", "SP50"]
+    static let defaultProvider = "AWS"
+    static let defaultTier = "SP10"
+
+    func defaults(spec: JSONValue, namespace: String, into patch: inout [PatchOperation]) {
+        let clusterConfig = spec["clusterConfig"]
+        if clusterConfig == nil || clusterConfig?.isNull == true {
+            patch.append(PatchOperation(path: ["spec", "clusterConfig"],
+                                        value: .object([("provider", .string(Self.defaultProvider)),
+                                                        ("tier", .string(Self.defaultTier))])))
+        } else if let clusterConfig, clusterConfig.isObject {
+            if isDefaultable(clusterConfig["provider"]) {
+                patch.append(PatchOperation(path: ["spec", "clusterConfig", "provider"], value: .string(Self.defaultProvider)))
+            }
+            if isDefaultable(clusterConfig["tier"]) {
+                patch.append(PatchOperation(path: ["spec", "clusterConfig", "tier"], value: .string(Self.defaultTier)))
+            }
+        }
+        guard !namespace.isEmpty else { return }
+        if needsNamespace(spec["projectRef"]) {
+            patch.append(PatchOperation(path: ["spec", "projectRef", "namespace"], value: .string(namespace)))
+        }
+        if let registry = spec["connectionRegistry"], registry.isArray {
+            for (i, entry) in registry.elements.enumerated() where needsNamespace(entry) {
+                patch.append(PatchOperation(path: ["spec", "connectionRegistry", String(i), "namespace"], value: .string(namespace)))
+            }
+        }
+    }
+
+    func validate(object: JSONValue, old: JSONValue?, namespace: String, checks: inout FieldChecks) {
+        let specPath = FieldPath("spec")
+        guard let spec = object["spec"], !spec.isNull else { return checks.required(specPath) }
+        guard let spec = checks.object(spec, specPath) else { return }
+
+        let namePath = specPath.child("name")
+        let name = checks.string(spec["name"], namePath)
+        if let name {
+            if !isAtlasName(name) { checks.invalid(namePath, name, "must contain only ASCII letters, digits and '-'") }
+        } else if isDefaultable(spec["name"]) {
+            checks.required(namePath)
+        }
+
+        validateClusterConfig(spec["clusterConfig"], specPath.child("clusterConfig"), &checks)
+        let project = validateProjectRef(spec["projectRef"], specPath.child("projectRef"), &checks)
+        validateRegistry(spec["connectionRegistry"], specPath.child("connectionRegistry"), namespace: namespace, &checks)
+
+        if let oldSpec = old?["spec"], oldSpec.isObject {
+            let oldName = oldSpec["name"]?.string ?? ""
+            if let name, !oldName.isEmpty, name != oldName { checks.invalid(namePath, name, "field is immutable") }
+            let oldProject = oldSpec["projectRef"]
+            if let project, let oldProjectName = oldProject?["name"]?.string, !oldProjectName.isEmpty {
+                if project.name != oldProjectName {
+                    checks.invalid(specPath.child("projectRef").child("name"), project.name, "field is immutable")
+                }
+                let newNamespace = project.namespace ?? namespace
+                let oldNamespace = effectiveNamespace(oldProject, default: namespace)
+                if newNamespace != oldNamespace {
+                    checks.invalid(specPath.child("projectRef").child("namespace"), newNamespace, "field is immutable")
+                }
+            }
+        }
+    }
+
+    private func validateClusterConfig(_ value: JSONValue?, _ path: FieldPath, _ checks: inout FieldChecks) {
+        guard let value, !value.isNull else { return checks.required(path) }
+        guard let config = checks.object(value, path) else { return }
+        let providers = configuration.regions.map(\.provider)
+        let providerPath = path.child("provider")
+        var provider: String?
+        if isDefaultable(config["provider"]) {
+            provider = Self.defaultProvider
+            if !providers.contains(Self.defaultProvider) { checks.notSupported(providerPath, Self.defaultProvider, providers) }
+        } else {
+            provider = checks.oneOf(config["provider"], providerPath, providers)
+        }
+        let regionPath = path.child("region")
+        if let region = checks.string(config["region"], regionPath) {
+            if let provider, let regions = configuration.regions(of: provider), !regions.contains(region) {
+                checks.notSupported(regionPath, region, regions)
+            }
+        } else if isDefaultable(config["region"]) {
+            checks.required(regionPath)
+        }
+        if !isDefaultable(config["tier"]) {
+            _ = checks.oneOf(config["tier"], path.child("tier"), Self.tiers)
+        }
+    }
+
+    /// Returns the reference when its name is usable.
+    private func validateProjectRef(_ value: JSONValue?, _ path: FieldPath,
+                                    _ checks: inout FieldChecks) -> (name: String, namespace: String?)? {
+        guard let value, !value.isNull else {
+            checks.required(path)
+            return nil
+        }
+        guard let ref = checks.object(value, path) else { return nil }
+        let namespace = checks.string(ref["namespace"], path.child("namespace"))
+        if let namespace { checks.label(namespace, path.child("namespace")) }
+        guard let name = checks.string(ref["name"], path.child("name")) else {
+            if isDefaultable(ref["name"]) { checks.required(path.child("name")) }
+            return nil
+        }
+        checks.subdomain(name, path.child("name"))
+        return (name, namespace)
+    }
+
+    private func validateRegistry(_ value: JSONValue?, _ path: FieldPath, namespace: String, _ checks: inout FieldChecks) {
+        guard let registry = checks.array(value, path) else { return }
+        var seen = Set<String>()
+        for (i, entry) in registry.elements.enumerated() {
+            let entryPath = path.index(i)
+            guard let entry = checks.object(entry, entryPath) else {
+                if entry.isNull { checks.required(entryPath) }
+                continue
+            }
+            let nsPath = entryPath.child("namespace")
+            let entryNamespace = checks.string(entry["namespace"], nsPath)
+            if let entryNamespace { checks.label(entryNamespace, nsPath) }
+            guard let name = checks.string(entry["name"], entryPath.child("name")) else {
+                if isDefaultable(entry["name"]) { checks.required(entryPath.child("name")) }
+                continue
+            }
+            checks.subdomain(name, entryPath.child("name"))
+            let resolved = entryNamespace ?? namespace
+            if resolved != namespace && !configuration.registryReferences.permits(resolved) {
+                checks.forbidden(nsPath, "may not reference an AtlasStreamConnection in namespace \(goQuote(resolved)); allowed: "
+                                 + configuration.registryReferences.describeAllowed(own: "the instance's own namespace"))
+            }
+            if !seen.insert(resolved + "/" + name).inserted {
+                checks.duplicate(entryPath, resolved + "/" + name)
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+/// Which namespaces a reference may point into, beyond the referring object's own.
+public enum ReferencePolicy: Sendable, Equatable {
+    /// Any namespace.
+    case allowAll
+    /// Only the object's own namespace and these.
+    case allowList([String])
+
+    public static let ownNamespaceOnly = ReferencePolicy.allowList([])
+
+    func permits(_ namespace: String) -> Bool {
+        switch self {
+        case .allowAll: return true
+        case .allowList(let list): return list.contains(namespace)
+        }
+    }
+
+    /// `the connection's own namespace, "a", "b"`.
+    func describeAllowed(own: String) -> String {
+        switch self {
+        case .allowAll: return "any namespace"
+        case .allowList(let list): return ([own] + list.map { goQuote($0) }).joined(separator: ", ")
+        }
+    }
+}
+
+/// The rule data and policies (SPEC sections 3 to 6), with the built-in defaults.
+public struct RuleConfiguration: Sendable, Equatable {
+    /// Regions per provider served by Atlas Stream Processing; a provider not listed
+    /// here is not supported.
+    public var regions: [(provider: String, regions: [String])]
+    public var sampleSources: [String]
+    /// The built-in database roles a Cluster connection may name.
+    public var builtInRoles: [String]
+    /// Secret references (`credentials`, `certificate`) outside the connection's namespace.
+    public var secretReferences: ReferencePolicy
+    /// `connectionRegistry` entries outside the instance's namespace.
+    public var registryReferences: ReferencePolicy
+
+    public init(regions: [(provider: String, regions: [String])] = RuleConfiguration.builtInRegions,
+                sampleSources: [String] = ["sample_stream_solar"],
+                builtInRoles: [String] = ["atlasAdmin", "readWriteAnyDatabase", "readAnyDatabase"],
+                secretReferences: ReferencePolicy = .ownNamespaceOnly,
+                registryReferences: ReferencePolicy = .allowAll) {
+        self.regions = regions
+        self.sampleSources = sampleSources
+        self.builtInRoles = builtInRoles
+        self.secretReferences = secretReferences
+        self.registryReferences = registryReferences
+    }
+
+    public static let builtInRegions: [(provider: String, regions: [String])] = [
+        ("AWS", ["SYDNEY_AUS", "MUMBAI_IND", "FRANKFURT_DEU", "DUBLIN_IRL", "LONDON_GBR", "VIRGINIA_USA", "OHIO_USA",
+                 "OREGON_USA", "SAOPAULO_BRA", "MONTREAL_CAN", "TOKYO_JPN", "SINGAPORE_SGP"]),
+        ("AZURE", ["eastus", "westus", "eastus2", "westeurope"]),
+        ("GCP", ["US_CENTRAL1", "EUROPE_WEST1", "US_EAST4"]),
+    ]
+
+    func regions(of provider: String) -> [String]? {
+        regions.first { $0.provider == provider }?.regions
+    }
+
+    public static func == (a: RuleConfiguration, b: RuleConfiguration) -> Bool {
+        a.regions.map(\.provider) == b.regions.map(\.provider) && a.regions.map(\.regions) == b.regions.map(\.regions)
+            && a.sampleSources == b.sampleSources && a.builtInRoles == b.builtInRoles
+            && a.secretReferences == b.secretReferences && a.registryReferences == b.registryReferences
+    }
+}
