@@ -23,6 +23,7 @@ let package = Package(
         .target(name: "HTTPServer", dependencies: ["TLS", "CLinux"]),
         .target(name: "StreamRules", dependencies: ["JSON"]),
         .target(name: "Admission", dependencies: ["StreamRules", "JSON"]),
+        .target(name: "YAML", dependencies: ["CYAML", "JSON"]),
         .target(name: "WebhookServer", dependencies: [
             "HTTPServer", "TLS", "Admission", "JSON",
             .product(name: "Logging", package: "swift-log"),
@@ -35,6 +36,7 @@ let package = Package(
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON"]),
         .testTarget(name: "StreamRulesTests", dependencies: ["StreamRules", "JSON"]),
         .testTarget(name: "AdmissionTests", dependencies: ["Admission", "StreamRules", "JSON"]),
         .testTarget(name: "EndToEndTests", dependencies: [

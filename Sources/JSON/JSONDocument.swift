@@ -54,6 +54,10 @@ public struct JSONValue: Sendable {
 
     var node: JSONNode { document.nodes[index] }
 
+    /// This value's position in its document's tape (stable for the document's life),
+    /// for loaders that keep side tables such as source line numbers.
+    public var nodeIndex: Int { index }
+
     public var kind: JSONKind { node.kind }
     public var isNull: Bool { node.kind == .null }
     public var isObject: Bool { node.kind == .object }

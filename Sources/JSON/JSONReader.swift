@@ -156,20 +156,9 @@ private struct Parser {
         JSONNode(kind: kind, hasEscapes: false, start: UInt32(start), count: UInt32(length), end: UInt32(nodes.count + 1))
     }
 
-    /// Closes the innermost container: records its end and counts its children.
     private mutating func closeContainer() {
         guard let index = open.popLast() else { return }
-        let end = nodes.count
-        var count: UInt32 = 0
-        var child = index + 1
-        while child < end {
-            count += 1
-            child = Int(nodes[child].end)
-        }
-        if nodes[index].kind == .object { count /= 2 }
-        nodes[index].count = count
-        nodes[index].end = UInt32(end)
-        // The parent's member count is computed when the parent closes.
+        close(&nodes, containerAt: index)
     }
 
     /// Reads `"key"` then `:` (with whitespace), leaving `i` at the value.
@@ -285,4 +274,19 @@ func utf8Width(_ p: UnsafeBufferPointer<UInt8>, _ i: Int) -> Int? {
     default:
         return nil
     }
+}
+
+/// Closes the container at `index`, whose children are the nodes after it: records
+/// where its subtree ends and counts its elements (members for an object).
+func close(_ nodes: inout [JSONNode], containerAt index: Int) {
+    let end = nodes.count
+    var count: UInt32 = 0
+    var child = index + 1
+    while child < end {
+        count += 1
+        child = Int(nodes[child].end)
+    }
+    if nodes[index].kind == .object { count /= 2 }
+    nodes[index].count = count
+    nodes[index].end = UInt32(end)
 }
