@@ -19,24 +19,28 @@ let package = Package(
         .systemLibrary(name: "CLinux"),
 
         .target(name: "JSON"),
+        .target(name: "Units"),
         .target(name: "TLS", dependencies: ["COpenSSL", "CLinux"]),
-        .target(name: "HTTPServer", dependencies: ["TLS", "CLinux"]),
+        .target(name: "HTTPServer", dependencies: ["TLS", "CLinux", "Units"]),
         .target(name: "StreamRules", dependencies: ["JSON"]),
         .target(name: "Admission", dependencies: ["StreamRules", "JSON"]),
         .target(name: "YAML", dependencies: ["CYAML", "JSON"]),
+        .target(name: "Configuration", dependencies: ["YAML", "StreamRules", "JSON", "Units"]),
+        .target(name: "Manifests", dependencies: ["YAML", "StreamRules", "JSON"]),
         .target(name: "WebhookServer", dependencies: [
             "HTTPServer", "TLS", "Admission", "JSON",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "atlas-stream-webhook", dependencies: [
-            "WebhookServer", "Admission", "HTTPServer", "TLS",
+            "WebhookServer", "Admission", "HTTPServer", "TLS", "Units", "Configuration", "Manifests", "StreamRules",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Units"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "StreamRules", "JSON"]),
         .testTarget(name: "StreamRulesTests", dependencies: ["StreamRules", "JSON"]),
         .testTarget(name: "AdmissionTests", dependencies: ["Admission", "StreamRules", "JSON"]),
         .testTarget(name: "EndToEndTests", dependencies: [

@@ -54,10 +54,10 @@ public struct AdmissionRequest: Sendable {
 
     /// Decodes a review body. Only the fields above are read; the rest (managedFields,
     /// annotations, options) is validated as JSON and otherwise ignored.
-    public static func decode(_ body: [UInt8]) throws(AdmissionDecodingError) -> AdmissionRequest {
+    public static func decode(_ body: [UInt8], maxDepth: Int = JSONReader.defaultMaxDepth) throws(AdmissionDecodingError) -> AdmissionRequest {
         let document: JSONDocument
         do {
-            document = try JSONReader.parse(body)
+            document = try JSONReader.parse(body, maxDepth: maxDepth)
         } catch {
             throw .notJSON(error)
         }

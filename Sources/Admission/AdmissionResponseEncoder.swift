@@ -40,25 +40,11 @@ enum AdmissionResponseEncoder {
             w.beginObject()
             w.key("op"); w.string("add")
             w.key("path"); w.string(JSONPointer.path(operation.path))
-            w.key("value"); writePatchValue(&w, operation.value)
+            w.key("value"); operation.value.write(to: &w)
             w.endObject()
         }
         w.endArray()
         return w.bytes
-    }
-
-    private static func writePatchValue(_ w: inout JSONWriter, _ value: PatchValue) {
-        switch value {
-        case .string(let text):
-            w.string(text)
-        case .object(let members):
-            w.beginObject()
-            for (key, member) in members {
-                w.key(key)
-                writePatchValue(&w, member)
-            }
-            w.endObject()
-        }
     }
 
     /// A 422 Invalid status with one cause per error, as the apiserver builds it.

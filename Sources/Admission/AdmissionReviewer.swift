@@ -26,15 +26,18 @@ public enum AdmissionOutcome: Sendable {
 /// rules, encode the decision. Shared by the server and `review`.
 public struct AdmissionReviewer: Sendable {
     public let rules: StreamRules
+    /// JSON nesting deeper than this is refused (400).
+    public let maxNestingDepth: Int
 
-    public init(rules: StreamRules = StreamRules()) {
+    public init(rules: StreamRules = StreamRules(), maxNestingDepth: Int = JSONReader.defaultMaxDepth) {
         self.rules = rules
+        self.maxNestingDepth = maxNestingDepth
     }
 
     public func review(_ body: [UInt8], at endpoint: AdmissionEndpoint) -> AdmissionOutcome {
         let request: AdmissionRequest
         do {
-            request = try AdmissionRequest.decode(body)
+            request = try AdmissionRequest.decode(body, maxDepth: maxNestingDepth)
         } catch {
             return .badRequest(error)
         }

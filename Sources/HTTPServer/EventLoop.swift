@@ -2,6 +2,7 @@ import CLinux
 import Glibc
 import Synchronization
 import TLS
+import Units
 
 /// One epoll loop on its own thread: accepts from its own listener, drives TLS and
 /// HTTP for its connections, enforces their deadlines. It only moves bytes and timers;

@@ -1,3 +1,5 @@
+import JSON
+
 /// What the rules decided about one object.
 public struct Decision: Sendable {
     /// Every problem found; empty means allowed.
@@ -40,6 +42,23 @@ public indirect enum PatchValue: Sendable, Equatable {
         case (.object(let x), .object(let y)):
             return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
         default: return false
+        }
+    }
+}
+
+extension PatchValue {
+    /// Writes the value as JSON.
+    public func write(to writer: inout JSONWriter) {
+        switch self {
+        case .string(let text):
+            writer.string(text)
+        case .object(let members):
+            writer.beginObject()
+            for (key, member) in members {
+                writer.key(key)
+                member.write(to: &writer)
+            }
+            writer.endObject()
         }
     }
 }

@@ -1,28 +1,39 @@
 /// A path to a field, rendered as apimachinery renders `field.Path`:
 /// `spec.connectionRegistry[2].namespace`, `spec.kafkaConfig.config[sasl.password]`.
 public struct FieldPath: Sendable, Equatable, CustomStringConvertible {
-    public private(set) var description: String
+    public enum Component: Sendable, Equatable {
+        case field(String)
+        case index(Int)
+        case key(String)
+    }
+
+    /// From the root field on, e.g. `[.field("spec"), .field("connectionRegistry"), .index(2)]`.
+    public private(set) var components: [Component]
 
     public init(_ root: String) {
-        description = root
+        components = [.field(root)]
     }
 
-    public func child(_ name: String) -> FieldPath {
+    public func child(_ name: String) -> FieldPath { appending(.field(name)) }
+    public func index(_ i: Int) -> FieldPath { appending(.index(i)) }
+    public func key(_ k: String) -> FieldPath { appending(.key(k)) }
+
+    private func appending(_ component: Component) -> FieldPath {
         var p = self
-        p.description += "." + name
+        p.components.append(component)
         return p
     }
 
-    public func index(_ i: Int) -> FieldPath {
-        var p = self
-        p.description += "[\(i)]"
-        return p
-    }
-
-    public func key(_ k: String) -> FieldPath {
-        var p = self
-        p.description += "[\(k)]"
-        return p
+    public var description: String {
+        var out = ""
+        for component in components {
+            switch component {
+            case .field(let name): out += out.isEmpty ? name : "." + name
+            case .index(let i): out += "[\(i)]"
+            case .key(let k): out += "[\(k)]"
+            }
+        }
+        return out
     }
 }
 

@@ -1,3 +1,4 @@
+import Units
 import XCTest
 @testable import HTTPServer
 
