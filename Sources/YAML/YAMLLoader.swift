@@ -98,7 +98,7 @@ public enum YAMLLoader {
             while true {
                 guard yaml_parser_parse(&parser, &event) == 1 else {
                     let problem = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
-                    let context = parser.context.map { String(cString: $0) + ": " } ?? ""
+                    let context = parser.context.map { String(cString: $0) + " started at \(YAMLMark(parser.context_mark)): " } ?? ""
                     return YAMLError(.syntax(context + problem), at: YAMLMark(parser.problem_mark))
                 }
                 defer { yaml_event_delete(&event) }

@@ -1,0 +1,223 @@
+import JSON
+import StreamRules
+import Units
+import YAML
+
+/// Why a configuration file was refused: where, which key, and what is wrong with it.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    /// The dotted key, e.g. `limits.maxRequestBody` (empty for the file as a whole).
+    public var key: String
+    public var reason: String
+
+    public var description: String {
+        key.isEmpty ? "\(file):\(line): \(reason)" : "\(file):\(line): \(key): \(reason)"
+    }
+}
+
+/// Size limits from the file; nil where the file says nothing.
+public struct ConfiguredLimits: Sendable, Equatable {
+    public var maxRequestBody: Int?
+    public var maxHeaderBytes: Int?
+    public var maxHeaderFields: Int?
+    public var maxConnections: Int?
+    public var maxNestingDepth: Int?
+}
+
+/// Timeouts from the file in milliseconds; nil where the file says nothing.
+public struct ConfiguredTimeouts: Sendable, Equatable {
+    public var tlsHandshake: Int?
+    public var requestHeaders: Int?
+    public var requestBody: Int?
+    public var idle: Int?
+    public var shutdownDelay: Int?
+    public var drainTimeout: Int?
+}
+
+/// The YAML configuration file (`--config`): rule data, reference policies, limits and
+/// timeouts. Anything it does not know, or cannot read, stops the program with the key
+/// and its line: the server never starts half-configured.
+public struct ConfigurationFile: Sendable, Equatable {
+    public var rules = RuleConfiguration()
+    public var limits = ConfiguredLimits()
+    public var timeouts = ConfiguredTimeouts()
+
+    public init() {}
+
+    public static func load(path: String) throws(ConfigurationError) -> ConfigurationFile {
+        let bytes: [UInt8]
+        do {
+            bytes = try YAMLSource.read(path: path)
+        } catch {
+            throw ConfigurationError(file: path, line: 0, key: "", reason: error.description)
+        }
+        return try parse(bytes, file: path)
+    }
+
+    public static func parse(_ bytes: [UInt8], file: String) throws(ConfigurationError) -> ConfigurationFile {
+        let documents: [YAMLDocument]
+        do {
+            documents = try YAMLLoader.load(bytes)
+        } catch {
+            throw ConfigurationError(file: file, line: error.mark.line, key: "", reason: "YAML: \(error)")
+        }
+        let content = documents.filter { !$0.value.isNull }
+        guard content.count <= 1 else {
+            throw ConfigurationError(file: file, line: content[1].start.line, key: "", reason: "expected one YAML document")
+        }
+        var configuration = ConfigurationFile()
+        guard let document = content.first else { return configuration }
+        var reader = Reader(file: file, document: document)
+        try reader.read(into: &configuration)
+        return configuration
+    }
+}
+
+/// Walks the document with the key path and line of every value at hand.
+private struct Reader {
+    let file: String
+    let document: YAMLDocument
+
+    func fail(_ value: JSONValue, _ key: String, _ reason: String) -> ConfigurationError {
+        ConfigurationError(file: file, line: document.mark(of: value)?.line ?? 0, key: key, reason: reason)
+    }
+
+    /// Members of a mapping, refusing keys outside `known`.
+    func members(_ value: JSONValue, _ key: String, known: [String]) throws(ConfigurationError) -> [(String, JSONValue, JSONValue)] {
+        guard value.isObject else { throw fail(value, key, "must be a mapping") }
+        var out: [(String, JSONValue, JSONValue)] = []
+        for (k, v) in value.members {
+            let name = k.string ?? ""
+            let path = key.isEmpty ? name : key + "." + name
+            guard known.contains(name) else {
+                throw fail(k, path, "unknown key; known keys here: " + known.joined(separator: ", "))
+            }
+            out.append((name, v, k))
+        }
+        return out
+    }
+
+    func string(_ value: JSONValue, _ key: String) throws(ConfigurationError) -> String {
+        guard let text = value.string, !text.isEmpty else { throw fail(value, key, "must be a non-empty string") }
+        return text
+    }
+
+    func strings(_ value: JSONValue, _ key: String, allowEmpty: Bool = true) throws(ConfigurationError) -> [String] {
+        guard value.isArray else { throw fail(value, key, "must be a list of strings") }
+        var out: [String] = []
+        for (i, element) in value.elements.enumerated() {
+            out.append(try string(element, "\(key)[\(i)]"))
+        }
+        if !allowEmpty && out.isEmpty { throw fail(value, key, "must not be empty") }
+        return out
+    }
+
+    func positiveInt(_ value: JSONValue, _ key: String) throws(ConfigurationError) -> Int {
+        guard let n = value.int, n > 0 else { throw fail(value, key, "must be a positive integer") }
+        return n
+    }
+
+    func size(_ value: JSONValue, _ key: String) throws(ConfigurationError) -> Int {
+        if let n = value.int, n > 0 { return n }
+        guard let text = value.string, let n = ByteSize.parse(text), n > 0 else {
+            throw fail(value, key, "must be a size in bytes, or with Ki, Mi or Gi (e.g. 7Mi)")
+        }
+        return n
+    }
+
+    func duration(_ value: JSONValue, _ key: String) throws(ConfigurationError) -> Int {
+        guard let text = value.string, let ms = GoDuration.milliseconds(text) else {
+            throw fail(value, key, "must be a Go duration such as 500ms, 10s or 1m30s")
+        }
+        return ms
+    }
+
+    mutating func read(into configuration: inout ConfigurationFile) throws(ConfigurationError) {
+        for (name, value, _) in try members(document.value, "", known: ["rules", "limits", "timeouts"]) {
+            switch name {
+            case "rules": try readRules(value, into: &configuration.rules)
+            case "limits": try readLimits(value, into: &configuration.limits)
+            default: try readTimeouts(value, into: &configuration.timeouts)
+            }
+        }
+    }
+
+    private func readRules(_ value: JSONValue, into rules: inout RuleConfiguration) throws(ConfigurationError) {
+        let known = ["regions", "sampleSources", "builtInRoles", "secretReferences", "registryReferences"]
+        for (name, v, _) in try members(value, "rules", known: known) {
+            let key = "rules." + name
+            switch name {
+            case "regions":
+                var table: [(provider: String, regions: [String])] = []
+                let providers = ["AWS", "AZURE", "GCP", "TENANT", "SERVERLESS"]
+                for (provider, list, _) in try members(v, key, known: providers) {
+                    table.append((provider, try strings(list, key + "." + provider, allowEmpty: false)))
+                }
+                if table.isEmpty { throw fail(v, key, "must name at least one provider") }
+                rules.regions = table
+            case "sampleSources":
+                rules.sampleSources = try strings(v, key)
+            case "builtInRoles":
+                rules.builtInRoles = try strings(v, key)
+            case "secretReferences":
+                rules.secretReferences = try policy(v, key)
+            default:
+                rules.registryReferences = try policy(v, key)
+            }
+        }
+    }
+
+    /// `{policy: allow}` or `{policy: deny, allowedNamespaces: [...]}`.
+    private func policy(_ value: JSONValue, _ key: String) throws(ConfigurationError) -> ReferencePolicy {
+        var allow: Bool?
+        var namespaces: [String] = []
+        var namespacesValue: JSONValue?
+        for (name, v, _) in try members(value, key, known: ["policy", "allowedNamespaces"]) {
+            if name == "policy" {
+                switch try string(v, key + ".policy") {
+                case "allow": allow = true
+                case "deny": allow = false
+                default: throw fail(v, key + ".policy", "must be allow or deny")
+                }
+            } else {
+                namespaces = try strings(v, key + ".allowedNamespaces")
+                namespacesValue = v
+            }
+        }
+        guard let allow else { throw fail(value, key + ".policy", "required: allow or deny") }
+        if allow, let namespacesValue, !namespaces.isEmpty {
+            throw fail(namespacesValue, key + ".allowedNamespaces", "only meaningful with policy: deny")
+        }
+        return allow ? .allowAll : .allowList(namespaces)
+    }
+
+    private func readLimits(_ value: JSONValue, into limits: inout ConfiguredLimits) throws(ConfigurationError) {
+        let known = ["maxRequestBody", "maxHeaderBytes", "maxHeaderFields", "maxConnections", "maxNestingDepth"]
+        for (name, v, _) in try members(value, "limits", known: known) {
+            let key = "limits." + name
+            switch name {
+            case "maxRequestBody": limits.maxRequestBody = try size(v, key)
+            case "maxHeaderBytes": limits.maxHeaderBytes = try size(v, key)
+            case "maxHeaderFields": limits.maxHeaderFields = try positiveInt(v, key)
+            case "maxConnections": limits.maxConnections = try positiveInt(v, key)
+            default: limits.maxNestingDepth = try positiveInt(v, key)
+            }
+        }
+    }
+
+    private func readTimeouts(_ value: JSONValue, into timeouts: inout ConfiguredTimeouts) throws(ConfigurationError) {
+        let known = ["tlsHandshake", "requestHeaders", "requestBody", "idle", "shutdownDelay", "drainTimeout"]
+        for (name, v, _) in try members(value, "timeouts", known: known) {
+            let ms = try duration(v, "timeouts." + name)
+            switch name {
+            case "tlsHandshake": timeouts.tlsHandshake = ms
+            case "requestHeaders": timeouts.requestHeaders = ms
+            case "requestBody": timeouts.requestBody = ms
+            case "idle": timeouts.idle = ms
+            case "shutdownDelay": timeouts.shutdownDelay = ms
+            default: timeouts.drainTimeout = ms
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+@testable import Configuration
+import Foundation
+import JSON
+import StreamRules
+import XCTest
+
+private func parse(_ text: String) throws -> ConfigurationFile {
+    try ConfigurationFile.parse(Array(text.utf8), file: "test.yaml")
+}
+
+private func error(_ text: String) -> ConfigurationError? {
+    do {
+        _ = try parse(text)
+        return nil
+    } catch {
+        return error as? ConfigurationError
+    }
+}
+
+final class ConfigurationFileTests: XCTestCase {
+    let shippedDefaults = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("deploy/base/config.yaml").path
+
+    func testShippedFileIsExactlyTheBuiltInDefaults() throws {
+        let file = try ConfigurationFile.load(path: shippedDefaults)
+        XCTAssertEqual(file.rules, RuleConfiguration())
+        XCTAssertEqual(file.limits, ConfiguredLimits(maxRequestBody: 7 << 20, maxHeaderBytes: 64 << 10, maxHeaderFields: 100,
+                                                     maxConnections: 10_000, maxNestingDepth: 512))
+        XCTAssertEqual(file.timeouts, ConfiguredTimeouts(tlsHandshake: 10_000, requestHeaders: 10_000, requestBody: 30_000,
+                                                         idle: 120_000, shutdownDelay: 5_000, drainTimeout: 30_000))
+    }
+
+    func testEmptyFileMeansDefaults() throws {
+        XCTAssertEqual(try parse(""), ConfigurationFile())
+        XCTAssertEqual(try parse("# nothing\n"), ConfigurationFile())
+    }
+
+    func testRuleKeysChangeDecisions() throws {
+        let file = try parse("""
+        rules:
+          regions:
+            AZURE: [northeurope]
+          sampleSources: [sample_stream_solar, sample_stream_weather]
+          builtInRoles: [readAnyDatabase]
+          secretReferences: {policy: deny, allowedNamespaces: [kafka-credentials]}
+          registryReferences: {policy: deny, allowedNamespaces: [shared]}
+        """)
+        let rules = StreamRules(configuration: file.rules)
+        func errors(_ kind: StreamKind, _ spec: String) throws -> [String] {
+            let text = #"{"metadata":{"name":"o","namespace":"team-a"},"spec":\#(spec)}"#
+            let object = try JSONReader.parse(Array(text.utf8)).root
+            return rules.validate(RuleInput(kind: kind, operation: .create, object: object, oldObject: nil,
+                                            requestNamespace: "team-a")).errors.map(\.description)
+        }
+        // regions: AWS is no longer served, AZURE has only northeurope.
+        XCTAssertEqual(try errors(.instance, #"{"name":"i","clusterConfig":{"region":"OHIO_USA"},"projectRef":{"name":"p"}}"#),
+                       [#"spec.clusterConfig.provider: Unsupported value: "AWS": supported values: "AZURE""#])
+        XCTAssertEqual(try errors(.instance, #"{"name":"i","clusterConfig":{"provider":"AZURE","region":"northeurope"},"projectRef":{"name":"p"}}"#), [])
+        // sampleSources
+        XCTAssertEqual(try errors(.connection, #"{"name":"sample_stream_weather","type":"Sample"}"#), [])
+        // builtInRoles
+        XCTAssertEqual(try errors(.connection, #"{"name":"c","type":"Cluster","clusterConfig":{"name":"C","role":{"name":"atlasAdmin","type":"BUILT_IN"}}}"#),
+                       [#"spec.clusterConfig.role.name: Unsupported value: "atlasAdmin": supported values: "readAnyDatabase""#])
+        // secretReferences
+        let kafka = #"{"name":"k","type":"Kafka","kafkaConfig":{"bootstrapServers":"b:1","authentication":{"mechanism":"PLAIN","credentials":{"name":"c","namespace":"kafka-credentials"}},"security":{"protocol":"SSL","certificate":{"name":"ca","namespace":"kafka-credentials"}}}}"#
+        XCTAssertEqual(try errors(.connection, kafka), [])
+        // registryReferences
+        XCTAssertEqual(try errors(.instance, #"{"name":"i","clusterConfig":{"provider":"AZURE","region":"northeurope"},"projectRef":{"name":"p"},"connectionRegistry":[{"name":"a","namespace":"shared"},{"name":"b","namespace":"x"}]}"#),
+                       [#"spec.connectionRegistry[1].namespace: Forbidden: may not reference an AtlasStreamConnection in namespace "x"; allowed: the instance's own namespace, "shared""#])
+        XCTAssertEqual(try parse("rules:\n  secretReferences:\n    policy: allow\n").rules.secretReferences, .allowAll)
+    }
+
+    func testLimitAndTimeoutKeysAreRead() throws {
+        let file = try parse("""
+        limits: {maxRequestBody: 1Ki, maxHeaderBytes: 2048, maxHeaderFields: 10, maxConnections: 5, maxNestingDepth: 8}
+        timeouts: {tlsHandshake: 300ms, requestHeaders: 1s, requestBody: 1m30s, idle: 2m, shutdownDelay: 0s, drainTimeout: 45s}
+        """)
+        XCTAssertEqual(file.limits, ConfiguredLimits(maxRequestBody: 1024, maxHeaderBytes: 2048, maxHeaderFields: 10,
+                                                     maxConnections: 5, maxNestingDepth: 8))
+        XCTAssertEqual(file.timeouts, ConfiguredTimeouts(tlsHandshake: 300, requestHeaders: 1_000, requestBody: 90_000,
+                                                         idle: 120_000, shutdownDelay: 0, drainTimeout: 45_000))
+    }
+
+    func testEveryKindOfMistakeNamesKeyAndLine() {
+        let cases: [(String, ConfigurationError)] = [
+            ("rule:\n  x: 1\n", ConfigurationError(file: "test.yaml", line: 1, key: "rule",
+                                                  reason: "unknown key; known keys here: rules, limits, timeouts")),
+            ("limits:\n  maxConnections: 10\n  maxBody: 5\n", ConfigurationError(file: "test.yaml", line: 3, key: "limits.maxBody",
+                reason: "unknown key; known keys here: maxRequestBody, maxHeaderBytes, maxHeaderFields, maxConnections, maxNestingDepth")),
+            ("limits:\n  maxConnections: many\n", ConfigurationError(file: "test.yaml", line: 2, key: "limits.maxConnections",
+                                                                    reason: "must be a positive integer")),
+            ("limits:\n  maxRequestBody: 7MB\n", ConfigurationError(file: "test.yaml", line: 2, key: "limits.maxRequestBody",
+                reason: "must be a size in bytes, or with Ki, Mi or Gi (e.g. 7Mi)")),
+            ("timeouts:\n  idle: 120\n", ConfigurationError(file: "test.yaml", line: 2, key: "timeouts.idle",
+                                                           reason: "must be a Go duration such as 500ms, 10s or 1m30s")),
+            ("rules:\n  regions:\n    AWS: us-east-1\n", ConfigurationError(file: "test.yaml", line: 3, key: "rules.regions.AWS",
+                                                                         reason: "must be a list of strings")),
+            ("rules:\n  regions:\n    AWS: []\n", ConfigurationError(file: "test.yaml", line: 3, key: "rules.regions.AWS",
+                                                                  reason: "must not be empty")),
+            ("rules:\n  regions:\n    ALIBABA: [x]\n", ConfigurationError(file: "test.yaml", line: 3, key: "rules.regions.ALIBABA",
+                reason: "unknown key; known keys here: AWS, AZURE, GCP, TENANT, SERVERLESS")),
+            ("rules:\n  sampleSources: [a, 5]\n", ConfigurationError(file: "test.yaml", line: 2, key: "rules.sampleSources[1]",
+                                                                    reason: "must be a non-empty string")),
+            ("rules:\n  secretReferences:\n    policy: maybe\n", ConfigurationError(file: "test.yaml", line: 3,
+                key: "rules.secretReferences.policy", reason: "must be allow or deny")),
+            ("rules:\n  secretReferences:\n    allowedNamespaces: [a]\n", ConfigurationError(file: "test.yaml", line: 3,
+                key: "rules.secretReferences.policy", reason: "required: allow or deny")),
+            ("rules:\n  registryReferences: {policy: allow, allowedNamespaces: [a]}\n", ConfigurationError(file: "test.yaml",
+                line: 2, key: "rules.registryReferences.allowedNamespaces", reason: "only meaningful with policy: deny")),
+            ("- a\n- b\n", ConfigurationError(file: "test.yaml", line: 1, key: "", reason: "must be a mapping")),
+            ("limits: {}\n---\nlimits: {}\n", ConfigurationError(file: "test.yaml", line: 3, key: "", reason: "expected one YAML document")),
+        ]
+        for (text, expected) in cases {
+            XCTAssertEqual(error(text), expected, text)
+        }
+        let syntax = error("limits:\n  maxConnections: [1\n")
+        XCTAssertEqual(syntax?.line, 3)
+        XCTAssertTrue(syntax?.reason.hasPrefix("YAML: ") ?? false)
+        let missing = try? ConfigurationFile.load(path: "/nonexistent/config.yaml")
+        XCTAssertNil(missing)
+    }
+}
