@@ -1,4 +1,5 @@
 import Foundation
+import TLS
 import XCTest
 
 /// The built `atlas-stream-webhook` executable, beside the test bundle.
@@ -75,5 +76,83 @@ final class CommandLineTests: XCTestCase {
         let bad = try runProcess(try executablePath(), ["review", "--mutate"], stdin: Data("[]".utf8))
         XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains("not an AdmissionReview"), bad.stderr)
+    }
+
+    /// `serve --config`: limits and timeouts from the file change what the server does.
+    func testServeReadsLimitsAndTimeoutsFromTheConfigFile() throws {
+        let directory = try temporaryDirectory("serve-config")
+        let certificates = try DevelopmentCertificates.generate(in: directory)
+        let config = directory + "/config.yaml"
+        try """
+        limits: {maxRequestBody: 1Ki, maxNestingDepth: 8}
+        timeouts: {tlsHandshake: 300ms}
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try ServeProcess(["--config", config, "--tls-cert", certificates.certificate, "--tls-key", certificates.privateKey])
+        defer { server.stop() }
+        func post(_ body: Data) throws -> String {
+            try runProcess("/usr/bin/curl", ["-sS", "--cacert", certificates.caCertificate, "-o", "/dev/null", "-w", "%{http_code}",
+                                             "-H", "Content-Type: application/json", "--data-binary", "@-",
+                                             "https://localhost:\(server.port)/validate"], stdin: body).stdout
+        }
+        XCTAssertEqual(try post(Data(repeating: 0x20, count: 2048)), "413")
+        let deep = String(repeating: "[", count: 9) + String(repeating: "]", count: 9)
+        XCTAssertEqual(try post(Data(#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":\#(deep)}"#.utf8)), "400")
+        let small = #"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u","kind":{"group":"atlas.mongodb.com","kind":"AtlasStreamConnection"},"operation":"CREATE","namespace":"a","object":{"spec":{"name":"sample_stream_solar","type":"Sample"}}}}"#
+        XCTAssertEqual(try post(Data(small.utf8)), "200")
+        let fd = try connectTCP(port: server.port)
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 3, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let start = Date()
+        var byte: UInt8 = 0
+        XCTAssertEqual(read(fd, &byte, 1), 0)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 1.5, "the 300ms handshake deadline from the file applies")
+    }
+
+    func testServeRefusesABadConfigFile() throws {
+        let directory = try temporaryDirectory("bad-config")
+        let config = directory + "/config.yaml"
+        try "timeouts:\n  idle: forever\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try runProcess(try executablePath(), ["serve", "--dev", "--config", config, "--listen", "127.0.0.1:0",
+                                                           "--dev-cert-dir", directory + "/certs"])
+        XCTAssertEqual(result.status, 2)
+        XCTAssertTrue(result.stderr.contains("\(config):2: timeouts.idle: must be a Go duration"), result.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/certs"), "nothing starts half-configured")
+    }
+}
+
+/// `atlas-stream-webhook serve` as a child process on an ephemeral port, found from its
+/// `serving` log line.
+final class ServeProcess {
+    let process = Process()
+    let port: UInt16
+    private let errors = Pipe()
+
+    init(_ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: try executablePath())
+        process.arguments = ["serve", "--listen", "127.0.0.1:0"] + arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+        var log = ""
+        let deadline = Date().addingTimeInterval(10)
+        var found: UInt16?
+        while found == nil && Date() < deadline {
+            let chunk = errors.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            log += String(decoding: chunk, as: UTF8.self)
+            if let match = log.firstMatch(of: /"address":"127\.0\.0\.1:(\d+)"/) { found = UInt16(match.1) }
+        }
+        guard let found else {
+            process.terminate()
+            XCTFail("serve did not start: \(log)")
+            throw POSIXError(.ECONNREFUSED)
+        }
+        port = found
+    }
+
+    func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        process.waitUntilExit()
     }
 }

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Configuration
+import Glibc
+import StreamRules
+
+/// `--config FILE`, shared by every command.
+struct ConfigOption: ParsableArguments {
+    @Option(name: .customLong("config"), help: "YAML configuration file (rules, reference policies, limits, timeouts).")
+    var path: String?
+
+    /// The file's content, or the built-in defaults without one. A bad file stops the
+    /// program with its line and key (exit status 2).
+    func load() throws -> ConfigurationFile {
+        guard let path else { return ConfigurationFile() }
+        do {
+            return try ConfigurationFile.load(path: path)
+        } catch {
+            StandardStream.error.write("error: configuration \(error)\n")
+            throw ExitCode(2)
+        }
+    }
+}
+
+/// Unbuffered writes to a standard stream.
+struct StandardStream {
+    let fd: Int32
+    static let output = StandardStream(fd: 1)
+    static let error = StandardStream(fd: 2)
+
+    func write(_ text: String) {
+        write(Array(text.utf8))
+    }
+
+    func write(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return Glibc.write(fd, base + offset, raw.count - offset)
+            }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return }
+            offset += n
+        }
+    }
+}
+
+/// All of standard input.
+func readStandardInput() -> [UInt8] {
+    var input: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return input }
+        input.append(contentsOf: chunk[0..<n])
+    }
+}

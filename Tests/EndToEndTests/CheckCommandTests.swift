@@ -1,0 +1,115 @@
+import Foundation
+import XCTest
+
+/// `check` as a process, on the manifests under Tests/Fixtures/manifests.
+final class CheckCommandTests: XCTestCase {
+    let manifests = fixtures.appendingPathComponent("manifests").path
+
+    private func check(_ arguments: [String], stdin: Data? = nil) throws -> ProcessResult {
+        try runProcess(try executablePath(), ["check"] + arguments, stdin: stdin)
+    }
+
+    func testValidFolderExitsZero() throws {
+        let result = try check([manifests + "/valid"])
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        XCTAssertEqual(result.stdout, "checked 4 objects in 2 files: 0 invalid, 0 warnings\n")
+    }
+
+    func testInvalidManifestsReportFileLineKindNameAndField() throws {
+        let result = try check([manifests + "/invalid"])
+        XCTAssertEqual(result.status, 1)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let file = manifests + "/invalid/connections.yml"
+        XCTAssertEqual(Array(lines.prefix(8)), [
+            "\(file):10: AtlasStreamConnection/bad-kafka: spec.kafkaConfig.bootstrapServers: Invalid value: \"SASL_SSL://broker-1:9092\": must be host:port without a scheme",
+            "\(file):15: AtlasStreamConnection/bad-kafka: spec.kafkaConfig.authentication.credentials.namespace: Forbidden: may not reference a Secret in namespace \"team-b\"; allowed: the connection's own namespace",
+            "\(file):19: AtlasStreamConnection/bad-kafka: spec.kafkaConfig.config[sasl.password]: Forbidden: overrides a typed field; set spec.kafkaConfig.authentication.credentials (a Secret) instead",
+            "\(file):17: AtlasStreamConnection/bad-kafka: warning: spec.kafkaConfig.security.protocol: PLAINTEXT sends stream data unencrypted; use SSL",
+            "\(file):12: AtlasStreamConnection/bad-kafka: warning: spec.kafkaConfig.authentication.mechanism: PLAIN over PLAINTEXT sends the password in clear text",
+            "\(file):26: AtlasStreamInstance/bad-instance: spec.name: Invalid value: \"bad instance\": must contain only ASCII letters, digits and '-'",
+            "\(file):28: AtlasStreamInstance/bad-instance: spec.clusterConfig.provider: Unsupported value: \"TENANT\": supported values: \"AWS\", \"AZURE\", \"GCP\"",
+            "\(file):34: AtlasStreamInstance/bad-instance: spec.connectionRegistry[1]: Duplicate value: \"default/a\"",
+        ])
+        XCTAssertEqual(lines.last, "checked 3 objects in 2 files: 2 invalid, 3 warnings")
+    }
+
+    func testWarningsFailOnlyWithStrict() throws {
+        let file = manifests + "/invalid/plaintext-only.yaml"
+        XCTAssertEqual(try check([file]).status, 0)
+        XCTAssertEqual(try check(["--strict", file]).status, 1)
+    }
+
+    func testSyntaxErrorsAndUnreadableInputsExitTwo() throws {
+        let broken = try check([manifests + "/broken", manifests + "/valid"])
+        XCTAssertEqual(broken.status, 2)
+        XCTAssertTrue(broken.stdout.hasPrefix(manifests + "/broken/syntax.yaml:7:7: while parsing a flow sequence started at 6:9:"),
+                      broken.stdout)
+        let missing = try check(["/nonexistent/file.yaml"])
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.stdout.contains("/nonexistent/file.yaml: cannot read /nonexistent/file.yaml: No such file or directory"),
+                      missing.stdout)
+    }
+
+    func testStandardInputAndNamespaceFlag() throws {
+        let text = """
+        apiVersion: atlas.mongodb.com/v1
+        kind: AtlasStreamConnection
+        metadata: {name: k}
+        spec:
+          name: k
+          type: Kafka
+          kafkaConfig:
+            bootstrapServers: b:9092
+            authentication: {mechanism: SCRAM-256, credentials: {name: c, namespace: team-x}}
+            security: {protocol: SSL, certificate: {name: ca}}
+        """
+        XCTAssertEqual(try check(["-"], stdin: Data(text.utf8)).status, 1, "team-x is not the default namespace")
+        let inTeamX = try check(["--namespace", "team-x", "-"], stdin: Data(text.utf8))
+        XCTAssertEqual(inTeamX.status, 0, inTeamX.stdout)
+    }
+
+    func testJSONOutput() throws {
+        let result = try check(["--output", "json", manifests + "/invalid", manifests + "/broken"])
+        XCTAssertEqual(result.status, 2)
+        let report = try jsonObject(result.stdout)
+        XCTAssertEqual(report["files"] as? Int, 3)
+        XCTAssertEqual(report["objects"] as? Int, 3)
+        XCTAssertEqual(report["invalid"] as? Int, 2)
+        let findings = try XCTUnwrap(report["findings"] as? [[String: Any]])
+        XCTAssertEqual(findings.count, 9)
+        XCTAssertEqual(findings[0]["line"] as? Int, 10)
+        XCTAssertEqual(findings[0]["field"] as? String, "spec.kafkaConfig.bootstrapServers")
+        XCTAssertEqual(findings[0]["reason"] as? String, "FieldValueInvalid")
+        XCTAssertEqual(findings[0]["severity"] as? String, "error")
+        XCTAssertEqual(findings[3]["severity"] as? String, "warning")
+        let errors = try XCTUnwrap(report["errors"] as? [[String: Any]])
+        XCTAssertEqual(errors.first?["line"] as? Int, 7)
+        XCTAssertEqual(errors.first?["column"] as? Int, 7)
+    }
+
+    func testPrintDefaultedRechecksWithNoChanges() throws {
+        let first = try check(["--print-defaulted", manifests + "/valid"])
+        XCTAssertEqual(first.status, 0)
+        XCTAssertTrue(first.stderr.contains("checked 4 objects"), "findings go to stderr with --print-defaulted")
+        XCTAssertTrue(first.stdout.contains("      namespace: team-a\n"), first.stdout)
+        XCTAssertTrue(first.stdout.contains("kind: Secret"), "other kinds are passed through")
+        XCTAssertTrue(first.stdout.contains("    provider: AWS\n    region: VIRGINIA_USA\n    tier: SP30\n"), "key order kept")
+        let second = try check(["--print-defaulted", "-"], stdin: Data(first.stdout.utf8))
+        XCTAssertEqual(second.status, 0, second.stderr)
+        XCTAssertEqual(second.stdout, first.stdout, "defaulting the defaulted output changes nothing")
+    }
+
+    func testConfigFileChangesTheRules() throws {
+        let directory = try temporaryDirectory("config")
+        let config = directory + "/config.yaml"
+        try "rules:\n  sampleSources: [sample_stream_weather]\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try check(["--config", config, manifests + "/valid"])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stdout.contains(#"spec.name: Unsupported value: "sample_stream_solar": supported values: "sample_stream_weather""#),
+                      result.stdout)
+        try "rules:\n  sampleSource: []\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let bad = try check(["--config", config, manifests + "/valid"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("\(config):2: rules.sampleSource: unknown key"), bad.stderr)
+    }
+}
