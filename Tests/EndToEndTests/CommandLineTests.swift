@@ -109,6 +109,63 @@ final class CommandLineTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 1.5, "the 300ms handshake deadline from the file applies")
     }
 
+    /// The remaining limits and timeouts from the file, each observed on the wire.
+    func testServeAppliesHeaderLimitsConnectionCapAndRequestTimeoutsFromTheFile() throws {
+        let directory = try temporaryDirectory("serve-config-2")
+        let certificates = try DevelopmentCertificates.generate(in: directory)
+        let config = directory + "/config.yaml"
+        try """
+        limits: {maxHeaderBytes: 2Ki, maxHeaderFields: 5, maxConnections: 3}
+        timeouts: {requestHeaders: 400ms, requestBody: 400ms, idle: 400ms}
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try ServeProcess(["--config", config, "--tls-cert", certificates.certificate, "--tls-key", certificates.privateKey,
+                                       "--loops", "1"])
+        defer { server.stop() }
+        func get(_ headers: [String]) throws -> String {
+            try runProcess("/usr/bin/curl", ["-sS", "--cacert", certificates.caCertificate, "-o", "/dev/null", "-w", "%{http_code}"]
+                           + headers.flatMap { ["-H", $0] } + ["https://localhost:\(server.port)/healthz"]).stdout
+        }
+        XCTAssertEqual(try get([]), "200")
+        XCTAssertEqual(try get(["X-Big: " + String(repeating: "a", count: 3000)]), "431", "maxHeaderBytes")
+        XCTAssertEqual(try get((1...5).map { "X-\($0): v" }), "431", "maxHeaderFields (curl adds Host, User-Agent, Accept)")
+
+        // Timeouts: a client that sends part of a request and then nothing.
+        func secondsUntilClosed(_ partial: String) throws -> Double {
+            let client = Process()
+            client.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            client.arguments = ["s_client", "-quiet", "-connect", "127.0.0.1:\(server.port)", "-CAfile", certificates.caCertificate]
+            let input = Pipe()
+            client.standardInput = input
+            client.standardOutput = FileHandle.nullDevice
+            client.standardError = FileHandle.nullDevice
+            try client.run()
+            input.fileHandleForWriting.write(Data(partial.utf8))
+            let start = Date()
+            while client.isRunning && Date().timeIntervalSince(start) < 5 { usleep(20_000) }
+            if client.isRunning { client.terminate() }
+            try? input.fileHandleForWriting.close()
+            return Date().timeIntervalSince(start)
+        }
+        XCTAssertLessThan(try secondsUntilClosed("GET /healthz HTTP/1.1\r\nHost: x\r\n"), 2.5, "requestHeaders")
+        XCTAssertLessThan(try secondsUntilClosed("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"), 2.5,
+                          "requestBody")
+        XCTAssertLessThan(try secondsUntilClosed("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), 2.5, "idle after a response")
+
+        // maxConnections: with 3 open, the 4th is closed at once (long before any deadline).
+        var held: [Int32] = []
+        defer { held.forEach { close($0) } }
+        for _ in 0..<3 { held.append(try connectTCP(port: server.port)) }
+        usleep(100_000)
+        let extra = try connectTCP(port: server.port)
+        defer { close(extra) }
+        var timeout = timeval(tv_sec: 3, tv_usec: 0)
+        setsockopt(extra, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let start = Date()
+        var byte: UInt8 = 0
+        XCTAssertLessThanOrEqual(read(extra, &byte, 1), 0)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 0.3, "refused at accept, not at the handshake deadline")
+    }
+
     func testServeRefusesABadConfigFile() throws {
         let directory = try temporaryDirectory("bad-config")
         let config = directory + "/config.yaml"

@@ -101,8 +101,10 @@ final class YAMLLoaderTests: XCTestCase {
             text += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n"
         }
         let start = Date()
+        let before = peakResidentKiB()
         XCTAssertEqual(loadError(text)?.reason, .aliasBudgetExceeded(limit: 100_000))
         XCTAssertLessThan(Date().timeIntervalSince(start), 0.5)
+        XCTAssertLessThan(peakResidentKiB() - before, 64 * 1024, "expansion stops at the budget, not at a billion nodes")
     }
 
     func testDeepNestingStopsAtTheLimit() throws {
@@ -138,4 +140,11 @@ final class YAMLLoaderTests: XCTestCase {
         XCTAssertEqual(json(back[0].value), json(source.root))
         XCTAssertEqual(json(back[1].value), json(source.root))
     }
+}
+
+/// The process's peak resident set so far, in KiB.
+private func peakResidentKiB() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_maxrss
 }
