@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "Configuration", dependencies: ["YAML", "StreamRules", "JSON", "Units"]),
         .target(name: "Manifests", dependencies: ["YAML", "StreamRules", "JSON"]),
         .target(name: "WebhookServer", dependencies: [
-            "HTTPServer", "TLS", "Admission", "JSON",
+            "HTTPServer", "TLS", "Admission", "JSON", "CLinux",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "atlas-stream-webhook", dependencies: [
@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "StreamRulesTests", dependencies: ["StreamRules", "JSON"]),
         .testTarget(name: "AdmissionTests", dependencies: ["Admission", "StreamRules", "JSON"]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "WebhookServer", "TLS", "JSON",
+            "WebhookServer", "TLS", "JSON", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
         ]),
     ],

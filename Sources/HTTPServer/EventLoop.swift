@@ -24,6 +24,10 @@ final class EventLoop: @unchecked Sendable {
     /// A spare descriptor given up to accept-and-close when the process runs out of them.
     private var spareFD: Int32
     private let stopRequested = Atomic<Bool>(false)
+    private let drainRequested = Atomic<Bool>(false)
+    private let keepAliveDisabled = Atomic<Bool>(false)
+    /// Set when `run()` has returned.
+    let finished = Atomic<Bool>(false)
     private var nextSweep = 0
 
     private static let readBufferSize = 64 * 1024
@@ -64,13 +68,54 @@ final class EventLoop: @unchecked Sendable {
     /// Asks the loop to close everything and return from `run()`. Any thread.
     func stop() {
         stopRequested.store(true, ordering: .releasing)
+        wake()
+    }
+
+    /// Asks the loop to close its listener and idle connections, answer what is in
+    /// flight with `Connection: close`, and return once no connection is left. Any thread.
+    func drain() {
+        drainRequested.store(true, ordering: .releasing)
+        wake()
+    }
+
+    /// From now on every response carries `Connection: close`, so clients move their
+    /// next request to a new connection (to another replica) before the listener closes.
+    func disableKeepAlive() {
+        keepAliveDisabled.store(true, ordering: .releasing)
+    }
+
+    private func wake() {
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
+    }
+
+    private var draining: Bool { drainRequested.load(ordering: .relaxed) }
+
+    /// Once draining: no listener, no kept-alive idle connection; done when none is left.
+    private func continueDraining() -> Bool {
+        if listener >= 0 {
+            acceptConnections()  // what already waits in the backlog is served, not reset
+            epoll_ctl(epoll, EPOLL_CTL_DEL, listener, nil)
+            close(listener)
+            listener = -1
+            for case let c? in connections where isIdle(c) {
+                // Bytes of a request may already wait in the socket: answer them first.
+                drive(c)
+                if isIdle(c) { closeConnection(c) }
+            }
+        }
+        return connectionCount > 0
+    }
+
+    /// Served at least one request and waits for the next: nothing is lost by closing.
+    private func isIdle(_ c: Connection) -> Bool {
+        c.phase == .open && c.requestsServed > 0 && !c.hasPendingOutput && !c.parser.isMidRequest
     }
 
     func run() {
         var events = [epoll_event](repeating: epoll_event(), count: 256)
         while !stopRequested.load(ordering: .acquiring) {
+            if draining && !continueDraining() { break }
             let now = monotonicMilliseconds()
             if now >= nextSweep {
                 sweepDeadlines(now: now)
@@ -101,6 +146,7 @@ final class EventLoop: @unchecked Sendable {
             }
         }
         shutdownAll()
+        finished.store(true, ordering: .releasing)
     }
 
     // MARK: - Accepting
@@ -167,6 +213,7 @@ final class EventLoop: @unchecked Sendable {
         }
         while true {
             answerParsedRequests(c)
+            updateRequestDeadline(c)
             if c.hasPendingOutput {
                 switch flush(c) {
                 case .wantRead: return setInterest(c, clinux_epollin())
@@ -207,7 +254,8 @@ final class EventLoop: @unchecked Sendable {
                 c.output.append(contentsOf: HTTPResponseWriter.continueLine)
             case .request(let request):
                 let response = router.respond(to: request)
-                let keepAlive = request.keepAlive && !response.close && !stopRequested.load(ordering: .relaxed)
+                let keepAlive = request.keepAlive && !response.close && !draining
+                    && !keepAliveDisabled.load(ordering: .relaxed)
                 HTTPResponseWriter.write(response, keepAlive: keepAlive, into: &c.output)
                 c.requestsServed += 1
                 if keepAlive {
@@ -352,6 +400,7 @@ final class EventLoop: @unchecked Sendable {
 
     private func shutdownAll() {
         if listener >= 0 {
+            acceptConnections()  // what already waits in the backlog is served, not reset
             epoll_ctl(epoll, EPOLL_CTL_DEL, listener, nil)
             close(listener)
             listener = -1

@@ -66,6 +66,32 @@ public final class HTTPServer: Sendable {
         running.withLock { $0?.port }
     }
 
+    /// Answers every further request with `Connection: close` (the first step of a
+    /// graceful stop, while readiness is already off).
+    public func disableKeepAlive() {
+        running.withLock { $0?.loops }?.forEach { $0.disableKeepAlive() }
+    }
+
+    /// Graceful stop: closes the listeners and idle connections, lets requests in flight
+    /// finish (answered with `Connection: close`), then stops. Returns true when every
+    /// connection finished within `timeoutMilliseconds`; the rest are closed then.
+    @discardableResult
+    public func drain(timeoutMilliseconds: Int) -> Bool {
+        guard let loops = running.withLock({ $0?.loops }) else { return true }
+        for loop in loops { loop.drain() }
+        let deadline = monotonicMilliseconds() + timeoutMilliseconds
+        var drained = false
+        while monotonicMilliseconds() < deadline {
+            if loops.allSatisfy({ $0.finished.load(ordering: .acquiring) }) {
+                drained = true
+                break
+            }
+            usleep(10_000)
+        }
+        stop()
+        return drained
+    }
+
     /// Closes the listeners and every connection, and waits for the loops to exit.
     public func stop() {
         guard let state = running.withLock({ current -> Running? in

@@ -48,7 +48,7 @@ public enum DevelopmentCertificates {
                                        issuer: ca, issuerKey: caKey, validDays: validDays,
                                        extensions: [(NID_basic_constraints, "critical,CA:FALSE"),
                                                     (NID_key_usage, "critical,digitalSignature"),
-                                                    (NID_ext_key_usage, "serverAuth"),
+                                                    (NID_ext_key_usage, "serverAuth,clientAuth"),
                                                     (NID_subject_alt_name, san),
                                                     (NID_authority_key_identifier, "keyid")])
         defer { X509_free(leaf) }

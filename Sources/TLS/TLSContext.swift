@@ -19,11 +19,23 @@ public struct TLSConfiguration: Sendable, Equatable {
     public var certificateChainPath: String
     public var privateKeyPath: String
     public var minimumVersion: TLSMinimumVersion
+    /// With a CA bundle, clients must present a certificate it verifies (mTLS).
+    public var clientCAPath: String?
+    /// With mTLS: the client certificate must name one of these (DNS SAN or CN).
+    public var clientNames: [String]
 
-    public init(certificateChainPath: String, privateKeyPath: String, minimumVersion: TLSMinimumVersion = .tls12) {
+    public init(certificateChainPath: String, privateKeyPath: String, minimumVersion: TLSMinimumVersion = .tls12,
+                clientCAPath: String? = nil, clientNames: [String] = []) {
         self.certificateChainPath = certificateChainPath
         self.privateKeyPath = privateKeyPath
         self.minimumVersion = minimumVersion
+        self.clientCAPath = clientCAPath
+        self.clientNames = clientNames
+    }
+
+    /// Every file the context is built from.
+    public var files: [String] {
+        [certificateChainPath, privateKeyPath] + (clientCAPath.map { [$0] } ?? [])
     }
 }
 
@@ -83,6 +95,29 @@ public final class TLSContext: @unchecked Sendable {
                                                      key: configuration.privateKeyPath)
         }
         certificateNotAfter = SSL_CTX_get0_certificate(ctx).flatMap { notAfterSeconds($0) }
+        if let notAfter = certificateNotAfter, notAfter < time(nil) {
+            throw .certificateExpired(path: configuration.certificateChainPath)
+        }
+        if let caPath = configuration.clientCAPath {
+            try requireClientCertificates(ctx, caPath: caPath, names: configuration.clientNames)
+        }
+    }
+
+    /// mTLS: verify client certificates against the CA bundle and, if names are given,
+    /// require one of them as a DNS SAN or the CN. A client without a certificate, with
+    /// one from another CA, or with another name fails the handshake.
+    private func requireClientCertificates(_ ctx: OpaquePointer, caPath: String, names: [String]) throws(TLSError) {
+        guard SSL_CTX_load_verify_locations(ctx, caPath, nil) == 1,
+              let caNames = SSL_load_client_CA_file(caPath) else {
+            throw .clientCAUnreadable(path: caPath, reason: openSSLErrors())
+        }
+        SSL_CTX_set_client_CA_list(ctx, caNames)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+        guard !names.isEmpty, let parameters = SSL_CTX_get0_param(ctx) else { return }
+        X509_VERIFY_PARAM_set_hostflags(parameters, UInt32(X509_CHECK_FLAG_ALWAYS_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS))
+        for name in names where X509_VERIFY_PARAM_add1_host(parameters, name, 0) != 1 {
+            throw .contextCreationFailed("cannot require client name \(name): \(openSSLErrors())")
+        }
     }
 
     deinit {

@@ -8,6 +8,7 @@ public enum TLSError: Error, Sendable, Equatable, CustomStringConvertible {
     case privateKeyUnreadable(path: String, reason: String)
     case privateKeyDoesNotMatchCertificate(certificate: String, key: String)
     case clientCAUnreadable(path: String, reason: String)
+    case certificateExpired(path: String)
     case certificateGenerationFailed(String)
     case fileNotWritable(path: String, errno: Int32)
 
@@ -23,6 +24,8 @@ public enum TLSError: Error, Sendable, Equatable, CustomStringConvertible {
             return "private key \(key) does not match certificate \(cert)"
         case .clientCAUnreadable(let path, let why):
             return "cannot load client CA bundle from \(path): \(why)"
+        case .certificateExpired(let path):
+            return "certificate \(path) has expired"
         case .certificateGenerationFailed(let why):
             return "cannot generate certificate: \(why)"
         case .fileNotWritable(let path, let code):

@@ -26,6 +26,16 @@ final class WebhookMetrics: Sendable {
     private let state = Mutex(State())
     private let inFlightMutate = Atomic<Int>(0)
     private let inFlightValidate = Atomic<Int>(0)
+    private let reloadSuccesses = Atomic<Int>(0)
+    private let reloadFailures = Atomic<Int>(0)
+
+    func certificateReloaded(success: Bool) {
+        if success {
+            reloadSuccesses.add(1, ordering: .relaxed)
+        } else {
+            reloadFailures.add(1, ordering: .relaxed)
+        }
+    }
 
     private func inFlight(_ endpoint: AdmissionEndpoint) -> Int {
         switch endpoint {
@@ -97,6 +107,11 @@ final class WebhookMetrics: Sendable {
         out += "atlas_stream_webhook_open_connections \(http.openConnections)\n"
         family("atlas_stream_webhook_refused_connections_total", "counter", "Connections closed at accept because the connection cap was reached.")
         out += "atlas_stream_webhook_refused_connections_total \(http.refusedConnections)\n"
+        family("atlas_stream_webhook_certificate_reloads_total", "counter", "Certificate reloads by result; a failure keeps the previous certificate.")
+        out += "atlas_stream_webhook_certificate_reloads_total{result=\"success\"} \(reloadSuccesses.load(ordering: .relaxed))\n"
+        out += "atlas_stream_webhook_certificate_reloads_total{result=\"failure\"} \(reloadFailures.load(ordering: .relaxed))\n"
+        family("atlas_stream_webhook_timed_out_connections_total", "counter", "Connections closed because a deadline passed.")
+        out += "atlas_stream_webhook_timed_out_connections_total \(http.timedOutConnections)\n"
         if let notAfter = certificateNotAfter {
             family("atlas_stream_webhook_certificate_expiry_timestamp_seconds", "gauge", "When the serving certificate expires, in seconds since the epoch.")
             out += "atlas_stream_webhook_certificate_expiry_timestamp_seconds \(notAfter)\n"

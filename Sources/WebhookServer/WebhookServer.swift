@@ -9,10 +9,21 @@ import TLS
 public struct WebhookConfiguration: Sendable {
     public var http: HTTPServerConfiguration
     public var tls: TLSConfiguration
+    /// After SIGTERM: how long `/readyz` reports 503 while serving goes on, so endpoints
+    /// controllers and load balancers stop sending new connections.
+    public var shutdownDelayMilliseconds: Int
+    /// Then: how long requests in flight may take before the rest are closed.
+    public var drainTimeoutMilliseconds: Int
+    /// How often the certificate files are checked besides inotify.
+    public var certificatePollMilliseconds: Int
 
-    public init(http: HTTPServerConfiguration, tls: TLSConfiguration) {
+    public init(http: HTTPServerConfiguration, tls: TLSConfiguration, shutdownDelayMilliseconds: Int = 5_000,
+                drainTimeoutMilliseconds: Int = 30_000, certificatePollMilliseconds: Int = 10_000) {
         self.http = http
         self.tls = tls
+        self.shutdownDelayMilliseconds = shutdownDelayMilliseconds
+        self.drainTimeoutMilliseconds = drainTimeoutMilliseconds
+        self.certificatePollMilliseconds = certificatePollMilliseconds
     }
 }
 
@@ -22,6 +33,7 @@ public final class WebhookServer: Sendable {
     public let configuration: WebhookConfiguration
     private let endpoints: WebhookEndpoints
     private let http: HTTPServer
+    private let watcher: CertificateWatcher
 
     /// Loads the certificate pair (a clear error if it is unreadable or mismatched).
     public init(configuration: WebhookConfiguration, reviewer: AdmissionReviewer, logger: Logger) throws(TLSError) {
@@ -31,6 +43,10 @@ public final class WebhookServer: Sendable {
         self.endpoints = endpoints
         self.http = HTTPServer(configuration: configuration.http, tls: endpoints.tlsContexts,
                                router: endpoints.router(), statistics: endpoints.statistics)
+        self.watcher = CertificateWatcher(configuration: configuration.tls, store: endpoints.tlsContexts,
+                                          pollIntervalMilliseconds: configuration.certificatePollMilliseconds) { result in
+            endpoints.certificateReloaded(result)
+        }
     }
 
     /// Ready: a certificate is loaded and the server is not draining.
@@ -40,14 +56,34 @@ public final class WebhookServer: Sendable {
     @discardableResult
     public func start() throws(HTTPServerError) -> UInt16 {
         let port = try http.start()
+        watcher.start()
         endpoints.logger.info("serving", metadata: ["address": "\(configuration.http.address.host):\(port)",
                                                     "loops": "\(configuration.http.loopCount)"])
         return port
     }
 
+    /// Stops at once: listener and connections closed.
     public func stop() {
         endpoints.draining.store(true, ordering: .relaxed)
+        watcher.stop()
         http.stop()
+    }
+
+    /// The graceful stop of SPEC section 9: readiness off at once, normal service for the
+    /// shutdown delay (each response now closes its connection, so clients reconnect
+    /// elsewhere), then the listener and idle connections close and requests in flight
+    /// finish with `Connection: close`, within the drain timeout.
+    public func shutDownGracefully() {
+        endpoints.draining.store(true, ordering: .relaxed)
+        http.disableKeepAlive()
+        endpoints.logger.info("draining", metadata: ["shutdown_delay_ms": .stringConvertible(configuration.shutdownDelayMilliseconds),
+                                                     "drain_timeout_ms": .stringConvertible(configuration.drainTimeoutMilliseconds)])
+        if configuration.shutdownDelayMilliseconds > 0 {
+            usleep(UInt32(clamping: configuration.shutdownDelayMilliseconds * 1000))
+        }
+        let complete = http.drain(timeoutMilliseconds: configuration.drainTimeoutMilliseconds)
+        watcher.stop()
+        endpoints.logger.info("stopped", metadata: ["drained": .stringConvertible(complete)])
     }
 
     /// Blocks SIGTERM and SIGINT in this and every thread started after, so that
@@ -63,8 +99,7 @@ public final class WebhookServer: Sendable {
         var received: Int32 = 0
         while sigwait(&set, &received) != 0 {}
         endpoints.logger.info("stopping", metadata: ["signal": "\(received == SIGTERM ? "SIGTERM" : "SIGINT")"])
-        stop()
-        endpoints.logger.info("stopped")
+        shutDownGracefully()
     }
 
     private static func terminationSignals() -> sigset_t {
@@ -93,6 +128,21 @@ final class WebhookEndpoints: Sendable {
 
     var isReady: Bool {
         tlsContexts.current != nil && !draining.load(ordering: .relaxed)
+    }
+
+    func certificateReloaded(_ result: Result<TLSContext, TLSError>) {
+        switch result {
+        case .success(let context):
+            metrics.certificateReloaded(success: true)
+            logger.info("certificate reloaded", metadata: [
+                "certificate": .string(context.configuration.certificateChainPath),
+                "not_after": .stringConvertible(context.certificateNotAfter ?? 0),
+            ])
+        case .failure(let error):
+            metrics.certificateReloaded(success: false)
+            logger.error("certificate reload refused; the previous certificate keeps serving",
+                         metadata: ["error": .string(error.description)])
+        }
     }
 
     func router() -> HTTPRouter {

@@ -26,6 +26,21 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("tls-min-version"), help: "Lowest TLS version accepted: 1.2 or 1.3.")
     var tlsMinVersion: String = "1.2"
 
+    @Option(name: .customLong("client-ca"), help: "PEM CA bundle: require client certificates it verifies (mTLS).")
+    var clientCA: String?
+
+    @Option(name: .customLong("client-name"), help: "With --client-ca: accept only this CN or DNS SAN (repeatable).")
+    var clientNames: [String] = []
+
+    @Option(name: .customLong("cert-poll-interval"), help: "How often certificate files are checked besides inotify (default 10s).")
+    var certPollInterval: String = "10s"
+
+    @Option(name: .customLong("shutdown-delay"), help: "After SIGTERM, serve on with /readyz 503 for this long (default 5s).")
+    var shutdownDelay: String?
+
+    @Option(name: .customLong("drain-timeout"), help: "Then, how long requests in flight may take (default 30s).")
+    var drainTimeout: String?
+
     @Flag(help: "Development mode: generate (or reuse) a CA and a localhost certificate under certs/dev/.")
     var dev = false
 
@@ -106,11 +121,19 @@ struct Serve: ParsableCommand {
         guard let certificate, let key else {
             throw ValidationError("--tls-cert and --tls-key are required (or use --dev)")
         }
+        if !clientNames.isEmpty && clientCA == nil {
+            throw ValidationError("--client-name needs --client-ca")
+        }
 
         let configuration = WebhookConfiguration(
             http: HTTPServerConfiguration(address: address, loopCount: loops, limits: limits, timeouts: timeouts,
                                           maxConnections: maxConnections ?? file.limits.maxConnections ?? 10_000),
-            tls: TLSConfiguration(certificateChainPath: certificate, privateKeyPath: key, minimumVersion: minimumVersion))
+            tls: TLSConfiguration(certificateChainPath: certificate, privateKeyPath: key, minimumVersion: minimumVersion,
+                                  clientCAPath: clientCA, clientNames: clientNames),
+            shutdownDelayMilliseconds: try shutdownDelay.map { try duration($0, "--shutdown-delay", allowZero: true) }
+                ?? file.timeouts.shutdownDelay ?? 5_000,
+            drainTimeoutMilliseconds: try drainTimeout.map { try duration($0, "--drain-timeout") } ?? file.timeouts.drainTimeout ?? 30_000,
+            certificatePollMilliseconds: try duration(certPollInterval, "--cert-poll-interval"))
         let reviewer = AdmissionReviewer(rules: StreamRules(configuration: file.rules),
                                          maxNestingDepth: file.limits.maxNestingDepth ?? 512)
         let server: WebhookServer
@@ -147,8 +170,8 @@ struct Serve: ParsableCommand {
         return value
     }
 
-    private func duration(_ text: String, _ flag: String) throws -> Int {
-        guard let value = GoDuration.milliseconds(text), value > 0 else {
+    private func duration(_ text: String, _ flag: String, allowZero: Bool = false) throws -> Int {
+        guard let value = GoDuration.milliseconds(text), value > 0 || (allowZero && value == 0) else {
             throw ValidationError("\(flag) must be a positive Go duration such as 500ms, 10s or 1m30s, got \(text)")
         }
         return value

@@ -26,15 +26,18 @@ final class RunningServer {
     let certificates: DevelopmentCertificates.Paths
     let directory: String
 
-    init(http: (inout HTTPServerConfiguration) -> Void = { _ in }, minimumTLS: TLSMinimumVersion = .tls12) throws {
+    init(http: (inout HTTPServerConfiguration) -> Void = { _ in }, minimumTLS: TLSMinimumVersion = .tls12,
+         certificates given: DevelopmentCertificates.Paths? = nil,
+         configure: (inout WebhookConfiguration) -> Void = { _ in }) throws {
         directory = try temporaryDirectory("server")
-        certificates = try DevelopmentCertificates.generate(in: directory)
+        certificates = try given ?? DevelopmentCertificates.generate(in: directory)
         var httpConfiguration = HTTPServerConfiguration(address: ListenAddress(host: "127.0.0.1", port: 0), loopCount: 2)
         http(&httpConfiguration)
-        let configuration = WebhookConfiguration(
+        var configuration = WebhookConfiguration(
             http: httpConfiguration,
             tls: TLSConfiguration(certificateChainPath: certificates.certificate, privateKeyPath: certificates.privateKey,
                                   minimumVersion: minimumTLS))
+        configure(&configuration)
         let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
         server = try WebhookServer(configuration: configuration, reviewer: AdmissionReviewer(), logger: logger)
         port = try server.start()
@@ -103,4 +106,38 @@ func runProcess(_ executable: String, _ arguments: [String], stdin: Data? = nil)
 func jsonObject(_ text: String, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
     let value = try JSONSerialization.jsonObject(with: Data(text.utf8))
     return try XCTUnwrap(value as? [String: Any], "not a JSON object: \(text)", file: file, line: line)
+}
+
+/// A thread-safe tally for load generated from several threads.
+final class Tally: @unchecked Sendable {  // guarded by `lock`
+    private let lock = NSLock()
+    private var counts: [String: Int] = [:]
+    private var notes: [String] = []
+
+    func add(_ key: String, note: String? = nil) {
+        lock.lock()
+        counts[key, default: 0] += 1
+        if let note, notes.count < 20 { notes.append(note) }
+        lock.unlock()
+    }
+
+    subscript(key: String) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return counts[key] ?? 0
+    }
+
+    var examples: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return notes
+    }
+}
+
+/// A request to `path` on a fresh TLS connection; the status, or nil on any failure.
+func requestOnNewConnection(port: UInt16, caFile: String, path: String = "/healthz") -> (Int, UInt64?)? {
+    guard let client = try? TestTLSClient(port: port, caFile: caFile),
+          client.write("GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+          let response = client.readResponse() else { return nil }
+    return (response.status, client.peerSerial)
 }

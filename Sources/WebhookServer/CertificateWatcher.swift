@@ -1,0 +1,97 @@
+import CLinux
+import Dispatch
+import Glibc
+import Synchronization
+import TLS
+
+/// Watches the serving certificate, key and client CA files (inotify on their
+/// directories plus a poll, since Kubernetes Secret volumes swap a `..data` symlink) and
+/// swaps in a new TLS context when they change. A new set that does not load (unreadable,
+/// mismatched, expired) is refused and reported, and the current context keeps serving.
+final class CertificateWatcher: Sendable {
+    private let configuration: TLSConfiguration
+    private let store: TLSContextStore
+    private let pollInterval: Int32
+    private let onReload: @Sendable (Result<TLSContext, TLSError>) -> Void
+    private let inotify: Int32
+    private let wakeFD: Int32
+    private let stopped = Atomic<Bool>(false)
+    private let done = DispatchSemaphore(value: 0)
+
+    /// Directories are watched, not files: an atomic rename or symlink swap replaces the file.
+    private static let events = UInt32(IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_ATTRIB
+                                       | IN_DELETE_SELF | IN_MOVE_SELF)
+
+    init(configuration: TLSConfiguration, store: TLSContextStore, pollIntervalMilliseconds: Int,
+         onReload: @escaping @Sendable (Result<TLSContext, TLSError>) -> Void) {
+        self.configuration = configuration
+        self.store = store
+        self.pollInterval = Int32(clamping: pollIntervalMilliseconds)
+        self.onReload = onReload
+        inotify = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        if inotify >= 0 {
+            let directories = Set(configuration.files.map(CertificateWatcher.directory(of:)))
+            for directory in directories { _ = inotify_add_watch(inotify, directory, CertificateWatcher.events) }
+        }
+    }
+
+    deinit {
+        if inotify >= 0 { close(inotify) }
+        if wakeFD >= 0 { close(wakeFD) }
+    }
+
+    func start() {
+        DispatchQueue(label: "atlas-stream-webhook.certificate-watcher").async { [self] in
+            run()
+            done.signal()
+        }
+    }
+
+    func stop() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+        done.wait()
+    }
+
+    private func run() {
+        var last = fingerprint()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !stopped.load(ordering: .acquiring) {
+            var fds = [pollfd(fd: inotify, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+            let ready = poll(&fds, nfds_t(fds.count), pollInterval)
+            if stopped.load(ordering: .acquiring) { return }
+            if ready > 0 && fds[0].revents != 0 {
+                // A Secret update is several renames: let it settle, then read all events.
+                usleep(100_000)
+                while read(inotify, &buffer, buffer.count) > 0 {}
+            }
+            let current = fingerprint()
+            guard current != last else { continue }
+            last = current
+            do {
+                let context = try TLSContext(configuration: configuration)
+                store.replace(with: context)
+                onReload(.success(context))
+            } catch {
+                onReload(.failure(error))
+            }
+        }
+    }
+
+    /// What identifies the files' current content: the resolved file's inode, size and
+    /// modification time, for each file.
+    private func fingerprint() -> [String] {
+        configuration.files.map { path in
+            var info = stat()
+            guard stat(path, &info) == 0 else { return "\(path): missing" }
+            return "\(path): \(info.st_dev):\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+        }
+    }
+
+    private static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+}
