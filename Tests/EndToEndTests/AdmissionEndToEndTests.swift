@@ -101,3 +101,14 @@ final class DefaultingConformanceTests: XCTestCase {
         XCTAssertTrue(result.stdout.contains(", 0 problems"), result.stdout + result.stderr)
     }
 }
+
+/// deploy/ and certs/ rendered, schema-checked and cross-checked against the real server
+/// (Tests/Scripts/check_deploy.py: kubectl kustomize, kubernetes-validate, openssl, curl).
+final class DeploymentTests: XCTestCase {
+    func testManifestsRenderValidateAndAgreeWithTheServer() throws {
+        let script = repositoryRoot.appendingPathComponent("Tests/Scripts/check_deploy.py").path
+        let result = try runProcess("/usr/bin/env", ["python3", script, try executablePath()])
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        XCTAssertTrue(result.stdout.contains("deploy checks: 0 problems"), result.stdout + result.stderr)
+    }
+}

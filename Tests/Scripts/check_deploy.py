@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Checks deploy/ and certs/ against the real server.
+
+1. `kubectl kustomize` renders the base and both overlays (the self-signed one after
+   certs/generate.sh wrote its files, in a scratch copy of deploy/).
+2. Every rendered object validates against the Kubernetes schemas (kubernetes-validate,
+   strict); cert-manager objects, which have no schema there, are checked by hand.
+3. What the manifests say agrees with what the server serves, read from the rendered
+   YAML: webhook paths, Service and container ports, probes, container arguments,
+   Secret and ConfigMap mounts. The server is started with the container's own
+   arguments (mount paths mapped to scratch copies of the rendered Secret and ConfigMap)
+   and reached as https://atlas-stream-webhook.atlas-stream-webhook.svc:<port> through
+   curl --resolve, trusting only the rendered caBundle.
+Usage: check_deploy.py PATH/TO/atlas-stream-webhook
+"""
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REVIEW = os.path.join(ROOT, "Tests", "Fixtures", "review-kafka.json")
+problems = []
+
+
+def check(condition, message):
+    if not condition:
+        problems.append(message)
+    return condition
+
+
+def render(path):
+    out = subprocess.run(["kubectl", "kustomize", path], capture_output=True, text=True)
+    if not check(out.returncode == 0, f"kustomize {path}: {out.stderr.strip()}"):
+        return []
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(out.stdout)
+    result = subprocess.run([sys.executable, "-m", "kubernetes_validate", "--strict", "--quiet", f.name],
+                            capture_output=True, text=True)
+    check(result.returncode == 0, f"kubernetes-validate {path}: {result.stdout}{result.stderr}")
+    os.unlink(f.name)
+    print(f"ok  rendered {os.path.relpath(path, ROOT)}: {len(docs)} objects")
+    return docs
+
+
+def one(docs, kind, name=None):
+    found = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    check(len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}")
+    return found[0] if found else {}
+
+
+def flag(args, name):
+    for arg in args:
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def seconds(duration):
+    match = re.fullmatch(r"(\d+)s", duration or "")
+    return int(match.group(1)) if match else None
+
+
+def check_common(docs):
+    """Structure every overlay shares, read from its rendering."""
+    deployment = one(docs, "Deployment")
+    service = one(docs, "Service")
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    args = container["args"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    listen = flag(args, "listen")
+    check(listen and int(listen.rsplit(":", 1)[1]) == ports.get("https"), f"--listen {listen} is not the https port {ports}")
+    svc_port = service["spec"]["ports"][0]
+    check(svc_port["port"] == 443 and svc_port["targetPort"] in ("https", ports.get("https")), f"Service port {svc_port}")
+    check(service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items(),
+          "Service selector does not select the pods")
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        get = container[probe]["httpGet"]
+        check(get["path"] == path and get["scheme"] == "HTTPS" and get["port"] in ("https", ports.get("https")),
+              f"{probe} {get}")
+    check(deployment["spec"]["replicas"] >= 2, "fewer than 2 replicas")
+    check(pod.get("topologySpreadConstraints"), "no topology spread")
+    pdb = one(docs, "PodDisruptionBudget")
+    check(pdb["spec"]["selector"]["matchLabels"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items(),
+          "PodDisruptionBudget does not select the pods")
+    security = container["securityContext"]
+    check(pod["securityContext"].get("runAsNonRoot") and security.get("readOnlyRootFilesystem")
+          and security["capabilities"]["drop"] == ["ALL"] and not security.get("allowPrivilegeEscalation")
+          and pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", "pod security settings")
+    check("limits" in container["resources"] and "requests" in container["resources"], "resources")
+    pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
+    budget = int(pre_stop[-1]) + seconds(flag(args, "shutdown-delay")) + seconds(flag(args, "drain-timeout"))
+    check(pod["terminationGracePeriodSeconds"] > budget,
+          f"terminationGracePeriodSeconds {pod['terminationGracePeriodSeconds']} <= preStop + shutdown delay + drain {budget}")
+    for kind, path in (("MutatingWebhookConfiguration", "/mutate"), ("ValidatingWebhookConfiguration", "/validate")):
+        config = one(docs, kind)
+        for hook in config["webhooks"]:
+            ref = hook["clientConfig"]["service"]
+            check(ref["name"] == service["metadata"]["name"] and ref["namespace"] == service["metadata"]["namespace"]
+                  and ref["port"] == svc_port["port"] and ref["path"] == path, f"{kind} service reference {ref}")
+            check(hook["sideEffects"] == "None" and hook["failurePolicy"] == "Fail" and hook["timeoutSeconds"] == 5
+                  and hook["matchPolicy"] == "Equivalent" and hook["admissionReviewVersions"] == ["v1", "v1beta1"],
+                  f"{kind} settings")
+            rule = hook["rules"][0]
+            check(sorted(rule["resources"]) == ["atlasstreamconnections", "atlasstreaminstances"]
+                  and sorted(rule["operations"]) == ["CREATE", "UPDATE"] and rule["apiGroups"] == ["atlas.mongodb.com"],
+                  f"{kind} rules {rule}")
+    return deployment, service
+
+
+def check_cert_manager(docs, deployment):
+    certificates = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Certificate"}
+    issuers = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Issuer"}
+    secret = next(v["secret"]["secretName"] for v in deployment["spec"]["template"]["spec"]["volumes"] if "secret" in v)
+    serving = [c for c in certificates.values() if c["spec"]["secretName"] == secret]
+    if not check(len(serving) == 1, "no Certificate writes the Secret the Deployment mounts"):
+        return
+    serving = serving[0]
+    check("atlas-stream-webhook.atlas-stream-webhook.svc" in serving["spec"]["dnsNames"], "serving dnsNames")
+    check(serving["spec"]["privateKey"]["algorithm"] == "ECDSA", "serving key is not ECDSA")
+    check(serving["spec"]["issuerRef"]["name"] in issuers, "serving issuer missing")
+    for c in certificates.values():
+        check(c["spec"]["issuerRef"]["name"] in issuers, f"Certificate {c['metadata']['name']} names a missing issuer")
+    expected = f"{serving['metadata']['namespace']}/{serving['metadata']['name']}"
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        annotation = one(docs, kind)["metadata"].get("annotations", {}).get("cert-manager.io/inject-ca-from")
+        check(annotation == expected, f"{kind} inject-ca-from {annotation} != {expected}")
+    print("ok  cert-manager overlay")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def run_with_container_args(binary, docs, deployment, service, scratch):
+    """Starts the server with the Deployment's own arguments and mounts."""
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {}
+    for mount in container["volumeMounts"]:
+        source = volumes[mount["name"]]
+        directory = os.path.join(scratch, mount["name"])
+        os.makedirs(directory, exist_ok=True)
+        if "secret" in source:
+            data = one(docs, "Secret", source["secret"]["secretName"])["data"]
+            for key, value in data.items():
+                with open(os.path.join(directory, key), "wb") as f:
+                    f.write(base64.b64decode(value))
+        else:
+            data = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == source["configMap"]["name"]]
+            check(len(data) == 1, f"ConfigMap {source['configMap']['name']} mounted but not rendered")
+            for key, value in (data[0]["data"] if data else {}).items():
+                with open(os.path.join(directory, key), "w") as f:
+                    f.write(value)
+        mounts[mount["mountPath"]] = directory
+    port = free_port()
+    args = []
+    for arg in container["args"]:
+        for mount_path, directory in mounts.items():
+            arg = arg.replace(mount_path, directory)
+        if arg.startswith("--listen="):
+            arg = f"--listen=127.0.0.1:{port}"
+        args.append(arg)
+    server = subprocess.Popen([binary] + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return server, port, mounts
+
+
+def check_self_signed(binary, docs, deployment, service, scratch, generated):
+    verify = subprocess.run(["openssl", "verify", "-CAfile", f"{generated}/ca.crt", f"{generated}/tls.crt"],
+                            capture_output=True, text=True)
+    check(verify.returncode == 0, f"openssl verify: {verify.stdout}{verify.stderr}")
+    sans = subprocess.run(["openssl", "x509", "-in", f"{generated}/tls.crt", "-noout", "-ext", "subjectAltName"],
+                          capture_output=True, text=True).stdout
+    name, namespace = service["metadata"]["name"], service["metadata"]["namespace"]
+    for san in (name, f"{name}.{namespace}", f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.cluster.local"):
+        check(f"DNS:{san}," in sans.strip() + ",", f"SAN {san} missing: {sans}")
+    key_type = subprocess.run(["openssl", "x509", "-in", f"{generated}/tls.crt", "-noout", "-text"],
+                              capture_output=True, text=True).stdout
+    check("prime256v1" in key_type, "serving key is not P-256")
+    bundles = {one(docs, k)["webhooks"][0]["clientConfig"].get("caBundle")
+               for k in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")}
+    check(len(bundles) == 1 and None not in bundles, f"caBundles differ or are missing: {bundles}")
+    ca_file = os.path.join(scratch, "caBundle.crt")
+    with open(ca_file, "wb") as f:
+        f.write(base64.b64decode(bundles.pop()))
+
+    server, port, _ = run_with_container_args(binary, docs, deployment, service, scratch)
+    try:
+        host = f"{name}.{namespace}.svc"
+        base = ["curl", "-sS", "--resolve", f"{host}:{port}:127.0.0.1", "--cacert", ca_file]
+        status = "000"
+        deadline = time.time() + 10
+        while status != "200" and time.time() < deadline:
+            status = subprocess.run(base + ["-o", "/dev/null", "-w", "%{http_code}", f"https://{host}:{port}/healthz"],
+                                    capture_output=True, text=True).stdout
+            time.sleep(0.1)
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        for probe in ("livenessProbe", "readinessProbe"):
+            path = container[probe]["httpGet"]["path"]
+            got = subprocess.run(base + ["-o", "/dev/null", "-w", "%{http_code}", f"https://{host}:{port}{path}"],
+                                 capture_output=True, text=True).stdout
+            check(got == "200", f"{probe} {path} answered {got}")
+        for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+            path = one(docs, kind)["webhooks"][0]["clientConfig"]["service"]["path"]
+            out = subprocess.run(base + ["-H", "Content-Type: application/json", "--data-binary", f"@{REVIEW}",
+                                         f"https://{host}:{port}{path}"], capture_output=True, text=True)
+            try:
+                answer = json.loads(out.stdout)
+                check(answer["kind"] == "AdmissionReview" and "uid" in answer["response"], f"{path}: {out.stdout}")
+            except (ValueError, KeyError):
+                check(False, f"{path} did not answer an AdmissionReview: {out.stdout}{out.stderr}")
+        print(f"ok  self-signed overlay served as https://{host}:{port}")
+    finally:
+        server.kill()
+        server.wait()
+        if problems:
+            print(server.stderr.read())
+
+
+def main():
+    binary = sys.argv[1]
+    scratch = tempfile.mkdtemp(prefix="asw-deploy-")
+    try:
+        check_common(render(os.path.join(ROOT, "deploy", "base")))
+        cm_docs = render(os.path.join(ROOT, "deploy", "overlays", "cert-manager"))
+        deployment, _ = check_common(cm_docs)
+        check_cert_manager(cm_docs, deployment)
+
+        shutil.copytree(os.path.join(ROOT, "deploy"), os.path.join(scratch, "deploy"))
+        overlay = os.path.join(scratch, "deploy", "overlays", "self-signed")
+        generated = os.path.join(scratch, "generated")
+        script = os.path.join(ROOT, "certs", "generate.sh")
+        first = subprocess.run(["sh", script, "--out", generated, "--overlay", overlay], capture_output=True, text=True)
+        check(first.returncode == 0, f"certs/generate.sh: {first.stderr}")
+        ca_before = open(f"{generated}/ca.crt").read()
+        leaf_before = open(f"{generated}/tls.crt").read()
+        again = subprocess.run(["sh", script, "--out", generated, "--overlay", overlay], capture_output=True, text=True)
+        check(again.returncode == 0 and "kept CA" in again.stdout, f"renewal: {again.stdout}{again.stderr}")
+        check(open(f"{generated}/ca.crt").read() == ca_before, "renewal replaced the CA")
+        check(open(f"{generated}/tls.crt").read() != leaf_before, "renewal did not replace the serving certificate")
+        ss_docs = render(overlay)
+        deployment, service = check_common(ss_docs)
+        check_self_signed(binary, ss_docs, deployment, service, scratch, generated)
+
+        containerfile = open(os.path.join(ROOT, "deploy", "Containerfile")).read()
+        check(containerfile.count("FROM ") == 2 and "--static-swift-stdlib" in containerfile
+              and "USER 65532" in containerfile and "libssl3" in containerfile and "libyaml-0-2" in containerfile
+              and "ENTRYPOINT" in containerfile, "Containerfile is not the two-stage non-root build")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for problem in problems:
+        print("FAIL " + problem)
+    print(f"deploy checks: {len(problems)} problems")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
