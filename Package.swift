@@ -37,6 +37,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Micro benchmarks (Benchmarks/): not tests; CI runs them once as a smoke.
+        .target(name: "CAllocationCounter", path: "Benchmarks/CAllocationCounter"),
+        .executableTarget(name: "atlas-stream-webhook-benchmarks",
+                          dependencies: ["CAllocationCounter", "Admission", "StreamRules", "JSON", "HTTPServer"],
+                          path: "Benchmarks/Pipeline"),
+
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Units"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON"]),

@@ -1,3 +1,5 @@
+import Glibc
+
 /// The kind of a JSON value.
 public enum JSONKind: UInt8, Sendable {
     case null, `false`, `true`, number, string, array, object
@@ -87,6 +89,12 @@ public struct JSONValue: Sendable {
         return String(decoding: document.storage[s..<s + Int(n.count)], as: UTF8.self)
     }
 
+    /// Bytes of a string as stored (escapes not yet decoded); 0 for anything else.
+    public var stringByteCount: Int {
+        let n = node
+        return n.kind == .string ? Int(n.count) : 0
+    }
+
     /// The number as an integer when it is written as one and fits.
     public var int: Int? {
         let n = node
@@ -121,13 +129,93 @@ public struct JSONValue: Sendable {
     /// The value of member `key` of an object; nil when absent or when this is not an
     /// object. With duplicate keys the last one wins, as in Go's encoding/json.
     public subscript(key: String) -> JSONValue? {
-        guard node.kind == .object else { return nil }
-        var found: JSONValue?
         var key = key
-        key.withUTF8 { keyBytes in
-            for (k, v) in members where k.equals(keyBytes) { found = v }
+        let found = key.withUTF8 { memberIndex(of: $0) }
+        return found.map { JSONValue(document: document, index: $0) }
+    }
+
+    /// The tape index of the value of member `key`, scanning keys in place.
+    private func memberIndex(of key: UnsafeBufferPointer<UInt8>) -> Int? {
+        document.nodes.withUnsafeBufferPointer { nodes -> Int? in
+            let object = nodes[index]
+            guard object.kind == .object else { return nil }
+            return document.storage.withUnsafeBufferPointer { storage -> Int? in
+                var found: Int?
+                var i = index + 1
+                let end = Int(object.end)
+                while i + 1 < end {
+                    let k = nodes[i]
+                    if k.hasEscapes {
+                        if JSONValue(document: document, index: i).equals(key) { found = i + 1 }
+                    } else if Int(k.count) == key.count {
+                        let start = Int(k.start)
+                        var same = true
+                        for j in 0..<key.count where storage[start + j] != key[j] {
+                            same = false
+                            break
+                        }
+                        if same { found = i + 1 }
+                    }
+                    i = Int(nodes[i + 1].end)
+                }
+                return found
+            }
         }
-        return found
+    }
+
+    /// Whether two string nodes hold the same text, without decoding unescaped ones.
+    func sameString(_ other: JSONValue) -> Bool {
+        let x = node, y = other.node
+        guard x.kind == .string, y.kind == .string else { return false }
+        if !x.hasEscapes && !y.hasEscapes && document.isJSONSource == other.document.isJSONSource {
+            return rawContent.elementsEqual(other.rawContent)
+        }
+        return string == other.string
+    }
+
+    /// The bytes of this value in the JSON source it was parsed from (nil for documents
+    /// built by other loaders).
+    var sourceRange: Range<Int>? {
+        guard document.isJSONSource else { return nil }
+        return document.storage.withUnsafeBufferPointer { storage in
+            document.nodes.withUnsafeBufferPointer { nodes in
+                let n = nodes[index]
+                let start = n.kind == .string ? Int(n.start) - 1 : Int(n.start)
+                return start..<JSONValue.sourceEnd(index, nodes, storage)
+            }
+        }
+    }
+
+    /// The index after the last byte of the value at `index`.
+    private static func sourceEnd(_ index: Int, _ nodes: UnsafeBufferPointer<JSONNode>, _ storage: UnsafeBufferPointer<UInt8>) -> Int {
+        let n = nodes[index]
+        switch n.kind {
+        case .string: return Int(n.start) + Int(n.count) + 1
+        case .number, .true, .false, .null: return Int(n.start) + Int(n.count)
+        case .array, .object:
+            var position = Int(n.start) + 1
+            if n.count > 0 {
+                var child = index + 1
+                var last = child
+                while child < Int(n.end) {
+                    last = child
+                    child = Int(nodes[child].end)
+                }
+                position = sourceEnd(last, nodes, storage)
+            }
+            while position < storage.count && storage[position] != UInt8(ascii: "}") && storage[position] != UInt8(ascii: "]") {
+                position += 1
+            }
+            return min(position + 1, storage.count)
+        }
+    }
+
+    /// Members by key, the last of duplicate keys winning; built in one pass.
+    var effectiveMembers: [String: JSONValue] {
+        var out: [String: JSONValue] = [:]
+        out.reserveCapacity(count)
+        for (key, value) in members { out[key.string ?? ""] = value }
+        return out
     }
 
     /// Whether this is a string whose decoded content equals `text`.
@@ -280,6 +368,17 @@ extension JSONValue: Equatable {
     public static func == (a: JSONValue, b: JSONValue) -> Bool {
         let na = a.node, nb = b.node
         guard na.kind == nb.kind else { return false }
+        // Identical source text is equal: one memcmp instead of a walk (an UPDATE's
+        // object and oldObject usually carry the same spec, byte for byte).
+        if na.kind == .object || na.kind == .array, let x = a.sourceRange, let y = b.sourceRange, x.count == y.count {
+            let same = a.document.storage.withUnsafeBytes { p in
+                b.document.storage.withUnsafeBytes { q in
+                    guard let pb = p.baseAddress, let qb = q.baseAddress else { return x.isEmpty }
+                    return memcmp(pb + x.lowerBound, qb + y.lowerBound, x.count) == 0
+                }
+            }
+            if same { return true }
+        }
         switch na.kind {
         case .null, .true, .false:
             return true
@@ -292,14 +391,16 @@ extension JSONValue: Equatable {
             guard na.count == nb.count else { return false }
             return zip(a.elements, b.elements).allSatisfy { $0 == $1 }
         case .object:
-            // Compare effective members (the last of duplicate keys), both ways.
-            for (key, _) in a.members {
-                guard let keyText = key.string, let mine = a[keyText], let other = b[keyText], mine == other else {
-                    return false
-                }
+            // Usually both sides were written by the same encoder: same keys, same order.
+            if na.count == nb.count
+                && zip(a.members, b.members).allSatisfy({ $0.key.sameString($1.key) && $0.value == $1.value }) {
+                return true
             }
-            for (key, _) in b.members {
-                guard let keyText = key.string, a[keyText] != nil else { return false }
+            // Otherwise compare effective members (the last of duplicate keys wins).
+            let mine = a.effectiveMembers, theirs = b.effectiveMembers
+            guard mine.count == theirs.count else { return false }
+            for (key, value) in mine {
+                guard let other = theirs[key], other == value else { return false }
             }
             return true
         }

@@ -188,6 +188,23 @@ private struct Parser {
         var escapes = false
         let n = p.count
         while true {
+            // Eight bytes at a time while none is a quote, a backslash, a control
+            // character or non-ASCII (the common case in Kubernetes objects).
+            if let base = p.baseAddress {
+                while j + 8 <= n {
+                    let x = UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self)
+                    let quote = x ^ 0x2222_2222_2222_2222
+                    let backslash = x ^ 0x5C5C_5C5C_5C5C_5C5C
+                    let special = (hasZeroByte(quote) | hasZeroByte(backslash)
+                        | ((x &- 0x2020_2020_2020_2020) & ~x) | x) & 0x8080_8080_8080_8080
+                    if special != 0 {
+                        // The lowest flagged byte is a real one: borrows only run upwards.
+                        j += special.trailingZeroBitCount >> 3
+                        break
+                    }
+                    j += 8
+                }
+            }
             guard j < n else { return JSONError(reason: .unexpectedEnd, offset: j) }
             let b = p[j]
             if b == Parser.quote { break }
@@ -289,4 +306,11 @@ func close(_ nodes: inout [JSONNode], containerAt index: Int) {
     if nodes[index].kind == .object { count /= 2 }
     nodes[index].count = count
     nodes[index].end = UInt32(end)
+}
+
+/// High bit set in each byte of the result where `v` has a zero byte (and possibly above
+/// it); zero when `v` has no zero byte.
+@inline(__always)
+private func hasZeroByte(_ v: UInt64) -> UInt64 {
+    (v &- 0x0101_0101_0101_0101) & ~v & 0x8080_8080_8080_8080
 }

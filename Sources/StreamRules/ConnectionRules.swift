@@ -24,6 +24,8 @@ struct ConnectionRules {
         "sasl.jaas.config": "spec.kafkaConfig.authentication.credentials (a Secret)",
     ]
 
+    static let forbiddenConfigKeyLengths = Set(forbiddenConfigKeys.keys.map(\.utf8.count))
+
     func defaults(spec: JSONValue, namespace: String, into patch: inout [PatchOperation]) {
         guard !namespace.isEmpty, let kafka = spec["kafkaConfig"], kafka.isObject else { return }
         if needsNamespace(kafka["authentication"]?["credentials"]) {
@@ -182,17 +184,19 @@ struct ConnectionRules {
 
     private func validateConfig(_ value: JSONValue?, _ path: FieldPath, _ checks: inout FieldChecks) {
         guard let config = checks.object(value, path) else { return }
+        // Runs over every entry of maps that can hold thousands: no allocation per
+        // entry unless it is reported.
         for (key, entry) in config.members {
-            let name = key.string ?? ""
-            guard !name.isEmpty else {
+            let length = key.stringByteCount
+            guard length > 0 else {
                 checks.invalid(path, "", "keys must not be empty")
                 continue
             }
-            let entryPath = path.key(name)
-            if let field = Self.forbiddenConfigKeys[name.lowercased()] {
-                checks.forbidden(entryPath, "overrides a typed field; set \(field) instead")
+            if Self.forbiddenConfigKeyLengths.contains(length), let name = key.string,
+               let field = Self.forbiddenConfigKeys[name.lowercased()] {
+                checks.forbidden(path.key(name), "overrides a typed field; set \(field) instead")
             }
-            if entry.string == nil { checks.invalid(entryPath, entry, "must be a string") }
+            if entry.kind != .string { checks.invalid(path.key(key.string ?? ""), entry, "must be a string") }
         }
     }
 
@@ -200,59 +204,60 @@ struct ConnectionRules {
 
     private func validateBootstrapServers(_ servers: String, _ path: FieldPath, _ checks: inout FieldChecks) {
         var seen = Set<String>()
-        for entry in servers.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
-            if let problem = Self.bootstrapServerProblem(entry) {
-                checks.invalid(path, entry, problem)
-            } else if !seen.insert(entry.lowercased()).inserted {
-                checks.duplicate(path, entry)
+        for entry in servers.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+            let text = String(decoding: entry, as: UTF8.self)
+            if let problem = Self.bootstrapServerProblem(Array(entry)) {
+                checks.invalid(path, text, problem)
+            } else if !seen.insert(text.lowercased()).inserted {
+                checks.duplicate(path, text)
             }
         }
     }
 
-    /// Why `entry` is not `host:port`, or nil when it is.
-    static func bootstrapServerProblem(_ entry: String) -> String? {
+    static let hostProblem = "host must be an RFC 1123 hostname, an IPv4 address or a bracketed IPv6 address"
+
+    /// Why `entry` is not `host:port`, or nil when it is. Works on the bytes: no
+    /// Unicode processing on the admission path.
+    static func bootstrapServerProblem(_ entry: [UInt8]) -> String? {
         if entry.isEmpty { return "must not be an empty entry" }
-        if entry.contains(where: { $0.isWhitespace }) { return "must not contain spaces" }
-        if entry.contains("://") { return "must be host:port without a scheme" }
-        let host: Substring
-        let port: Substring
-        if entry.hasPrefix("[") {
-            guard let close = entry.firstIndex(of: "]") else { return "must be host:port" }
-            host = entry[entry.index(after: entry.startIndex)..<close]
-            let rest = entry[entry.index(after: close)...]
-            guard rest.hasPrefix(":") else { return "must be host:port" }
-            port = rest.dropFirst()
-            guard isIPv6(String(host)) else { return "host must be an RFC 1123 hostname, an IPv4 address or a bracketed IPv6 address" }
-        } else {
-            guard let colon = entry.lastIndex(of: ":") else { return "must be host:port" }
-            host = entry[..<colon]
-            port = entry[entry.index(after: colon)...]
-            if host.contains(":") { return "an IPv6 address must be in brackets, as [::1]:9092" }
-            guard isHostname(host) else {
-                return "host must be an RFC 1123 hostname, an IPv4 address or a bracketed IPv6 address"
-            }
+        if entry.contains(where: { $0 == 0x20 || ($0 >= 0x09 && $0 <= 0x0D) }) { return "must not contain spaces" }
+        if entry.indices.contains(where: { i in
+            i + 2 < entry.count && entry[i] == UInt8(ascii: ":") && entry[i + 1] == UInt8(ascii: "/") && entry[i + 2] == UInt8(ascii: "/")
+        }) {
+            return "must be host:port without a scheme"
         }
-        guard !port.isEmpty, port.utf8.count <= 5, port.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-              let number = Int(port), number >= 1 && number <= 65535 else {
+        let port: ArraySlice<UInt8>
+        if entry[0] == UInt8(ascii: "[") {
+            guard let close = entry.firstIndex(of: UInt8(ascii: "]")), close + 1 < entry.count,
+                  entry[close + 1] == UInt8(ascii: ":") else { return "must be host:port" }
+            guard isIPv6(String(decoding: entry[1..<close], as: UTF8.self)) else { return hostProblem }
+            port = entry[(close + 2)...]
+        } else {
+            guard let colon = entry.lastIndex(of: UInt8(ascii: ":")) else { return "must be host:port" }
+            let host = entry[..<colon]
+            if host.contains(UInt8(ascii: ":")) { return "an IPv6 address must be in brackets, as [::1]:9092" }
+            guard isHostname(host) else { return hostProblem }
+            port = entry[(colon + 1)...]
+        }
+        guard !port.isEmpty, port.count <= 5, port.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
             return "port must be a number from 1 to 65535"
         }
-        return nil
+        let number = port.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+        return number >= 1 && number <= 65535 ? nil : "port must be a number from 1 to 65535"
     }
 
     /// An RFC 1123 hostname; all-numeric dotted names must be valid IPv4 addresses.
-    static func isHostname(_ host: Substring) -> Bool {
-        guard !host.isEmpty, host.utf8.count <= 253 else { return false }
-        let labels = host.split(separator: ".", omittingEmptySubsequences: false)
-        if labels.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }) {
-            return labels.count == 4 && labels.allSatisfy { $0.utf8.count <= 3 && (Int($0) ?? 256) <= 255 }
+    static func isHostname(_ host: ArraySlice<UInt8>) -> Bool {
+        guard !host.isEmpty, host.count <= 253 else { return false }
+        let labels = host.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+        if labels.allSatisfy({ !$0.isEmpty && $0.allSatisfy(isDigit) }) {
+            return labels.count == 4 && labels.allSatisfy { $0.count <= 3 && $0.reduce(0) { $0 * 10 + Int($1 - 0x30) } <= 255 }
         }
+        func isAlnum(_ b: UInt8) -> Bool { isDigit(b) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) }
         return labels.allSatisfy { label in
-            let bytes = Array(label.utf8)
-            guard let first = bytes.first, let last = bytes.last, bytes.count <= 63 else { return false }
-            func alnum(_ b: UInt8) -> Bool {
-                (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
-            }
-            return alnum(first) && alnum(last) && bytes.allSatisfy { alnum($0) || $0 == UInt8(ascii: "-") }
+            guard let first = label.first, let last = label.last, label.count <= 63 else { return false }
+            return isAlnum(first) && isAlnum(last) && label.allSatisfy { isAlnum($0) || $0 == UInt8(ascii: "-") }
         }
     }
 

@@ -120,15 +120,27 @@ private func isLowerAlnum(_ b: UInt8) -> Bool {
 
 /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 bytes.
 func isDNS1123Label(_ text: String) -> Bool {
-    let bytes = Array(text.utf8)
+    var text = text
+    return text.withUTF8 { isDNS1123Label($0[...]) }
+}
+
+private func isDNS1123Label(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
     guard let first = bytes.first, let last = bytes.last, bytes.count <= 63 else { return false }
     return isLowerAlnum(first) && isLowerAlnum(last) && bytes.allSatisfy { isLowerAlnum($0) || $0 == UInt8(ascii: "-") }
 }
 
 /// Dot-separated DNS-1123 labels, at most 253 bytes.
 func isDNS1123Subdomain(_ text: String) -> Bool {
-    guard !text.isEmpty, text.utf8.count <= 253 else { return false }
-    return text.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { isDNS1123Label(String($0)) }
+    var text = text
+    return text.withUTF8 { bytes in
+        guard !bytes.isEmpty, bytes.count <= 253 else { return false }
+        var labelStart = 0
+        for i in 0...bytes.count where i == bytes.count || bytes[i] == UInt8(ascii: ".") {
+            guard isDNS1123Label(bytes[labelStart..<i]) else { return false }
+            labelStart = i + 1
+        }
+        return true
+    }
 }
 
 /// Only ASCII letters, digits and `-` (Atlas names).

@@ -120,4 +120,29 @@ final class JSONReaderTests: XCTestCase {
     func testJSONPointerEscaping() {
         XCTAssertEqual(JSONPointer.path(["spec", "a/b", "m~n"]), "/spec/a~1b/m~0n")
     }
+
+    func testEqualityFastPathsAgreeWithTheSemanticComparison() throws {
+        let text = #"{"a":{"k":[1,{"x":"y"}],"l":"v"},"b":{"k":[1,{"x":"y"}],"l":"v"},"c":{"l":"v","k":[1,{"x":"y"}]},"d":{ "k" : [1, {"x":"y"}] , "l":"v" },"e":{"k":[1,{"x":"z"}],"l":"v"},"f":{"k":[1,{"x":"y"}],"l":"v","l":"w"},"g":{"k":[1,{"x":"y"}],"l":"w"}}"#
+        let root = try JSONReader.parse(Array(text.utf8)).root
+        func v(_ k: String) throws -> JSONValue { try XCTUnwrap(root[k]) }
+        XCTAssertEqual(try v("a"), try v("b"), "identical text")
+        XCTAssertEqual(try v("a"), try v("c"), "member order")
+        XCTAssertEqual(try v("a"), try v("d"), "whitespace")
+        XCTAssertNotEqual(try v("a"), try v("e"), "a nested value differs")
+        XCTAssertNotEqual(try v("a"), try v("f"), "a duplicate key overrides")
+        XCTAssertEqual(try v("f"), try v("g"), "the last duplicate wins")
+        XCTAssertEqual(try v("a").sourceRange.map { String(decoding: Array(text.utf8)[$0], as: UTF8.self) },
+                       #"{"k":[1,{"x":"y"}],"l":"v"}"#)
+        XCTAssertEqual(try v("d").sourceRange.map { String(decoding: Array(text.utf8)[$0], as: UTF8.self) },
+                       #"{ "k" : [1, {"x":"y"}] , "l":"v" }"#)
+        // Many members, equal and not, through both comparison paths.
+        let many = (0..<2000).map { #""key\#($0)":"value\#($0)""# }
+        let left = try JSONReader.parse(Array(("{" + many.joined(separator: ",") + "}").utf8)).root
+        let reversed = try JSONReader.parse(Array(("{" + many.reversed().joined(separator: ",") + "}").utf8)).root
+        var changed = many
+        changed[1999] = #""key1999":"other""#
+        let different = try JSONReader.parse(Array(("{" + changed.joined(separator: ",") + "}").utf8)).root
+        XCTAssertEqual(left, reversed)
+        XCTAssertNotEqual(left, different)
+    }
 }

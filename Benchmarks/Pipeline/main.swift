@@ -1,0 +1,101 @@
+// Micro benchmarks of the request path without I/O: JSON reading, rules, the whole
+// AdmissionReview pipeline, the HTTP parser. Release builds only; figures, not tests.
+//
+//   swift run -c release atlas-stream-webhook-benchmarks [--smoke] [--seconds S] [--filter TEXT]
+//
+// Inputs: Tests/Fixtures/review-kafka.json and, when present beside the repository,
+// ../shared/bench/review-large.json.
+import Admission
+import CAllocationCounter
+import Glibc
+import HTTPServer
+import JSON
+import StreamRules
+
+let arguments = CommandLine.arguments
+let smoke = arguments.contains("--smoke")
+let secondsPerCase = arguments.firstIndex(of: "--seconds").flatMap { i in
+    i + 1 < arguments.count ? Double(arguments[i + 1]) : nil
+} ?? 1.0
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func readFile(_ path: String) -> [UInt8]? {
+    guard let file = fopen(path, "rb") else { return nil }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let n = fread(&chunk, 1, chunk.count, file)
+        if n == 0 { return bytes }
+        bytes.append(contentsOf: chunk[0..<n])
+    }
+}
+
+/// Runs `body` repeatedly for about `secondsPerCase` (3 times with --smoke) and prints
+/// time per operation, throughput and allocations per operation.
+let filter = arguments.firstIndex(of: "--filter").flatMap { i in i + 1 < arguments.count ? arguments[i + 1] : nil }
+
+/// The same for an operation on a prepared input (prepared only when the case runs).
+func measure<Input>(_ name: String, bytes: Int, prepare: () -> Input?, _ body: (Input) -> Void) {
+    if let filter, !name.contains(filter) { return }
+    guard let input = prepare() else { return }
+    measure(name, bytes: bytes) { body(input) }
+}
+
+func measure(_ name: String, bytes: Int, _ body: () -> Void) {
+    if let filter, !name.contains(filter) { return }
+    body()  // warm up
+    var iterations = 0
+    let allocationsBefore = allocation_counter_value()
+    let start = now()
+    repeat {
+        body()
+        iterations += 1
+    } while smoke ? iterations < 3 : now() - start < secondsPerCase
+    let elapsed = now() - start
+    let allocations = Double(allocation_counter_value() - allocationsBefore) / Double(iterations)
+    let perOp = elapsed / Double(iterations)
+    let throughput = Double(bytes) / perOp / 1e6
+    let time = perOp < 1e-3 ? "\(Int((perOp * 1e9).rounded())) ns" : "\((perOp * 1e6).rounded()) µs"
+    print("\(pad(name, 34)) \(pad(time, 12)) "
+          + "\(Int(throughput.rounded())) MB/s   \(Int(allocations.rounded())) allocations/op   (\(iterations) runs)")
+}
+
+func pad(_ text: String, _ width: Int) -> String {
+    text + String(repeating: " ", count: max(0, width - text.count))
+}
+
+let root = String(#filePath.dropLast("Benchmarks/Pipeline/main.swift".count))
+var inputs: [(String, [UInt8])] = []
+if let kafka = readFile(root + "Tests/Fixtures/review-kafka.json") { inputs.append(("2.5KB", kafka)) }
+if let large = readFile(root + "../shared/bench/review-large.json") { inputs.append(("2.2MB", large)) }
+guard !inputs.isEmpty else {
+    print("no input: Tests/Fixtures/review-kafka.json not found")
+    exit(2)
+}
+
+let reviewer = AdmissionReviewer()
+for (label, body) in inputs {
+    measure("json read \(label)", bytes: body.count) { _ = try? JSONReader.parse(body) }
+    let rulesInput: () -> RuleInput? = {
+        guard let document = try? JSONReader.parse(body), let object = document.root["request"]?["object"] else { return nil }
+        let old = document.root["request"]?["oldObject"]
+        return RuleInput(kind: .connection, operation: old?.isObject == true ? .update : .create,
+                         object: object, oldObject: old, requestNamespace: "default")
+    }
+    measure("rules validate \(label)", bytes: body.count, prepare: rulesInput) { _ = reviewer.rules.validate($0) }
+    measure("rules mutate \(label)", bytes: body.count, prepare: rulesInput) { _ = reviewer.rules.mutate($0) }
+    measure("pipeline /validate \(label)", bytes: body.count) { _ = reviewer.review(body, at: .validate) }
+    measure("pipeline /mutate \(label)", bytes: body.count) { _ = reviewer.review(body, at: .mutate) }
+    let request = Array("POST /validate?timeout=10s HTTP/1.1\r\nHost: atlas-stream-webhook.atlas-stream-webhook.svc:443\r\nContent-Type: application/json\r\nAccept: application/json, */*\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+    measure("http parse \(label)", bytes: request.count) {
+        var parser = HTTPRequestParser()
+        parser.append(request)
+        _ = parser.next()
+    }
+}
