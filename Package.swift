@@ -7,6 +7,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "atlas-stream-webhook", targets: ["atlas-stream-webhook"]),
+        // The modules the fuzz targets (Tests/Fuzz, a package of its own) exercise.
+        .library(name: "AtlasStreamWebhookModules",
+                 targets: ["JSON", "HTTPServer", "Admission", "StreamRules", "YAML", "Configuration"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,7 +35,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "atlas-stream-webhook", dependencies: [
-            "WebhookServer", "Admission", "HTTPServer", "TLS", "Units", "Configuration", "Manifests", "StreamRules",
+            "WebhookServer", "Admission", "HTTPServer", "TLS", "Units", "Configuration", "Manifests", "StreamRules", "CLinux",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

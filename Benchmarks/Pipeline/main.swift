@@ -2,6 +2,10 @@
 // AdmissionReview pipeline, the HTTP parser. Release builds only; figures, not tests.
 //
 //   swift run -c release atlas-stream-webhook-benchmarks [--smoke] [--seconds S] [--filter TEXT]
+//                                                        [--check-allocations]
+//
+// --check-allocations fails (exit 1) when a case allocates more per operation than its
+// budget below: the allocation regression test, run by CI on a release build.
 //
 // Inputs: Tests/Fixtures/review-kafka.json and, when present beside the repository,
 // ../shared/bench/review-large.json.
@@ -38,15 +42,25 @@ func readFile(_ path: String) -> [UInt8]? {
 
 /// Runs `body` repeatedly for about `secondsPerCase` (3 times with --smoke) and prints
 /// time per operation, throughput and allocations per operation.
+/// Allocations per operation each case may make (release build).
+let allocationBudgets: [String: Int] = [
+    "json read 2.5KB": 8, "pipeline /validate 2.5KB": 60, "pipeline /mutate 2.5KB": 24, "http parse 2.5KB": 16,
+    "json read 2.2MB": 8, "pipeline /validate 2.2MB": 24, "pipeline /mutate 2.2MB": 24,
+]
+let checkAllocations = arguments.contains("--check-allocations")
+var overBudget: [String] = []
+
 let filter = arguments.firstIndex(of: "--filter").flatMap { i in i + 1 < arguments.count ? arguments[i + 1] : nil }
 
 /// The same for an operation on a prepared input (prepared only when the case runs).
+@MainActor
 func measure<Input>(_ name: String, bytes: Int, prepare: () -> Input?, _ body: (Input) -> Void) {
     if let filter, !name.contains(filter) { return }
     guard let input = prepare() else { return }
     measure(name, bytes: bytes) { body(input) }
 }
 
+@MainActor
 func measure(_ name: String, bytes: Int, _ body: () -> Void) {
     if let filter, !name.contains(filter) { return }
     body()  // warm up
@@ -59,6 +73,9 @@ func measure(_ name: String, bytes: Int, _ body: () -> Void) {
     } while smoke ? iterations < 3 : now() - start < secondsPerCase
     let elapsed = now() - start
     let allocations = Double(allocation_counter_value() - allocationsBefore) / Double(iterations)
+    if let budget = allocationBudgets[name], allocations > Double(budget) {
+        overBudget.append("\(name): \(allocations) allocations per operation, budget \(budget)")
+    }
     let perOp = elapsed / Double(iterations)
     let throughput = Double(bytes) / perOp / 1e6
     let time = perOp < 1e-3 ? "\(Int((perOp * 1e9).rounded())) ns" : "\((perOp * 1e6).rounded()) µs"
@@ -98,4 +115,10 @@ for (label, body) in inputs {
         parser.append(request)
         _ = parser.next()
     }
+}
+
+if checkAllocations {
+    for line in overBudget { print("over budget: \(line)") }
+    print("allocation budgets: \(overBudget.isEmpty ? "all met" : "\(overBudget.count) exceeded")")
+    if !overBudget.isEmpty { exit(1) }
 }

@@ -11,6 +11,16 @@
 #include <signal.h>
 #include <time.h>
 #include <pthread.h>
+#include <malloc.h>
+
+/// Large buffers (request bodies) in their own mappings, returned to the system when
+/// freed, and at most `arenas` malloc arenas: a long-running server's RSS then follows
+/// its load instead of its peak.
+static inline void clinux_tune_malloc(int mmap_threshold, int arenas) {
+    mallopt(M_MMAP_THRESHOLD, mmap_threshold);
+    mallopt(M_TRIM_THRESHOLD, mmap_threshold);
+    mallopt(M_ARENA_MAX, arenas);
+}
 
 extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
 
@@ -20,4 +30,6 @@ static inline uint32_t clinux_epollout(void) { return EPOLLOUT; }
 static inline uint32_t clinux_epollerr(void) { return EPOLLERR; }
 static inline uint32_t clinux_epollhup(void) { return EPOLLHUP; }
 static inline uint32_t clinux_epollrdhup(void) { return EPOLLRDHUP; }
+/// Returns free heap memory to the system.
+static inline void clinux_malloc_trim(void) { malloc_trim(0); }
 #endif

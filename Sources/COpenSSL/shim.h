@@ -35,8 +35,14 @@ static inline long copenssl_ctx_set_mode(SSL_CTX *ctx, long mode) {
 static inline long copenssl_mode_server_io(void) {
     return SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS;
 }
-static inline long copenssl_ctx_disable_session_cache(SSL_CTX *ctx) {
-    return SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+static inline void copenssl_ctx_set_read_ahead(SSL_CTX *ctx, int yes) {
+    SSL_CTX_set_read_ahead(ctx, yes);
+}
+/// A bounded server-side session cache (TLS 1.2 session IDs, TLS 1.3 stateful tickets).
+static inline void copenssl_ctx_enable_server_session_cache(SSL_CTX *ctx, long size, long timeout_seconds) {
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_sess_set_cache_size(ctx, size);
+    SSL_CTX_set_timeout(ctx, timeout_seconds);
 }
 static inline int copenssl_ctx_set1_groups_list(SSL_CTX *ctx, const char *list) {
     return (int)SSL_CTX_set1_groups_list(ctx, list);

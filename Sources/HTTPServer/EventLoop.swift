@@ -29,6 +29,8 @@ final class EventLoop: @unchecked Sendable {
     /// Set when `run()` has returned.
     let finished = Atomic<Bool>(false)
     private var nextSweep = 0
+    /// Requests served since memory was last handed back to the system.
+    private var servedSinceTrim = 0
 
     private static let readBufferSize = 64 * 1024
     /// Stop parsing pipelined requests while this much output waits for the client.
@@ -211,6 +213,10 @@ final class EventLoop: @unchecked Sendable {
                 return closeConnection(c)
             }
         }
+        // Whether the socket or OpenSSL may hold more input. After a short read with
+        // nothing buffered in OpenSSL, level-triggered epoll reports the next bytes: no
+        // read(2) that would only say EAGAIN.
+        var mayHaveInput = true
         while true {
             answerParsedRequests(c)
             updateRequestDeadline(c)
@@ -223,10 +229,15 @@ final class EventLoop: @unchecked Sendable {
                 }
             }
             if c.closeWhenFlushed { return finish(c) }
+            if !mayHaveInput {
+                c.parser.releaseIdleBuffer()
+                return setInterest(c, clinux_epollin())
+            }
             switch c.session.read(into: readBuffer) {
             case .done(let count):
                 c.parser.append(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
                 updateRequestDeadline(c)
+                mayHaveInput = count == readBuffer.count || c.session.hasBufferedInput
             case .wantRead:
                 c.parser.releaseIdleBuffer()
                 return setInterest(c, clinux_epollin())
@@ -258,6 +269,7 @@ final class EventLoop: @unchecked Sendable {
                     && !keepAliveDisabled.load(ordering: .relaxed)
                 HTTPResponseWriter.write(response, keepAlive: keepAlive, into: &c.output)
                 c.requestsServed += 1
+                servedSinceTrim += 1
                 if keepAlive {
                     setDeadline(c, .idle)
                     updateRequestDeadline(c)
@@ -348,6 +360,12 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func sweepDeadlines(now: Int) {
+        if connectionCount == 0 && servedSinceTrim > 0 {
+            // The load is over: give back what its connections' buffers left free, so
+            // resident memory follows the load rather than its peak.
+            servedSinceTrim = 0
+            clinux_malloc_trim()
+        }
         guard connectionCount > 0 else { return }
         for case let c? in connections where c.deadline <= now {
             if c.deadlineKind == .handshake { statistics.handshakeFailed() }

@@ -90,8 +90,13 @@ public struct HTTPRequestParser: Sendable {
                 }
             case .fixedBody(let length):
                 if buffer.count - start >= length {
-                    pending?.body = Array(buffer[start..<start + length])
-                    start += length
+                    if start == 0 && buffer.count == length && length > 64 * 1024 {
+                        pending?.body = buffer
+                        buffer = []
+                    } else {
+                        pending?.body = Array(buffer[start..<start + length])
+                        start += length
+                    }
                     return finishRequest()
                 }
                 return continueOrWait()
@@ -193,6 +198,13 @@ public struct HTTPRequestParser: Sendable {
             case .length(let n):
                 if n > limits.maxBodyBytes { return .failure(.bodyTooLarge) }
                 state = .fixedBody(length: n)
+                if n > 64 * 1024 {
+                    // A large body: drop the head and make room once, so the buffer does
+                    // not double its way up and can become the body without a copy.
+                    buffer.removeSubrange(0..<start)
+                    start = 0
+                    buffer.reserveCapacity(n)
+                }
             case .chunked:
                 state = .chunkSize
             }

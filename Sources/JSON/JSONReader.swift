@@ -68,7 +68,8 @@ private struct Parser {
     private static let backslash = UInt8(ascii: "\\")
 
     mutating func run(_ p: UnsafeBufferPointer<UInt8>) -> JSONError? {
-        nodes.reserveCapacity(p.count / 8 + 4)
+        // About one node per 16 bytes of typical Kubernetes JSON; large documents grow.
+        nodes.reserveCapacity(min(p.count / 16, 16_384) + 4)
         var i = 0
         let n = p.count
 

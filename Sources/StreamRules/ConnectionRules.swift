@@ -203,15 +203,24 @@ struct ConnectionRules {
     // MARK: - Bootstrap servers
 
     private func validateBootstrapServers(_ servers: String, _ path: FieldPath, _ checks: inout FieldChecks) {
-        var seen = Set<String>()
-        for entry in servers.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
-            let text = String(decoding: entry, as: UTF8.self)
-            if let problem = Self.bootstrapServerProblem(Array(entry)) {
-                checks.invalid(path, text, problem)
-            } else if !seen.insert(text.lowercased()).inserted {
-                checks.duplicate(path, text)
+        var servers = servers
+        servers.withUTF8 { bytes in
+            var seen: [Slice<UnsafeBufferPointer<UInt8>>] = []
+            for entry in bytes.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+                if let problem = Self.bootstrapServerProblem(Array(entry)) {
+                    checks.invalid(path, String(decoding: entry, as: UTF8.self), problem)
+                } else if seen.contains(where: { Self.equalIgnoringCase($0, entry) }) {
+                    checks.duplicate(path, String(decoding: entry, as: UTF8.self))
+                } else {
+                    seen.append(entry)
+                }
             }
         }
+    }
+
+    private static func equalIgnoringCase(_ a: Slice<UnsafeBufferPointer<UInt8>>, _ b: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
+        func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c + 0x20 : c }
+        return a.count == b.count && zip(a, b).allSatisfy { lower($0) == lower($1) }
     }
 
     static let hostProblem = "host must be an RFC 1123 hostname, an IPv4 address or a bracketed IPv6 address"

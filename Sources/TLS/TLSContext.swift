@@ -40,7 +40,7 @@ public struct TLSConfiguration: Sendable, Equatable {
 }
 
 /// A server `SSL_CTX`: TLS 1.2+ (or 1.3 only), ECDHE AEAD suites, no compression,
-/// no renegotiation, no session resumption, ALPN `http/1.1`, and a certificate
+/// no renegotiation, resumption from a bounded session cache, ALPN `http/1.1`, and a certificate
 /// chain whose key has been checked against it.
 ///
 /// `@unchecked Sendable`: the context is fully configured in `init` and then only
@@ -65,6 +65,9 @@ public final class TLSContext: @unchecked Sendable {
         self.configuration = configuration
         // Unexpected EOF is reported as a clean close: the HTTP parser, not TLS, decides
         // whether a request was complete (Content-Length and chunked framing prove it).
+        // No stateless tickets (their key would live as long as the process); sessions
+        // resume from a small server-side cache instead, and TLS 1.3 resumption still
+        // runs a fresh ECDHE exchange.
         let options = COPENSSL_OP_NO_COMPRESSION | COPENSSL_OP_NO_RENEGOTIATION | COPENSSL_OP_CIPHER_SERVER_PREFERENCE
             | COPENSSL_OP_NO_TICKET | COPENSSL_OP_IGNORE_UNEXPECTED_EOF
         SSL_CTX_set_options(ctx, options)
@@ -74,7 +77,11 @@ public final class TLSContext: @unchecked Sendable {
             throw .contextCreationFailed(openSSLErrors())
         }
         _ = copenssl_ctx_set_mode(ctx, copenssl_mode_server_io())
-        _ = copenssl_ctx_disable_session_cache(ctx)
+        // Read whole records (and what follows) in one read(2) instead of header, then body.
+        copenssl_ctx_set_read_ahead(ctx, 1)
+        copenssl_ctx_enable_server_session_cache(ctx, 1024, 300)
+        let sessionContext = Array("atlas-stream-webhook".utf8)
+        _ = SSL_CTX_set_session_id_context(ctx, sessionContext, UInt32(sessionContext.count))
         SSL_CTX_set_alpn_select_cb(ctx, selectHTTP11, nil)
 
         guard SSL_CTX_use_certificate_chain_file(ctx, configuration.certificateChainPath) == 1 else {

@@ -61,9 +61,10 @@ public final class TLSSession {
         ERR_clear_error()
     }
 
-    /// Decrypted bytes OpenSSL holds that a `read` would return without the socket.
-    public var hasBufferedPlaintext: Bool {
-        SSL_pending(ssl) > 0
+    /// Whether OpenSSL holds bytes (decrypted, or read ahead from the socket) that a
+    /// `read` would consume without the socket becoming readable again.
+    public var hasBufferedInput: Bool {
+        SSL_has_pending(ssl) == 1
     }
 
     /// The ALPN protocol agreed in the handshake, if any.

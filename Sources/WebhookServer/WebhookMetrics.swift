@@ -10,7 +10,7 @@ final class WebhookMetrics: Sendable {
     static let latencyBuckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                            0.25, 0.5, 1, 2.5, 5, 10, 30]
 
-    private struct RequestKey: Hashable { var webhook: String; var code: Int }
+    private struct RequestKey: Hashable { var endpoint: Int; var code: Int }
     private struct AdmissionKey: Hashable { var kind: String; var operation: String; var allowed: Bool }
     private struct Histogram {
         var buckets = [Int](repeating: 0, count: WebhookMetrics.latencyBuckets.count)
@@ -19,7 +19,8 @@ final class WebhookMetrics: Sendable {
     }
     private struct State {
         var requests: [RequestKey: Int] = [:]
-        var latency: [String: Histogram] = [:]
+        /// One per `AdmissionEndpoint.allCases`, updated in place.
+        var latency = [Histogram](repeating: Histogram(), count: AdmissionEndpoint.allCases.count)
         var admissions: [AdmissionKey: Int] = [:]
     }
 
@@ -44,6 +45,10 @@ final class WebhookMetrics: Sendable {
         }
     }
 
+    private static func index(_ endpoint: AdmissionEndpoint) -> Int {
+        AdmissionEndpoint.allCases.firstIndex(of: endpoint) ?? 0
+    }
+
     func begin(_ endpoint: AdmissionEndpoint) {
         switch endpoint {
         case .mutate: inFlightMutate.add(1, ordering: .relaxed)
@@ -56,13 +61,13 @@ final class WebhookMetrics: Sendable {
         case .mutate: inFlightMutate.subtract(1, ordering: .relaxed)
         case .validate: inFlightValidate.subtract(1, ordering: .relaxed)
         }
+        let e = WebhookMetrics.index(endpoint)
+        let bucket = WebhookMetrics.latencyBuckets.firstIndex { seconds <= $0 }
         state.withLock { s in
-            s.requests[RequestKey(webhook: endpoint.path, code: code), default: 0] += 1
-            var h = s.latency[endpoint.path] ?? Histogram()
-            if let bucket = WebhookMetrics.latencyBuckets.firstIndex(where: { seconds <= $0 }) { h.buckets[bucket] += 1 }
-            h.sum += seconds
-            h.count += 1
-            s.latency[endpoint.path] = h
+            s.requests[RequestKey(endpoint: e, code: code), default: 0] += 1
+            if let bucket { s.latency[e].buckets[bucket] += 1 }
+            s.latency[e].sum += seconds
+            s.latency[e].count += 1
             if let summary {
                 s.admissions[AdmissionKey(kind: summary.kind, operation: summary.operation, allowed: summary.allowed),
                              default: 0] += 1
@@ -79,11 +84,13 @@ final class WebhookMetrics: Sendable {
         }
         family("controller_runtime_webhook_requests_total", "counter",
                "Total number of admission requests by HTTP status code.")
-        for (key, value) in s.requests.sorted(by: { ($0.key.webhook, $0.key.code) < ($1.key.webhook, $1.key.code) }) {
-            out += "controller_runtime_webhook_requests_total{code=\"\(key.code)\",webhook=\"\(key.webhook)\"} \(value)\n"
+        let endpoints = AdmissionEndpoint.allCases
+        for (key, value) in s.requests.sorted(by: { ($0.key.endpoint, $0.key.code) < ($1.key.endpoint, $1.key.code) }) {
+            out += "controller_runtime_webhook_requests_total{code=\"\(key.code)\",webhook=\"\(endpoints[key.endpoint].path)\"} \(value)\n"
         }
         family("controller_runtime_webhook_latency_seconds", "histogram", "Histogram of the latency of processing admission requests")
-        for (webhook, h) in s.latency.sorted(by: { $0.key < $1.key }) {
+        for (e, h) in s.latency.enumerated() where h.count > 0 {
+            let webhook = endpoints[e].path
             var cumulative = 0
             for (i, bound) in WebhookMetrics.latencyBuckets.enumerated() {
                 cumulative += h.buckets[i]

@@ -215,21 +215,26 @@ final class WebhookEndpoints: Sendable {
 
     /// `application/json`, optionally with parameters such as `; charset=utf-8`.
     static func isJSONContentType(_ value: String?) -> Bool {
-        guard let value else { return false }
-        let mediaType = value.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        return mediaType.trimmingCharacters(in: " \t").lowercased() == "application/json"
+        guard var value else { return false }
+        return value.withUTF8 { bytes in
+            // Case-insensitive "application/json", then the end, or parameters after ';'.
+            let expected = jsonMediaType
+            var i = 0
+            while i < bytes.count && (bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 }
+            guard bytes.count - i >= expected.count else { return false }
+            for b in expected {
+                let c = bytes[i]
+                guard (c >= 0x41 && c <= 0x5A ? c + 0x20 : c) == b else { return false }
+                i += 1
+            }
+            while i < bytes.count && (bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 }
+            return i == bytes.count || bytes[i] == UInt8(ascii: ";")
+        }
     }
+
+    private static let jsonMediaType: [UInt8] = Array("application/json".utf8)
 
     private static func plain(_ status: HTTPStatus, _ text: String) -> HTTPResponse {
         HTTPResponse(status: status, contentType: "text/plain; charset=utf-8", body: Array(text.utf8))
-    }
-}
-
-extension Substring {
-    func trimmingCharacters(in set: String) -> Substring {
-        var s = self
-        while let c = s.first, set.contains(c) { s = s.dropFirst() }
-        while let c = s.last, set.contains(c) { s = s.dropLast() }
-        return s
     }
 }

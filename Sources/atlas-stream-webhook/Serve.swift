@@ -1,5 +1,6 @@
 import Admission
 import ArgumentParser
+import CLinux
 import Configuration
 import Glibc
 import HTTPServer
@@ -80,6 +81,9 @@ struct Serve: ParsableCommand {
     @OptionGroup var config: ConfigOption
 
     func run() throws {
+        // Large request bodies come and go: they get mappings of their own, returned to
+        // the system when freed, instead of growing the heap for good.
+        clinux_tune_malloc(256 * 1024, 2)
         let file = try config.load()
         let writer = LogWriter()
         defer { writer.close() }

@@ -1,0 +1,15 @@
+import FuzzSupport
+
+/// Arbitrary bytes as the configuration file: never a trap; a refusal always names a
+/// line inside the input.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    do {
+        _ = try ConfigurationFile.parse(bytes, file: "fuzz.yaml")
+    } catch {
+        let lines = bytes.filter { $0 == 0x0A }.count + 1
+        require(error.line >= 0 && error.line <= lines + 1, "error line \(error.line) outside the input (\(lines) lines)")
+    }
+    return 0
+}

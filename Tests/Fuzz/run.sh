@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds one libFuzzer target (address sanitizer on) and runs it.
+#   Tests/Fuzz/run.sh TARGET [SECONDS] [extra libFuzzer flags...]
+# TARGET: FuzzHTTPParser FuzzJSON FuzzAdmission FuzzYAML FuzzConfiguration, or "all".
+# The committed seeds are in Corpus/TARGET; what the fuzzer finds new goes to
+# .build-fuzz/corpus/TARGET (not committed), crashes to .build-fuzz/findings/.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+target=${1:?usage: run.sh TARGET [SECONDS]}
+seconds=${2:-60}
+shift $(( $# >= 2 ? 2 : 1 ))
+targets=(FuzzHTTPParser FuzzJSON FuzzAdmission FuzzYAML FuzzConfiguration)
+[[ $target == all ]] || targets=("$target")
+
+scratch="$here/../../.build-fuzz"
+mkdir -p "$scratch/findings"
+swift build --package-path "$here" --scratch-path "$scratch/build" -c debug \
+  -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library >/dev/null
+bin=$(swift build --package-path "$here" --scratch-path "$scratch/build" -c debug --show-bin-path)
+for t in "${targets[@]}"; do
+  mkdir -p "$scratch/corpus/$t"
+  echo "== $t for ${seconds}s"
+  "$bin/$t" "$scratch/corpus/$t" "$here/Corpus/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -artifact_prefix="$scratch/findings/$t-" -print_final_stats=1 "$@" 2>&1 |
+    grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==ERROR|SUMMARY|.*property violated)" || true
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "$t: finding, see $scratch/findings/"; exit 1; }
+done
