@@ -179,13 +179,15 @@ public struct HTTPRequestParser: Sendable {
         let from = start + max(0, scanned - 3)
         guard let end = findHeadEnd(from: from) else {
             let unconsumed = buffer.count - start
-            if hasBareLineFeed(from: start + scanned) { return .failure(.badRequest("line not terminated by CRLF")) }
+            if hasBareLineFeed(in: start + scanned..<buffer.count) { return .failure(.badRequest("line not terminated by CRLF")) }
             if unconsumed > limits.maxHeaderBytes { return .failure(.headersTooLarge) }
             state = .head(scanned: unconsumed)
             return nil
         }
         // `end` is the index of the CR of the final CRLFCRLF.
         if end + 4 - start > limits.maxHeaderBytes { return .failure(.headersTooLarge) }
+        // The same verdict whether the head arrived whole or in pieces.
+        if hasBareLineFeed(in: start..<end) { return .failure(.badRequest("line not terminated by CRLF")) }
         let head = start..<end
         start = end + 4
         switch buildRequest(head) {
@@ -384,11 +386,11 @@ public struct HTTPRequestParser: Sendable {
         return nil
     }
 
-    /// Whether a LF not preceded by CR appears at or after `from`: such a head would
-    /// never complete, so it is refused at once rather than at the size limit.
-    private func hasBareLineFeed(from: Int) -> Bool {
-        var i = max(from, start)
-        while i < buffer.count {
+    /// Whether a LF not preceded by CR appears in `range`: such a head would never
+    /// complete, so it is refused at once rather than at the size limit.
+    private func hasBareLineFeed(in range: Range<Int>) -> Bool {
+        var i = max(range.lowerBound, start)
+        while i < range.upperBound {
             if buffer[i] == 0x0A && (i == start || buffer[i - 1] != 0x0D) { return true }
             i += 1
         }

@@ -8,7 +8,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [.package(name: "atlas-stream-webhook", path: "../..")],
     targets: [
-        .target(name: "FuzzSupport", dependencies: [.product(name: "AtlasStreamWebhookModules", package: "atlas-stream-webhook")]),
+        .target(name: "CFuzzerDriver"),
+        .target(name: "FuzzSupport", dependencies: ["CFuzzerDriver", .product(name: "AtlasStreamWebhookModules", package: "atlas-stream-webhook")]),
         .executableTarget(name: "FuzzHTTPParser", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzJSON", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzAdmission", dependencies: ["FuzzSupport"]),

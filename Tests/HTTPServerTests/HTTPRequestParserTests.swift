@@ -163,6 +163,18 @@ final class HTTPRequestParserTests: XCTestCase {
         XCTAssertTrue(parser.isMidRequest)
     }
 
+    /// Fuzzing finding (FuzzHTTPParser): a bare LF inside an otherwise complete head was
+    /// refused as "malformed request line" when whole and as "line not terminated by CRLF"
+    /// when split.
+    func testFuzzFindingBareLineFeedInCompleteHeadGetsOneVerdict() {
+        let input = bytes("GET /healthz HTTP/1.1\rt\nHost: a\r\n\r\n")
+        let whole = parse([input])
+        XCTAssertEqual(whole.rejection, .badRequest("line not terminated by CRLF"))
+        for split in 0...input.count {
+            XCTAssertEqual(parse([Array(input[..<split]), Array(input[split...])]).rejection, whole.rejection, "split at \(split)")
+        }
+    }
+
     func testManyPipelinedRequestsInOneBuffer() {
         let one = "POST /validate HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}"
         let outcome = parse([bytes(String(repeating: one, count: 100))])

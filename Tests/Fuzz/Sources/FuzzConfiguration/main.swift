@@ -1,4 +1,11 @@
+import CFuzzerDriver
 import FuzzSupport
+
+/// The entry point SwiftPM links as `main`: hands over to libFuzzer's driver.
+@_cdecl("FuzzConfiguration_main")
+public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    cfuzzer_run(argc, argv)
+}
 
 /// Arbitrary bytes as the configuration file: never a trap; a refusal always names a
 /// line inside the input.

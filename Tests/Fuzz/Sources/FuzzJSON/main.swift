@@ -1,4 +1,11 @@
+import CFuzzerDriver
 import FuzzSupport
+
+/// The entry point SwiftPM links as `main`: hands over to libFuzzer's driver.
+@_cdecl("FuzzJSON_main")
+public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    cfuzzer_run(argc, argv)
+}
 
 /// Arbitrary bytes as JSON: never a trap; whatever parses is written back and parses
 /// again to an equal value.

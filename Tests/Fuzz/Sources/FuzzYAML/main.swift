@@ -1,4 +1,11 @@
+import CFuzzerDriver
 import FuzzSupport
+
+/// The entry point SwiftPM links as `main`: hands over to libFuzzer's driver.
+@_cdecl("FuzzYAML_main")
+public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    cfuzzer_run(argc, argv)
+}
 
 /// Arbitrary bytes as YAML: never a trap, bounded work; every loaded document emitted
 /// as YAML loads back to an equal value.
