@@ -29,8 +29,8 @@ final class EventLoop: @unchecked Sendable {
     /// Set when `run()` has returned.
     let finished = Atomic<Bool>(false)
     private var nextSweep = 0
-    /// Requests served since memory was last handed back to the system.
-    private var servedSinceTrim = 0
+    /// Connections accepted since memory was last handed back to the system.
+    private var acceptedSinceTrim = 0
 
     private static let readBufferSize = 64 * 1024
     /// Stop parsing pipelined requests while this much output waits for the client.
@@ -188,6 +188,7 @@ final class EventLoop: @unchecked Sendable {
             let connection = Connection(fd: fd, session: session, limits: configuration.limits,
                                         deadline: monotonicMilliseconds() + configuration.timeouts.handshake)
             store(connection)
+            acceptedSinceTrim += 1
             connection.interest = clinux_epollin()
             register(fd: fd, events: connection.interest)
             drive(connection)
@@ -269,7 +270,6 @@ final class EventLoop: @unchecked Sendable {
                     && !keepAliveDisabled.load(ordering: .relaxed)
                 HTTPResponseWriter.write(response, keepAlive: keepAlive, into: &c.output)
                 c.requestsServed += 1
-                servedSinceTrim += 1
                 if keepAlive {
                     setDeadline(c, .idle)
                     updateRequestDeadline(c)
@@ -360,10 +360,10 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func sweepDeadlines(now: Int) {
-        if connectionCount == 0 && servedSinceTrim > 0 {
+        if connectionCount == 0 && acceptedSinceTrim > 0 {
             // The load is over: give back what its connections' buffers left free, so
             // resident memory follows the load rather than its peak.
-            servedSinceTrim = 0
+            acceptedSinceTrim = 0
             clinux_malloc_trim()
         }
         guard connectionCount > 0 else { return }

@@ -8,6 +8,8 @@ final class TestTLSClient {
     private let context: OpaquePointer
     private let ssl: OpaquePointer
     let fd: Int32
+    /// Bytes read past the last response (pipelined responses arrive together).
+    private var pending: [UInt8] = []
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -62,16 +64,20 @@ final class TestTLSClient {
 
     @discardableResult
     func write(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
+        write(bytes: Array(text.utf8))
+    }
+
+    @discardableResult
+    func write(bytes: [UInt8]) -> Bool {
         var written = 0
         ERR_clear_error()
         return SSL_write_ex(ssl, bytes, bytes.count, &written) == 1 && written == bytes.count
     }
 
-    /// Reads one response (header section and Content-Length body); nil when the
-    /// connection closed or failed first.
+    /// Reads one response (header section and Content-Length body), keeping whatever
+    /// follows for the next call; nil when the connection closed or failed first.
     func readResponse() -> (status: Int, headers: String, body: String)? {
-        var data: [UInt8] = []
+        var data = pending
         var buffer = [UInt8](repeating: 0, count: 16_384)
         while true {
             if let end = data.firstRange(of: Array("\r\n\r\n".utf8)) {
@@ -80,6 +86,7 @@ final class TestTLSClient {
                     .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
                 if data.count - end.upperBound >= length {
                     let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+                    pending = Array(data[(end.upperBound + length)...])
                     return (status, head, String(decoding: data[end.upperBound..<end.upperBound + length], as: UTF8.self))
                 }
             }
