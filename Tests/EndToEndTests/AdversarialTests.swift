@@ -48,12 +48,18 @@ final class AdversarialTests: XCTestCase {
         usleep(400_000)
     }
 
+    /// Under a sanitizer (ASan holds freed memory in quarantine, TSan shadows it) RSS says
+    /// nothing about leaks; the sanitizer itself reports those.
+    private static let sanitized = dlsym(nil, "__asan_init") != nil
+        || dlsym(nil, "__tsan_init") != nil
+
     /// The server answers /healthz, and its RSS is within 10 % of the baseline.
     private func assertRecovered(_ attack: String, file: StaticString = #filePath, line: UInt = #line) {
         settle()
         let health = try? runProcess("/usr/bin/curl", ["-sS", "--cacert", certificates.caCertificate, "-w", "%{http_code}",
                                                        "https://localhost:\(port)/healthz"])
         XCTAssertEqual(health?.stdout, "ok200", "\(attack): /healthz", file: file, line: line)
+        guard !Self.sanitized else { return }
         let rss = residentKiB()
         XCTAssertLessThanOrEqual(rss, baselineKiB + baselineKiB / 10,
                                  "\(attack): RSS \(rss) KiB against a baseline of \(baselineKiB) KiB", file: file, line: line)
@@ -134,7 +140,9 @@ final class AdversarialTests: XCTestCase {
         }
         let whileBlocked = residentKiB()
         XCTAssertLessThan(sentBytes, 64 << 20, "the server kept reading from a client that never reads")
-        XCTAssertLessThan(whileBlocked - baselineKiB, 16 * 1024, "the server buffered without bound")
+        if !Self.sanitized {
+            XCTAssertLessThan(whileBlocked - baselineKiB, 16 * 1024, "the server buffered without bound")
+        }
         _ = client  // closed at the end of the scope
         assertRecovered("a client that never reads")
     }
