@@ -13,7 +13,7 @@ public final class HTTPServer: Sendable {
 
     private struct Running: Sendable {
         var loops: [EventLoop]
-        var threads: [LoopThread]
+        var threads: [WorkerThread]
         var port: UInt16
     }
 
@@ -43,9 +43,9 @@ public final class HTTPServer: Sendable {
                 loops.append(try EventLoop(listener: fd, tls: tls, router: router, configuration: configuration,
                                            statistics: statistics))
             }
-            var threads: [LoopThread] = []
+            var threads: [WorkerThread] = []
             for loop in loops {
-                guard let thread = LoopThread({ loop.run() }) else {
+                guard let thread = WorkerThread({ loop.run() }) else {
                     let err = errno
                     for started in loops { started.stop() }
                     for thread in threads { thread.join() }
@@ -100,34 +100,5 @@ public final class HTTPServer: Sendable {
         }) else { return }
         for loop in state.loops { loop.stop() }
         for thread in state.threads { thread.join() }
-    }
-}
-
-/// A joinable pthread running one closure.
-///
-/// `@unchecked Sendable`: holds only the thread id, written once before it is shared.
-final class LoopThread: @unchecked Sendable {
-    private var thread = pthread_t()
-
-    private final class Body {
-        let run: @Sendable () -> Void
-        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
-    }
-
-    init?(_ run: @escaping @Sendable () -> Void) {
-        let body = Unmanaged.passRetained(Body(run)).toOpaque()
-        let rc = pthread_create(&thread, nil, { raw in
-            guard let raw else { return nil }
-            Unmanaged<Body>.fromOpaque(raw).takeRetainedValue().run()
-            return nil
-        }, body)
-        if rc != 0 {
-            Unmanaged<Body>.fromOpaque(body).release()
-            return nil
-        }
-    }
-
-    func join() {
-        pthread_join(thread, nil)
     }
 }

@@ -1,6 +1,6 @@
 import CLinux
-import Dispatch
 import Glibc
+import HTTPServer
 import Synchronization
 import TLS
 
@@ -16,7 +16,7 @@ final class CertificateWatcher: Sendable {
     private let inotify: Int32
     private let wakeFD: Int32
     private let stopped = Atomic<Bool>(false)
-    private let done = DispatchSemaphore(value: 0)
+    private let thread = Mutex<WorkerThread?>(nil)
 
     /// Directories are watched, not files: an atomic rename or symlink swap replaces the file.
     private static let events = UInt32(IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_ATTRIB
@@ -42,17 +42,15 @@ final class CertificateWatcher: Sendable {
     }
 
     func start() {
-        DispatchQueue(label: "atlas-stream-webhook.certificate-watcher").async { [self] in
-            run()
-            done.signal()
-        }
+        let started = WorkerThread { [self] in run() }
+        thread.withLock { $0 = started }
     }
 
     func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
-        done.wait()
+        thread.withLock { $0 }?.join()
     }
 
     private func run() {

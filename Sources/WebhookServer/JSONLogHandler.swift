@@ -1,5 +1,6 @@
-import Dispatch
+import CLinux
 import Glibc
+import HTTPServer
 import JSON
 import Logging
 import Synchronization
@@ -17,14 +18,25 @@ public final class LogWriter: Sendable {
     private let fd: Int32
     private let limit: Int
     private let pending = Mutex(Pending())
-    private let signal = DispatchSemaphore(value: 0)
-    private let done = DispatchSemaphore(value: 0)
+    /// A blocking eventfd the writer thread sleeps on between batches.
+    private let wake: Int32
+    private let thread = Mutex<WorkerThread?>(nil)
 
     public init(fd: Int32 = 2, limit: Int = 4 << 20) {
         self.fd = fd
         self.limit = limit
-        // A dedicated serial queue; its worker blocks on the semaphore between batches.
-        DispatchQueue(label: "atlas-stream-webhook.log-writer").async { [self] in drainLoop() }
+        wake = eventfd(0, Int32(EFD_CLOEXEC))
+        let started = WorkerThread { [self] in drainLoop() }
+        thread.withLock { $0 = started }
+    }
+
+    deinit {
+        Glibc.close(wake)
+    }
+
+    private func signal() {
+        var one: UInt64 = 1
+        _ = write(wake, &one, 8)
     }
 
     func enqueue(_ line: [UInt8]) {
@@ -36,7 +48,7 @@ public final class LogWriter: Sendable {
             p.bytes.append(contentsOf: line)
             return true
         }
-        if accepted { signal.signal() }
+        if accepted { signal() }
     }
 
     /// Writes what is queued and stops the writer thread.
@@ -46,13 +58,14 @@ public final class LogWriter: Sendable {
             return !p.closed
         }
         guard wasOpen else { return }
-        signal.signal()
-        done.wait()
+        signal()
+        thread.withLock { $0 }?.join()
     }
 
     private func drainLoop() {
         while true {
-            signal.wait()
+            var count: UInt64 = 0
+            if read(wake, &count, 8) < 0 && errno == EINTR { continue }
             let (batch, closed) = pending.withLock { p -> ([UInt8], Bool) in
                 var out: [UInt8] = []
                 swap(&out, &p.bytes)
@@ -71,10 +84,7 @@ public final class LogWriter: Sendable {
                 if n <= 0 { if errno == EINTR { continue }; break }
                 offset += n
             }
-            if closed {
-                done.signal()
-                return
-            }
+            if closed { return }
         }
     }
 }
