@@ -11,8 +11,9 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
+
+from harness import rss_mib, start_server
 
 BINARY = sys.argv[1]
 IDLE = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
@@ -21,27 +22,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REVIEW = os.path.join(os.path.dirname(HERE), "Tests", "Fixtures", "review-kafka.json")
 
 
-def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def main():
-    work = tempfile.mkdtemp(prefix="asw-memory-")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", f"{work}/tls.key", "-out", f"{work}/tls.crt", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
-    server = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:0", "--tls-cert", f"{work}/tls.crt",
-                               "--tls-key", f"{work}/tls.key"], stderr=subprocess.PIPE, text=True)
-    port = None
-    while port is None:
-        line = server.stderr.readline()
-        match = re.search(r'"address":"127\.0\.0\.1:(\d+)"', line)
-        if match:
-            port = int(match.group(1))
+    server, port, work = start_server(BINARY)
     time.sleep(0.5)
     print(f"idle: {rss_mib(server.pid):.1f} MiB")
 

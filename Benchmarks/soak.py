@@ -11,9 +11,10 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import threading
 import time
+
+from harness import rss_mib, start_server
 
 BINARY = sys.argv[1]
 TARGET = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
@@ -39,28 +40,12 @@ end
 """
 
 
-def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def main():
-    work = tempfile.mkdtemp(prefix="asw-soak-")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", f"{work}/tls.key", "-out", f"{work}/tls.crt", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+    server, port, work = start_server(BINARY)
     with open(f"{work}/mixed.lua", "w") as f:
         f.write(LUA % FIXTURES)
-    server = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:0", "--tls-cert", f"{work}/tls.crt",
-                               "--tls-key", f"{work}/tls.key"], stderr=subprocess.PIPE, text=True)
-    port = None
-    while port is None:
-        match = re.search(r'"address":"127\.0\.0\.1:(\d+)"', server.stderr.readline())
-        port = int(match.group(1)) if match else None
-    threading.Thread(target=lambda: server.stderr.read(), daemon=True).start()
 
     totals = {"keep-alive": 0, "new-connection": 0, "non2xx": 0}
     lock = threading.Lock()
