@@ -101,17 +101,20 @@ public struct HTTPRequestParser: Sendable {
                 }
                 return continueOrWait()
             case .chunkSize:
-                guard let lineEnd = findCRLF(from: start) else {
-                    if buffer.count - start > 1024 { return fail(.badRequest("chunk size line too long")) }
+                let lineEnd = findCRLF(from: start)
+                switch chunkSizeLine(start..<(lineEnd ?? buffer.count), complete: lineEnd != nil) {
+                case .incomplete:
                     return continueOrWait()
-                }
-                guard let size = parseChunkSize(start..<lineEnd) else {
+                case .malformed:
                     return fail(.badRequest("malformed chunk size"))
+                case .tooLong:
+                    return fail(.badRequest("chunk size line too long"))
+                case .size(let size):
+                    start = (lineEnd ?? buffer.count) + 2
+                    let received = pending?.body.count ?? 0
+                    if size > limits.maxBodyBytes - received { return fail(.bodyTooLarge) }
+                    state = size == 0 ? .trailers(bytes: 0) : .chunkData(remaining: size)
                 }
-                start = lineEnd + 2
-                let received = pending?.body.count ?? 0
-                if size > limits.maxBodyBytes - received { return fail(.bodyTooLarge) }
-                state = size == 0 ? .trailers(bytes: 0) : .chunkData(remaining: size)
             case .chunkData(let remaining):
                 let available = min(remaining, buffer.count - start)
                 if available > 0 {
@@ -177,17 +180,21 @@ public struct HTTPRequestParser: Sendable {
         while buffer.count - start >= 2 && buffer[start] == 0x0D && buffer[start + 1] == 0x0A { start += 2 }
         if buffer.count - start == 1 && buffer[start] == 0x0D { return nil }
         let from = start + max(0, scanned - 3)
+        // The same verdict whether the head arrives whole or in pieces: a bare LF within
+        // the size limit is a 400, otherwise passing the limit is a 431.
+        let limitEnd = start + limits.maxHeaderBytes
         guard let end = findHeadEnd(from: from) else {
             let unconsumed = buffer.count - start
-            if hasBareLineFeed(in: start + scanned..<buffer.count) { return .failure(.badRequest("line not terminated by CRLF")) }
+            if hasBareLineFeed(in: start + scanned..<min(buffer.count, limitEnd)) {
+                return .failure(.badRequest("line not terminated by CRLF"))
+            }
             if unconsumed > limits.maxHeaderBytes { return .failure(.headersTooLarge) }
             state = .head(scanned: unconsumed)
             return nil
         }
         // `end` is the index of the CR of the final CRLFCRLF.
+        if hasBareLineFeed(in: start..<min(end, limitEnd)) { return .failure(.badRequest("line not terminated by CRLF")) }
         if end + 4 - start > limits.maxHeaderBytes { return .failure(.headersTooLarge) }
-        // The same verdict whether the head arrived whole or in pieces.
-        if hasBareLineFeed(in: start..<end) { return .failure(.badRequest("line not terminated by CRLF")) }
         let head = start..<end
         start = end + 4
         switch buildRequest(head) {
@@ -343,24 +350,44 @@ public struct HTTPRequestParser: Sendable {
         return HTTPHeader(name: String(decoding: lowered, as: UTF8.self), value: string(valueStart..<valueEnd))
     }
 
-    private func parseChunkSize(_ line: Range<Int>) -> Int? {
+    private enum ChunkSizeLine {
+        case incomplete, malformed, tooLong
+        case size(Int)
+    }
+
+    private static let maxChunkSizeLine = 1024
+
+    /// Judges a chunk-size line (`hex [ws] [; extension]`) byte by byte, so a line seen
+    /// in pieces gets the verdict it gets whole: the first bad byte, else the length.
+    private func chunkSizeLine(_ line: Range<Int>, complete: Bool) -> ChunkSizeLine {
         var size = 0
         var digits = 0
-        var i = line.lowerBound
-        while i < line.upperBound, let d = hexDigitValue(buffer[i]) {
-            guard digits < 15 else { return nil }
-            size = size << 4 | Int(d)
-            digits += 1
-            i += 1
+        var phase = 0  // 0: digits, 1: whitespace after them, 2: extension
+        for i in line {
+            if i - line.lowerBound >= Self.maxChunkSizeLine { return .tooLong }
+            let b = buffer[i]
+            if !complete && b == 0x0D && i == line.upperBound - 1 { break }  // perhaps the CR of CRLF
+            switch phase {
+            case 0:
+                if let d = hexDigitValue(b) {
+                    guard digits < 15 else { return .malformed }
+                    size = size << 4 | Int(d)
+                    digits += 1
+                    continue
+                }
+                guard digits > 0 else { return .malformed }
+                phase = 1
+                fallthrough
+            case 1:
+                if b == 0x20 || b == 0x09 { continue }
+                guard b == UInt8(ascii: ";") else { return .malformed }
+                phase = 2
+            default:
+                if b < 0x20 && b != 0x09 { return .malformed }
+            }
         }
-        guard digits > 0 else { return nil }
-        while i < line.upperBound && (buffer[i] == 0x20 || buffer[i] == 0x09) { i += 1 }
-        if i < line.upperBound {
-            // Chunk extensions are allowed and ignored; they must still be visible text.
-            guard buffer[i] == UInt8(ascii: ";") else { return nil }
-            for k in i..<line.upperBound where buffer[k] < 0x20 && buffer[k] != 0x09 { return nil }
-        }
-        return size
+        guard complete else { return .incomplete }
+        return digits > 0 ? .size(size) : .malformed
     }
 
     // MARK: - Byte helpers

@@ -175,6 +175,32 @@ final class HTTPRequestParserTests: XCTestCase {
         }
     }
 
+    /// Fuzzing finding (FuzzHTTPParser, stride 1): a chunk-size line with a stray CR was
+    /// "malformed" when whole but "too long" when it arrived byte by byte.
+    func testFuzzFindingChunkSizeLineGetsOneVerdictWholeOrTrickled() {
+        let head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        for line in ["14e\rtr" + String(repeating: "x", count: 1100), "14e;" + String(repeating: "x", count: 1100), "zz", "5 ;ok"] {
+            let input = bytes(head + line + "\r\n")
+            let whole = parse([input])
+            XCTAssertEqual(parse(input.map { [$0] }).rejection, whole.rejection, line.prefix(8) + "... trickled")
+            for split in stride(from: 0, through: input.count, by: 7) {
+                XCTAssertEqual(parse([Array(input[..<split]), Array(input[split...])]).rejection, whole.rejection, "split at \(split)")
+            }
+        }
+        XCTAssertEqual(parse([bytes(head + "14e\rtr\r\n")]).rejection, .badRequest("malformed chunk size"))
+        XCTAssertEqual(parse([bytes(head + "14e;" + String(repeating: "x", count: 1100) + "\r\n")]).rejection,
+                       .badRequest("chunk size line too long"))
+    }
+
+    /// Found while fixing the finding above: a bare LF past the header limit gave 431 whole
+    /// and 400 in pieces; the limit now bounds where a bare LF counts.
+    func testBareLineFeedBeyondTheHeaderLimitIs431WholeOrTrickled() {
+        let limits = HTTPLimits(maxHeaderBytes: 64, maxHeaderFields: 10, maxBodyBytes: 100)
+        let input = bytes("GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + String(repeating: "a", count: 80) + "\nX: y\r\n\r\n")
+        XCTAssertEqual(parse([input], limits: limits).rejection, .headersTooLarge)
+        XCTAssertEqual(parse(input.map { [$0] }, limits: limits).rejection, .headersTooLarge)
+    }
+
     func testManyPipelinedRequestsInOneBuffer() {
         let one = "POST /validate HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}"
         let outcome = parse([bytes(String(repeating: one, count: 100))])

@@ -15,7 +15,14 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     do {
         _ = try ConfigurationFile.parse(bytes, file: "fuzz.yaml")
     } catch {
-        let lines = bytes.filter { $0 == 0x0A }.count + 1
+        // Line breaks as YAML counts them: LF, CR, CRLF (once), NEL, LS, PS.
+        var lines = 1
+        for (i, b) in bytes.enumerated() {
+            if b == 0x0A && (i == 0 || bytes[i - 1] != 0x0D) { lines += 1 }
+            if b == 0x0D || b == 0x85 || ((b == 0xA8 || b == 0xA9) && i >= 2 && bytes[i - 2] == 0xE2 && bytes[i - 1] == 0x80) {
+                lines += 1
+            }
+        }
         require(error.line >= 0 && error.line <= lines + 1, "error line \(error.line) outside the input (\(lines) lines)")
     }
     return 0
