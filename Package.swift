@@ -12,7 +12,6 @@ let package = Package(
                  targets: ["JSON", "HTTPServer", "Admission", "StreamRules", "YAML", "Configuration"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
@@ -36,7 +35,6 @@ let package = Package(
         ]),
         .executableTarget(name: "atlas-stream-webhook", dependencies: [
             "WebhookServer", "Admission", "HTTPServer", "TLS", "Units", "Configuration", "Manifests", "StreamRules", "CLinux",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 

@@ -1,23 +1,18 @@
-import ArgumentParser
 import Configuration
 import Glibc
-import StreamRules
 
 /// `--config FILE`, shared by every command.
-struct ConfigOption: ParsableArguments {
-    @Option(name: .customLong("config"), help: "YAML configuration file (rules, reference policies, limits, timeouts).")
-    var path: String?
+let configFlag = Flag.option("config", "FILE", "YAML configuration file (rules, reference policies, limits, timeouts).")
 
-    /// The file's content, or the built-in defaults without one. A bad file stops the
-    /// program with its line and key (exit status 2).
-    func load() throws -> ConfigurationFile {
-        guard let path else { return ConfigurationFile() }
-        do {
-            return try ConfigurationFile.load(path: path)
-        } catch {
-            StandardStream.error.write("error: configuration \(error)\n")
-            throw ExitCode(2)
-        }
+/// The configuration file's content, or the built-in defaults without one. A bad file
+/// stops the program with its line and key (exit status 2).
+func loadConfiguration(_ flags: ParsedFlags) throws(CommandExit) -> ConfigurationFile {
+    guard let path = flags.string(configFlag.name) else { return ConfigurationFile() }
+    do {
+        return try ConfigurationFile.load(path: path)
+    } catch {
+        StandardStream.error.write("error: configuration \(error)\n")
+        throw .status(2)
     }
 }
 

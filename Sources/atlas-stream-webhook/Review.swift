@@ -1,35 +1,41 @@
 import Admission
-import ArgumentParser
 import StreamRules
 
 /// `review`: one AdmissionReview from stdin through the same code path as the server.
-struct Review: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Answer one AdmissionReview read from stdin, as the server would.",
-        discussion: "Exit status: 0 when a response was printed, 2 when stdin is not a usable AdmissionReview.")
+struct Review: Subcommand {
+    static let name = "review"
+    static let abstract = "Answer one AdmissionReview read from stdin, as the server would."
+    static let usage = "review (--mutate | --validate) [--config FILE] < admissionreview.json"
+    static let discussion: String? = "Exit status: 0 when a response was printed, 2 when stdin is not a usable AdmissionReview."
+    static let flags: [Flag] = [
+        .switch("mutate", "Answer as /mutate."),
+        .switch("validate", "Answer as /validate."),
+        configFlag,
+    ]
 
-    @Flag(name: .customLong("mutate"), help: "Answer as /mutate.")
-    var asMutate = false
+    let flags: ParsedFlags
+    let endpoint: AdmissionEndpoint
 
-    @Flag(name: .customLong("validate"), help: "Answer as /validate.")
-    var asValidate = false
-
-    @OptionGroup var config: ConfigOption
-
-    func validate() throws {
-        guard asMutate != asValidate else { throw ValidationError("give exactly one of --mutate and --validate") }
+    init(_ flags: ParsedFlags) throws(CommandExit) {
+        self.flags = flags
+        switch (flags.isOn("mutate"), flags.isOn("validate")) {
+        case (true, false): endpoint = .mutate
+        case (false, true): endpoint = .validate
+        default: throw .usage("give exactly one of --mutate and --validate")
+        }
+        if let extra = flags.arguments.first { throw .usage("unexpected argument \(extra): the review is read from stdin") }
     }
 
-    func run() throws {
-        let file = try config.load()
+    func run() throws(CommandExit) {
+        let file = try loadConfiguration(flags)
         let reviewer = AdmissionReviewer(rules: StreamRules(configuration: file.rules),
                                          maxNestingDepth: file.limits.maxNestingDepth ?? 512)
-        switch reviewer.review(readStandardInput(), at: asMutate ? .mutate : .validate) {
+        switch reviewer.review(readStandardInput(), at: endpoint) {
         case .answered(let body, _):
             StandardStream.output.write(body + [0x0A])
         case .badRequest(let error):
             StandardStream.error.write("error: \(error)\n")
-            throw ExitCode(2)
+            throw .status(2)
         }
     }
 }

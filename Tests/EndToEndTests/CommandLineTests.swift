@@ -60,6 +60,72 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(process.terminationStatus, 0)
     }
 
+    /// A wrong command line is exit status 2, says what is wrong and where help is, on stderr.
+    func testUsageErrorsExitTwoAndPointAtHelp() throws {
+        let cases: [([String], String, String)] = [
+            ([], "Commands:", "atlas-stream-webhook"),
+            (["deploy"], "unknown command deploy", "atlas-stream-webhook --help"),
+            (["serve", "--bogus"], "unknown flag --bogus", "atlas-stream-webhook serve --help"),
+            (["serve", "-p", "9443"], "unknown shorthand flag -p", "serve --help"),
+            (["serve", "--loops"], "flag needs a value: --loops", "serve --help"),
+            (["serve", "--loops=0", "--dev"], "--loops must be a positive whole number, got 0", "serve --help"),
+            (["serve", "--idle-timeout", "2 minutes", "--dev"], "--idle-timeout must be a positive Go duration", "serve --help"),
+            (["serve", "--dev=maybe"], "--dev is a switch", "serve --help"),
+            (["serve", "--tls-cert", "a.crt"], "--tls-cert and --tls-key are required (or use --dev)", "serve --help"),
+            (["serve", "--dev", "--client-name", "kube-apiserver"], "--client-name needs --client-ca", "serve --help"),
+            (["serve", "extra"], "unexpected argument extra", "serve --help"),
+            (["check"], "give at least one file, directory or -", "check --help"),
+            (["check", "--output", "yaml", "x.yaml"], "--output must be text or json, got yaml", "check --help"),
+            (["review", "--mutate", "--validate"], "give exactly one of --mutate and --validate", "review --help"),
+        ]
+        for (arguments, message, help) in cases {
+            let result = try runProcess(try executablePath(), arguments, stdin: Data())
+            XCTAssertEqual(result.status, 2, "\(arguments)")
+            XCTAssertTrue(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(help), "\(arguments): \(result.stderr)")
+            XCTAssertEqual(result.stdout, "", "\(arguments)")
+        }
+    }
+
+    /// `--help`, `-h` and `help COMMAND` print a command's every flag on stdout, status 0.
+    func testHelpListsEveryFlag() throws {
+        let serve = try runProcess(try executablePath(), ["serve", "--help"])
+        XCTAssertEqual(serve.status, 0)
+        for flag in ["--listen HOST:PORT", "--tls-cert FILE", "--tls-key FILE", "--tls-min-version VERSION", "--client-ca FILE",
+                     "--client-name NAME", "--cert-poll-interval DURATION", "--shutdown-delay DURATION", "--drain-timeout DURATION",
+                     "--dev ", "--dev-cert-dir DIR", "--loops N", "--max-connections N", "--max-request-body SIZE",
+                     "--max-header-bytes SIZE", "--max-header-fields N", "--handshake-timeout DURATION", "--header-timeout DURATION",
+                     "--body-timeout DURATION", "--idle-timeout DURATION", "--log-level LEVEL", "--config FILE", "-h, --help"] {
+            XCTAssertTrue(serve.stdout.contains("\n  " + flag), "serve --help lacks \(flag):\n\(serve.stdout)")
+        }
+        XCTAssertEqual(try runProcess(try executablePath(), ["help", "serve"]).stdout, serve.stdout)
+        XCTAssertEqual(try runProcess(try executablePath(), ["serve", "-h"]).stdout, serve.stdout)
+        let check = try runProcess(try executablePath(), ["help", "check"])
+        XCTAssertEqual(check.status, 0)
+        XCTAssertTrue(check.stdout.contains("Usage: atlas-stream-webhook check [flags] PATH..."), check.stdout)
+        XCTAssertTrue(check.stdout.contains("  --print-defaulted "), check.stdout)
+        let top = try runProcess(try executablePath(), ["--help"])
+        XCTAssertEqual(top.status, 0)
+        for command in ["serve", "check", "review"] {
+            XCTAssertTrue(top.stdout.contains("\n  \(command) "), top.stdout)
+        }
+    }
+
+    /// Flags as Kubernetes components take them: `--name=value`, a switch as `--name=false`,
+    /// the last value of a repeated flag, `--` before arguments that look like flags.
+    func testFlagSpellings() throws {
+        let directory = try temporaryDirectory("flags")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let manifest = directory + "/--odd-name.yaml"
+        try Data(contentsOf: fixtures.appendingPathComponent("manifests/invalid/plaintext-only.yaml")).write(to: URL(fileURLWithPath: manifest))
+
+        let json = try runProcess(try executablePath(), ["check", "--output=text", "--output=json", "--strict=false", "--", manifest])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        XCTAssertNoThrow(try jsonObject(json.stdout))
+        let strict = try runProcess(try executablePath(), ["check", "--strict=false", "--strict", "--", manifest])
+        XCTAssertEqual(strict.status, 1, "the last spelling of a switch wins: \(strict.stdout)")
+    }
+
     func testServeRefusesAMissingCertificate() throws {
         let result = try runProcess(try executablePath(), ["serve", "--tls-cert", "/nonexistent.crt", "--tls-key", "/nonexistent.key",
                                                            "--listen", "127.0.0.1:0"])
