@@ -38,11 +38,9 @@ static inline long copenssl_mode_server_io(void) {
 static inline void copenssl_ctx_set_read_ahead(SSL_CTX *ctx, int yes) {
     SSL_CTX_set_read_ahead(ctx, yes);
 }
-/// A bounded server-side session cache (TLS 1.2 session IDs, TLS 1.3 stateful tickets).
-static inline void copenssl_ctx_enable_server_session_cache(SSL_CTX *ctx, long size, long timeout_seconds) {
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-    SSL_CTX_sess_set_cache_size(ctx, size);
-    SSL_CTX_set_timeout(ctx, timeout_seconds);
+/// No server-side session cache: resumption, where there is any, comes from tickets.
+static inline void copenssl_ctx_disable_session_cache(SSL_CTX *ctx) {
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 }
 static inline int copenssl_ctx_set1_groups_list(SSL_CTX *ctx, const char *list) {
     return (int)SSL_CTX_set1_groups_list(ctx, list);

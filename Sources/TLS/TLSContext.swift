@@ -40,7 +40,7 @@ public struct TLSConfiguration: Sendable, Equatable {
 }
 
 /// A server `SSL_CTX`: TLS 1.2+ (or 1.3 only), ECDHE AEAD suites, no compression,
-/// no renegotiation, resumption from a bounded session cache, ALPN `http/1.1`, and a certificate
+/// no renegotiation, TLS 1.3 resumption from stateless tickets, ALPN `http/1.1`, and a certificate
 /// chain whose key has been checked against it.
 ///
 /// `@unchecked Sendable`: the context is fully configured in `init` and then only
@@ -65,9 +65,8 @@ public final class TLSContext: @unchecked Sendable {
         self.configuration = configuration
         // Unexpected EOF is reported as a clean close: the HTTP parser, not TLS, decides
         // whether a request was complete (Content-Length and chunked framing prove it).
-        // No stateless tickets (their key would live as long as the process); sessions
-        // resume from a small server-side cache instead, and TLS 1.3 resumption still
-        // runs a fresh ECDHE exchange.
+        // Tickets only for TLS 1.3 (see `ticketsForTLS13Only`): NO_TICKET is lifted per
+        // connection when the ClientHello offers 1.3.
         let options = COPENSSL_OP_NO_COMPRESSION | COPENSSL_OP_NO_RENEGOTIATION | COPENSSL_OP_CIPHER_SERVER_PREFERENCE
             | COPENSSL_OP_NO_TICKET | COPENSSL_OP_IGNORE_UNEXPECTED_EOF
         SSL_CTX_set_options(ctx, options)
@@ -79,7 +78,10 @@ public final class TLSContext: @unchecked Sendable {
         _ = copenssl_ctx_set_mode(ctx, copenssl_mode_server_io())
         // Read whole records (and what follows) in one read(2) instead of header, then body.
         copenssl_ctx_set_read_ahead(ctx, 1)
-        copenssl_ctx_enable_server_session_cache(ctx, 1024, 300)
+        // No session cache: it would hold about 1 KiB per recent client for minutes, spread
+        // over the heap. Stateless TLS 1.3 tickets instead (OpenSSL's default two).
+        copenssl_ctx_disable_session_cache(ctx)
+        SSL_CTX_set_client_hello_cb(ctx, ticketsForTLS13Only, nil)
         let sessionContext = Array("atlas-stream-webhook".utf8)
         _ = SSL_CTX_set_session_id_context(ctx, sessionContext, UInt32(sessionContext.count))
         SSL_CTX_set_alpn_select_cb(ctx, selectHTTP11, nil)
@@ -175,6 +177,31 @@ private func selectHTTP11(
         i = begin + length
     }
     return SSL_TLSEXT_ERR_NOACK
+}
+
+/// Resumption for TLS 1.3 only. A 1.3 resumption still runs a fresh ECDHE exchange
+/// (OpenSSL accepts only psk_dhe_ke), so the ticket key, which lives as long as the
+/// context, cannot open recorded traffic; a TLS 1.2 ticket would expose the session's
+/// master secret, so 1.2 clients get none. Runs on the ClientHello, before the version
+/// is chosen: a client that offers 1.3 gets 1.3 from this server.
+private func ticketsForTLS13Only(
+    _ ssl: OpaquePointer?, _ alert: UnsafeMutablePointer<Int32>?, _ arg: UnsafeMutableRawPointer?
+) -> Int32 {
+    var versions: UnsafePointer<UInt8>?
+    var length = 0
+    guard let ssl, SSL_client_hello_get0_ext(ssl, UInt32(TLSEXT_TYPE_supported_versions), &versions, &length) == 1,
+          let versions, length > 0 else { return SSL_CLIENT_HELLO_SUCCESS }
+    // One length byte, then two bytes per version.
+    let end = min(length, 1 + Int(versions[0]))
+    var i = 1
+    while i + 1 < end {
+        if versions[i] == 0x03 && versions[i + 1] == 0x04 {
+            SSL_clear_options(ssl, COPENSSL_OP_NO_TICKET)
+            break
+        }
+        i += 2
+    }
+    return SSL_CLIENT_HELLO_SUCCESS
 }
 
 /// A certificate's notAfter as seconds since the epoch.

@@ -144,6 +144,28 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(try only13.sClient(["-tls1_3"]).status, 0)
     }
 
+    func testTLS13ResumesFromATicketAndTLS12NeverResumes() throws {
+        let server = try RunningServer()
+        let request = Data("GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
+        let session13 = server.directory + "/tls13-session.pem"
+        let first = try server.sClient(["-tls1_3", "-ign_eof", "-sess_out", session13], stdin: request)
+        XCTAssertTrue(first.stdout.contains("New, TLSv1.3"), first.stdout)
+        let resumed = try server.sClient(["-tls1_3", "-ign_eof", "-sess_in", session13], stdin: request)
+        XCTAssertTrue(resumed.stdout.contains("Reused, TLSv1.3"), resumed.stdout)
+        XCTAssertTrue(resumed.stdout.contains("HTTP/1.1 200 OK"), resumed.stdout)
+
+        // TLS 1.2 gets neither a ticket nor a session ID: every handshake is a full one.
+        let session12 = server.directory + "/tls12-session.pem"
+        let old = try server.sClient(["-tls1_2", "-ign_eof", "-sess_out", session12], stdin: request)
+        XCTAssertTrue(old.stdout.contains("New, TLSv1.2"), old.stdout)
+        XCTAssertFalse(old.stdout.contains("TLS session ticket:"), old.stdout)
+        if FileManager.default.fileExists(atPath: session12) {
+            let again = try server.sClient(["-tls1_2", "-ign_eof", "-sess_in", session12], stdin: request)
+            XCTAssertTrue(again.stdout.contains("New, TLSv1.2"), again.stdout)
+            XCTAssertTrue(again.stdout.contains("HTTP/1.1 200 OK"), again.stdout)
+        }
+    }
+
     func testALPNSelectsHTTP11AndNeverAborts() throws {
         let server = try RunningServer()
         let both = try server.sClient(["-alpn", "h2,http/1.1"])
