@@ -2,6 +2,18 @@
 import PackageDescription
 
 // Rooms and who imports whom follow ../shared/DESIGN.md; README.md explains the deviations.
+
+/// Release links with lld: relative relocations packed (DT_RELR, glibc 2.36+) instead of
+/// 24 bytes each, and the functions a serving process runs laid out together
+/// (link-order.txt, made by Benchmarks/link-order.py), so the pages the kernel maps
+/// around each first call hold code that is used. See README, "Memory".
+let packageDirectory = String(#filePath.dropLast("/Package.swift".count))
+let releaseLinkerFlags: [String] = [
+    "-use-ld=lld",
+    "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+    "-Xlinker", "--symbol-ordering-file=\(packageDirectory)/Sources/atlas-stream-webhook/link-order.txt",
+    "-Xlinker", "--no-warn-symbol-ordering",
+]
 let package = Package(
     name: "atlas-stream-webhook",
     platforms: [.macOS(.v15)],
@@ -36,7 +48,8 @@ let package = Package(
         .executableTarget(name: "atlas-stream-webhook", dependencies: [
             "WebhookServer", "Admission", "HTTPServer", "TLS", "Units", "Configuration", "Manifests", "StreamRules", "CLinux",
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], exclude: ["link-order.txt"],
+        linkerSettings: [.unsafeFlags(releaseLinkerFlags, .when(configuration: .release))]),
 
         // Micro benchmarks (Benchmarks/): not tests; CI runs them once as a smoke.
         .target(name: "CAllocationCounter", path: "Benchmarks/CAllocationCounter"),
