@@ -14,9 +14,11 @@ targets=(FuzzHTTPParser FuzzJSON FuzzAdmission FuzzYAML FuzzConfiguration)
 
 scratch="$here/../../.build-fuzz"
 mkdir -p "$scratch/findings"
+# lld, as the release build: gold warns about every AddressSanitizer report symbol.
 swift build --package-path "$here" --scratch-path "$scratch/build" -c debug \
-  -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library >/dev/null 2>&1
-bin=$(swift build --package-path "$here" --scratch-path "$scratch/build" -c debug --show-bin-path)
+  -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -use-ld=lld >"$scratch/build.log" 2>&1 ||
+  { cat "$scratch/build.log"; exit 1; }
+bin=$(swift build --package-path "$here" --scratch-path "$scratch/build" -c debug -Xswiftc -use-ld=lld --show-bin-path)
 for t in "${targets[@]}"; do
   mkdir -p "$scratch/corpus/$t"
   echo "== $t for ${seconds}s"
