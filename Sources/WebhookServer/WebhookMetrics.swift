@@ -5,30 +5,47 @@ import Synchronization
 
 /// Prometheus metrics with controller-runtime's names, so existing webhook
 /// dashboards work, plus this server's own.
+///
+/// Every event loop records each request here: the counters are atomics, so loops never
+/// wait on each other, and every label value comes from a fixed set (a request's kind
+/// and operation are free text: as labels they would let any client grow the series).
 final class WebhookMetrics: Sendable {
     /// Latency histogram upper bounds in seconds, 100 µs to 30 s.
     static let latencyBuckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                            0.25, 0.5, 1, 2.5, 5, 10, 30]
+    /// The status codes the admission endpoints answer with; any other is counted apart.
+    private static let knownCodes = [200, 400, 415]
+    /// Label values of `atlas_stream_webhook_admission_total`, sorted; the last is "other".
+    static let admissionKinds = ["AtlasStreamConnection", "AtlasStreamInstance", "other"]
+    static let admissionOperations = ["CONNECT", "CREATE", "DELETE", "UPDATE", "other"]
 
-    private struct RequestKey: Hashable { var endpoint: Int; var code: Int }
-    private struct AdmissionKey: Hashable { var kind: String; var operation: String; var allowed: Bool }
-    private struct Histogram {
-        var buckets = [Int](repeating: 0, count: WebhookMetrics.latencyBuckets.count)
-        var sum = 0.0
-        var count = 0
-    }
-    private struct State {
-        var requests: [RequestKey: Int] = [:]
-        /// One per `AdmissionEndpoint.allCases`, updated in place.
-        var latency = [Histogram](repeating: Histogram(), count: AdmissionEndpoint.allCases.count)
-        var admissions: [AdmissionKey: Int] = [:]
+    private final class Counter: Sendable {
+        let value = Atomic<Int>(0)
+        func add(_ n: Int) { value.add(n, ordering: .relaxed) }
+        var current: Int { value.load(ordering: .relaxed) }
     }
 
-    private let state = Mutex(State())
+    private struct Histogram: Sendable {
+        let buckets = (0..<WebhookMetrics.latencyBuckets.count).map { _ in Counter() }
+        let count = Counter()
+        let sumNanoseconds = Counter()
+    }
+
+    private static func counters(_ n: Int) -> [Counter] { (0..<n).map { _ in Counter() } }
+
+    private let endpoints = AdmissionEndpoint.allCases
+    /// [endpoint][known code]
+    private let requests = counters(AdmissionEndpoint.allCases.count * WebhookMetrics.knownCodes.count)
+    private let otherRequests = Mutex<[RequestKey: Int]>([:])
+    private let latency = AdmissionEndpoint.allCases.map { _ in Histogram() }
+    /// [kind][operation][allowed]
+    private let admissions = counters(WebhookMetrics.admissionKinds.count * WebhookMetrics.admissionOperations.count * 2)
     private let inFlightMutate = Atomic<Int>(0)
     private let inFlightValidate = Atomic<Int>(0)
     private let reloadSuccesses = Atomic<Int>(0)
     private let reloadFailures = Atomic<Int>(0)
+
+    private struct RequestKey: Hashable { var endpoint: Int; var code: Int }
 
     func certificateReloaded(success: Bool) {
         if success {
@@ -49,6 +66,11 @@ final class WebhookMetrics: Sendable {
         AdmissionEndpoint.allCases.firstIndex(of: endpoint) ?? 0
     }
 
+    /// The index of `value` in `labels`, or of the last label ("other").
+    private static func label(_ value: String, in labels: [String]) -> Int {
+        labels.firstIndex(of: value) ?? labels.count - 1
+    }
+
     func begin(_ endpoint: AdmissionEndpoint) {
         switch endpoint {
         case .mutate: inFlightMutate.add(1, ordering: .relaxed)
@@ -62,51 +84,71 @@ final class WebhookMetrics: Sendable {
         case .validate: inFlightValidate.subtract(1, ordering: .relaxed)
         }
         let e = WebhookMetrics.index(endpoint)
-        let bucket = WebhookMetrics.latencyBuckets.firstIndex { seconds <= $0 }
-        state.withLock { s in
-            s.requests[RequestKey(endpoint: e, code: code), default: 0] += 1
-            if let bucket { s.latency[e].buckets[bucket] += 1 }
-            s.latency[e].sum += seconds
-            s.latency[e].count += 1
-            if let summary {
-                s.admissions[AdmissionKey(kind: summary.kind, operation: summary.operation, allowed: summary.allowed),
-                             default: 0] += 1
-            }
+        if let c = WebhookMetrics.knownCodes.firstIndex(of: code) {
+            requests[e * WebhookMetrics.knownCodes.count + c].add(1)
+        } else {
+            otherRequests.withLock { $0[RequestKey(endpoint: e, code: code), default: 0] += 1 }
+        }
+        let histogram = latency[e]
+        if let bucket = WebhookMetrics.latencyBuckets.firstIndex(where: { seconds <= $0 }) {
+            histogram.buckets[bucket].add(1)
+        }
+        histogram.count.add(1)
+        histogram.sumNanoseconds.add(Int((max(seconds, 0) * 1e9).rounded()))
+        if let summary {
+            let kind = WebhookMetrics.label(summary.kind, in: WebhookMetrics.admissionKinds)
+            let operation = WebhookMetrics.label(summary.operation, in: WebhookMetrics.admissionOperations)
+            admissions[(kind * WebhookMetrics.admissionOperations.count + operation) * 2 + (summary.allowed ? 1 : 0)].add(1)
         }
     }
 
     /// The text exposition format 0.0.4.
     func render(http: HTTPServerStatistics, certificateNotAfter: Int?) -> String {
-        let s = state.withLock { $0 }
         var out = ""
         func family(_ name: String, _ type: String, _ help: String) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
         }
         family("controller_runtime_webhook_requests_total", "counter",
                "Total number of admission requests by HTTP status code.")
-        let endpoints = AdmissionEndpoint.allCases
-        for (key, value) in s.requests.sorted(by: { ($0.key.endpoint, $0.key.code) < ($1.key.endpoint, $1.key.code) }) {
+        var requestCounts: [RequestKey: Int] = otherRequests.withLock { $0 }
+        for e in endpoints.indices {
+            for (c, code) in WebhookMetrics.knownCodes.enumerated() {
+                let n = requests[e * WebhookMetrics.knownCodes.count + c].current
+                if n > 0 { requestCounts[RequestKey(endpoint: e, code: code)] = n }
+            }
+        }
+        for (key, value) in requestCounts.sorted(by: { ($0.key.endpoint, $0.key.code) < ($1.key.endpoint, $1.key.code) }) {
             out += "controller_runtime_webhook_requests_total{code=\"\(key.code)\",webhook=\"\(endpoints[key.endpoint].path)\"} \(value)\n"
         }
         family("controller_runtime_webhook_latency_seconds", "histogram", "Histogram of the latency of processing admission requests")
-        for (e, h) in s.latency.enumerated() where h.count > 0 {
+        for (e, h) in latency.enumerated() {
+            // Read the count first: the buckets and sum read after it are at least as new.
+            let count = h.count.current
+            guard count > 0 else { continue }
             let webhook = endpoints[e].path
             var cumulative = 0
             for (i, bound) in WebhookMetrics.latencyBuckets.enumerated() {
-                cumulative += h.buckets[i]
+                cumulative += h.buckets[i].current
                 out += "controller_runtime_webhook_latency_seconds_bucket{webhook=\"\(webhook)\",le=\"\(bound)\"} \(cumulative)\n"
             }
-            out += "controller_runtime_webhook_latency_seconds_bucket{webhook=\"\(webhook)\",le=\"+Inf\"} \(h.count)\n"
-            out += "controller_runtime_webhook_latency_seconds_sum{webhook=\"\(webhook)\"} \(h.sum)\n"
-            out += "controller_runtime_webhook_latency_seconds_count{webhook=\"\(webhook)\"} \(h.count)\n"
+            out += "controller_runtime_webhook_latency_seconds_bucket{webhook=\"\(webhook)\",le=\"+Inf\"} \(max(count, cumulative))\n"
+            out += "controller_runtime_webhook_latency_seconds_sum{webhook=\"\(webhook)\"} \(Double(h.sumNanoseconds.current) / 1e9)\n"
+            out += "controller_runtime_webhook_latency_seconds_count{webhook=\"\(webhook)\"} \(max(count, cumulative))\n"
         }
         family("controller_runtime_webhook_requests_in_flight", "gauge", "Current number of admission requests being served.")
         for endpoint in AdmissionEndpoint.allCases {
             out += "controller_runtime_webhook_requests_in_flight{webhook=\"\(endpoint.path)\"} \(inFlight(endpoint))\n"
         }
         family("atlas_stream_webhook_admission_total", "counter", "Admission decisions by kind, operation and outcome.")
-        for (key, value) in s.admissions.sorted(by: { ($0.key.kind, $0.key.operation) < ($1.key.kind, $1.key.operation) }) {
-            out += "atlas_stream_webhook_admission_total{kind=\"\(escape(key.kind))\",operation=\"\(escape(key.operation))\",allowed=\"\(key.allowed)\"} \(value)\n"
+        for (k, kind) in WebhookMetrics.admissionKinds.enumerated() {
+            for (o, operation) in WebhookMetrics.admissionOperations.enumerated() {
+                for allowed in [false, true] {
+                    let n = admissions[(k * WebhookMetrics.admissionOperations.count + o) * 2 + (allowed ? 1 : 0)].current
+                    if n > 0 {
+                        out += "atlas_stream_webhook_admission_total{kind=\"\(kind)\",operation=\"\(operation)\",allowed=\"\(allowed)\"} \(n)\n"
+                    }
+                }
+            }
         }
         family("atlas_stream_webhook_tls_handshake_errors_total", "counter", "TLS handshakes that failed or timed out.")
         out += "atlas_stream_webhook_tls_handshake_errors_total \(http.tlsHandshakeErrors)\n"
@@ -122,20 +164,6 @@ final class WebhookMetrics: Sendable {
         if let notAfter = certificateNotAfter {
             family("atlas_stream_webhook_certificate_expiry_timestamp_seconds", "gauge", "When the serving certificate expires, in seconds since the epoch.")
             out += "atlas_stream_webhook_certificate_expiry_timestamp_seconds \(notAfter)\n"
-        }
-        return out
-    }
-
-    /// Label values: backslash, quote and newline escaped.
-    private func escape(_ value: String) -> String {
-        var out = ""
-        for c in value {
-            switch c {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "\n": out += "\\n"
-            default: out.append(c)
-            }
         }
         return out
     }

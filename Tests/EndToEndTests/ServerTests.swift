@@ -224,11 +224,30 @@ final class ServerTests: XCTestCase {
         XCTAssertTrue(metrics.contains(
             "atlas_stream_webhook_admission_total{kind=\"AtlasStreamConnection\",operation=\"CREATE\",allowed=\"true\"} 3"))
         XCTAssertTrue(metrics.contains("atlas_stream_webhook_certificate_expiry_timestamp_seconds "))
+        XCTAssertFalse(metrics.contains("kind=\"other\""), metrics)
         // Every sample line is `name{labels} value` with a numeric value.
         for line in metrics.components(separatedBy: "\n") where !line.isEmpty && !line.hasPrefix("#") && !line.hasPrefix("HTTP/")
             && line.contains(" ") && !line.contains(":") {
             XCTAssertNotNil(Double(line.split(separator: " ").last ?? ""), line)
         }
+    }
+
+    /// Kinds and operations are free text in a review; as label values they are bounded, so
+    /// no client can grow the metrics (or the server's memory) by inventing new ones.
+    func testMetricsLabelValuesAreBounded() throws {
+        let server = try RunningServer()
+        for i in 0..<25 {
+            let body = #"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-\#(i)","#
+                + #""kind":{"group":"example.com","version":"v1","kind":"Kind\#(i)"},"#
+                + #""resource":{"group":"example.com","version":"v1","resource":"things"},"operation":"OP\#(i)","object":{}}}"#
+            let answer = try server.curl(["-H", "Content-Type: application/json", "--data-binary", body, server.url("/validate")])
+            XCTAssertTrue(answer.stdout.contains(#""allowed":true"#), answer.stdout)
+        }
+        let metrics = try server.curl([server.url("/metrics")]).stdout
+        XCTAssertTrue(metrics.contains(#"atlas_stream_webhook_admission_total{kind="other",operation="other",allowed="true"} 25"#), metrics)
+        XCTAssertFalse(metrics.contains("Kind1"), metrics)
+        XCTAssertFalse(metrics.contains("OP1"), metrics)
+        XCTAssertTrue(metrics.contains(#"controller_runtime_webhook_requests_total{code="200",webhook="/validate"} 25"#), metrics)
     }
 
     func testHealthAndReadiness() throws {
