@@ -7,21 +7,49 @@ public struct FieldPath: Sendable, Equatable, CustomStringConvertible {
         case key(String)
     }
 
-    /// From the root field on, e.g. `[.field("spec"), .field("connectionRegistry"), .index(2)]`.
-    public private(set) var components: [Component]
+    /// A path is its last component and its parent's node: the rules build a path for
+    /// every field they visit, and a child then costs one small node, not a copy of its
+    /// parent's components.
+    private final class Node: Sendable {
+        let parent: Node?
+        let component: Component
+        let depth: Int
 
-    public init(_ root: String) {
-        components = [.field(root)]
+        init(parent: Node?, component: Component) {
+            self.parent = parent
+            self.component = component
+            self.depth = (parent?.depth ?? 0) + 1
+        }
     }
 
-    public func child(_ name: String) -> FieldPath { appending(.field(name)) }
-    public func index(_ i: Int) -> FieldPath { appending(.index(i)) }
-    public func key(_ k: String) -> FieldPath { appending(.key(k)) }
+    private let last: Node
 
-    private func appending(_ component: Component) -> FieldPath {
-        var p = self
-        p.components.append(component)
-        return p
+    public init(_ root: String) {
+        last = Node(parent: nil, component: .field(root))
+    }
+
+    private init(_ last: Node) {
+        self.last = last
+    }
+
+    /// From the root field on, e.g. `[.field("spec"), .field("connectionRegistry"), .index(2)]`.
+    public var components: [Component] {
+        var reversed: [Component] = []
+        reversed.reserveCapacity(last.depth)
+        var node: Node? = last
+        while let n = node {
+            reversed.append(n.component)
+            node = n.parent
+        }
+        return reversed.reversed()
+    }
+
+    public func child(_ name: String) -> FieldPath { FieldPath(Node(parent: last, component: .field(name))) }
+    public func index(_ i: Int) -> FieldPath { FieldPath(Node(parent: last, component: .index(i))) }
+    public func key(_ k: String) -> FieldPath { FieldPath(Node(parent: last, component: .key(k))) }
+
+    public static func == (a: FieldPath, b: FieldPath) -> Bool {
+        a.last === b.last || (a.last.depth == b.last.depth && a.components == b.components)
     }
 
     public var description: String {
