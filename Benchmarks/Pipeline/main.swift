@@ -7,8 +7,9 @@
 // --check-allocations fails (exit 1) when a case allocates more per operation than its
 // budget below: the allocation regression test, run by CI on a release build.
 //
-// Inputs: Tests/Fixtures/review-kafka.json and, when present beside the repository,
-// ../shared/bench/review-large.json.
+// Inputs: Tests/Fixtures/review-kafka.json (2.5 KB), a 250 KB review made here in the
+// shape of the 2.2 MB one, and, when present beside the repository,
+// ../shared/bench/review-large.json (2.2 MB).
 import Admission
 import CAllocationCounter
 import Glibc
@@ -40,11 +41,10 @@ func readFile(_ path: String) -> [UInt8]? {
     }
 }
 
-/// Runs `body` repeatedly for about `secondsPerCase` (3 times with --smoke) and prints
-/// time per operation, throughput and allocations per operation.
 /// Allocations per operation each case may make (release build).
 let allocationBudgets: [String: Int] = [
     "json read 2.5KB": 8, "pipeline /validate 2.5KB": 60, "pipeline /mutate 2.5KB": 24, "http parse 2.5KB": 16,
+    "json read 250KB": 8, "pipeline /validate 250KB": 24, "pipeline /mutate 250KB": 24,
     "json read 2.2MB": 8, "pipeline /validate 2.2MB": 24, "pipeline /mutate 2.2MB": 24,
 ]
 let checkAllocations = arguments.contains("--check-allocations")
@@ -60,6 +60,8 @@ func measure<Input>(_ name: String, bytes: Int, prepare: () -> Input?, _ body: (
     measure(name, bytes: bytes) { body(input) }
 }
 
+/// Runs `body` repeatedly for about `secondsPerCase` (3 times with --smoke) and prints
+/// time per operation, throughput and allocations per operation.
 @MainActor
 func measure(_ name: String, bytes: Int, _ body: () -> Void) {
     if let filter, !name.contains(filter) { return }
@@ -87,9 +89,36 @@ func pad(_ text: String, _ width: Int) -> String {
     text + String(repeating: " ", count: max(0, width - text.count))
 }
 
+/// An UPDATE of a Kafka connection whose `config` map of `entries` 100-byte values is
+/// unchanged, in object and oldObject: the shape of ../shared/bench/review-large.json.
+func configMapReview(entries: Int) -> [UInt8] {
+    var config = ""
+    let value = String(repeating: "v", count: 100)
+    for i in 0..<entries {
+        let number = String(i)
+        config += (i == 0 ? "" : ",") + "\"custom.property." + String(repeating: "0", count: max(0, 5 - number.count))
+            + number + "\":\"" + value + "\""
+    }
+    let kind = #"{"group":"atlas.mongodb.com","version":"v1","kind":"AtlasStreamConnection"}"#
+    let resource = #"{"group":"atlas.mongodb.com","version":"v1","resource":"atlasstreamconnections"}"#
+    let object = #"{"apiVersion":"atlas.mongodb.com/v1","kind":"AtlasStreamConnection","#
+        + #""metadata":{"name":"my-stream-connection","namespace":"default"},"#
+        + #""spec":{"name":"my-stream-connection","type":"Kafka","kafkaConfig":{"bootstrapServers":"broker-1:9092,broker-2:9092","#
+        + #""authentication":{"mechanism":"SCRAM-512","credentials":{"name":"ref-to-creds-secret","namespace":"default"}},"#
+        + #""security":{"protocol":"SSL","certificate":{"name":"ref-to-certificate-secret","namespace":"default"}},"#
+        + #""config":{"# + config + "}}}}"
+    let review = #"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"#
+        + #""uid":"705ab4f5-6393-11e8-b7cc-42010a800002","kind":"# + kind + #","resource":"# + resource
+        + #","name":"my-stream-connection","namespace":"default","operation":"UPDATE","#
+        + #""userInfo":{"username":"kubernetes-admin"},"object":"# + object + #","oldObject":"# + object
+        + #","dryRun":false}}"#
+    return Array(review.utf8)
+}
+
 let root = String(#filePath.dropLast("Benchmarks/Pipeline/main.swift".count))
 var inputs: [(String, [UInt8])] = []
 if let kafka = readFile(root + "Tests/Fixtures/review-kafka.json") { inputs.append(("2.5KB", kafka)) }
+inputs.append(("250KB", configMapReview(entries: 960)))
 if let large = readFile(root + "../shared/bench/review-large.json") { inputs.append(("2.2MB", large)) }
 guard !inputs.isEmpty else {
     print("no input: Tests/Fixtures/review-kafka.json not found")
