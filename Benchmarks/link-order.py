@@ -15,8 +15,9 @@ valgrind cannot read), sends it every kind of request the server sees (keep-aliv
 /validate and /mutate, the 2.2 MB review from ../shared/bench when present, 256
 connections at once, a new and a resumed TLS connection per request, health, readiness,
 metrics and the error rows), stops it with SIGTERM and lists what ran in the binary.
-Regenerate after changing the request path or the toolchain; a stale file only costs
-memory, never correctness (names not found are ignored).
+Regenerate after changing the request path or the toolchain, then delete the binary:
+SwiftPM does not track this file as a link input. A stale file only costs memory, never
+correctness (names not found are ignored).
 """
 import collections
 import http.client
@@ -180,7 +181,8 @@ def main():
         functions = executed_functions(profile, os.path.basename(copy))
         with open(OUTPUT, "w") as out:
             out.write("\n".join(functions) + "\n")
-        print(f"{len(functions)} functions written to {os.path.relpath(OUTPUT, ROOT)}")
+        print(f"{len(functions)} functions written to {os.path.relpath(OUTPUT, ROOT)}; "
+              f"delete {os.path.relpath(binary, ROOT)} so the next build links with them")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
