@@ -363,14 +363,19 @@ public struct JSONMembers: Sequence, Sendable {
 }
 
 extension JSONValue: Equatable {
-    /// Semantic equality: objects compare as maps (member order ignored), strings by
-    /// decoded content, numbers by their written text.
+    /// Semantic equality: objects compare as maps (member order ignored, the last of
+    /// duplicate keys winning), strings by decoded content, numbers by their written text.
+    ///
+    /// Linear in the two values (n log n at worst for reordered members): every node of
+    /// one side is compared with at most one node of the other, whatever the shape. A
+    /// comparison that fell back to a second walk at every level would be exponential in
+    /// the nesting depth.
     public static func == (a: JSONValue, b: JSONValue) -> Bool {
-        let na = a.node, nb = b.node
-        guard na.kind == nb.kind else { return false }
+        guard a.kind == b.kind else { return false }
         // Identical source text is equal: one memcmp instead of a walk (an UPDATE's
-        // object and oldObject usually carry the same spec, byte for byte).
-        if na.kind == .object || na.kind == .array, let x = a.sourceRange, let y = b.sourceRange, x.count == y.count {
+        // object and oldObject usually carry the same spec, byte for byte). Only here, at
+        // the top: repeated at every level it would cost the size times the depth.
+        if a.kind == .object || a.kind == .array, let x = a.sourceRange, let y = b.sourceRange, x.count == y.count {
             let same = a.document.storage.withUnsafeBytes { p in
                 b.document.storage.withUnsafeBytes { q in
                     guard let pb = p.baseAddress, let qb = q.baseAddress else { return x.isEmpty }
@@ -379,28 +384,33 @@ extension JSONValue: Equatable {
             }
             if same { return true }
         }
+        return semanticallyEqual(a, b)
+    }
+
+    private static func semanticallyEqual(_ a: JSONValue, _ b: JSONValue) -> Bool {
+        let na = a.node, nb = b.node
+        guard na.kind == nb.kind else { return false }
         switch na.kind {
         case .null, .true, .false:
             return true
         case .number:
             return a.rawContent.elementsEqual(b.rawContent)
         case .string:
-            if !na.hasEscapes && !nb.hasEscapes { return a.rawContent.elementsEqual(b.rawContent) }
-            return a.string == b.string
+            return a.sameString(b)
         case .array:
             guard na.count == nb.count else { return false }
-            return zip(a.elements, b.elements).allSatisfy { $0 == $1 }
+            return zip(a.elements, b.elements).allSatisfy { semanticallyEqual($0, $1) }
         case .object:
-            // Usually both sides were written by the same encoder: same keys, same order.
-            if na.count == nb.count
-                && zip(a.members, b.members).allSatisfy({ $0.key.sameString($1.key) && $0.value == $1.value }) {
-                return true
+            // Usually both sides were written by the same encoder: same keys in the same
+            // order, and then values pair up in order. Otherwise pair them by key. Either
+            // way each value is compared once.
+            if na.count == nb.count && zip(a.members, b.members).allSatisfy({ $0.key.sameString($1.key) }) {
+                return zip(a.members, b.members).allSatisfy { semanticallyEqual($0.value, $1.value) }
             }
-            // Otherwise compare effective members (the last of duplicate keys wins).
             let mine = a.effectiveMembers, theirs = b.effectiveMembers
             guard mine.count == theirs.count else { return false }
             for (key, value) in mine {
-                guard let other = theirs[key], other == value else { return false }
+                guard let other = theirs[key], semanticallyEqual(value, other) else { return false }
             }
             return true
         }

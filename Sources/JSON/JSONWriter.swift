@@ -86,6 +86,32 @@ public struct JSONWriter: Sendable {
 
     /// Writes a parsed value. Strings and numbers are copied as written in their
     /// source, which is valid JSON by construction.
+    /// Writes `v`, but stops adding members and elements once `bytes` holds at least
+    /// `limit` bytes (the output is then cut JSON): for showing the start of a value
+    /// without writing all of it.
+    public mutating func value(_ v: JSONValue, stopAfter limit: Int) {
+        guard bytes.count < limit else { return }
+        switch v.kind {
+        case .array:
+            beginArray()
+            for element in v.elements {
+                guard bytes.count < limit else { return }
+                value(element, stopAfter: limit)
+            }
+            endArray()
+        case .object:
+            beginObject()
+            for (k, member) in v.members {
+                guard bytes.count < limit else { return }
+                key(k.string ?? "")
+                value(member, stopAfter: limit)
+            }
+            endObject()
+        default:
+            value(v)
+        }
+    }
+
     public mutating func value(_ v: JSONValue) {
         switch v.kind {
         case .null: null()

@@ -55,10 +55,8 @@ public struct CheckReport: Sendable {
             if let error = finding.error {
                 w.key("field"); w.string(error.field.description)
                 w.key("reason"); w.string(error.reason.rawValue)
-                w.key("message"); w.string(error.body)
-            } else {
-                w.key("message"); w.string(finding.warning ?? "")
             }
+            w.key("message"); w.string(finding.message)
             w.endObject()
         }
         w.endArray()

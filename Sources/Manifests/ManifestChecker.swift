@@ -16,12 +16,24 @@ public struct Finding: Sendable, Equatable {
     public var error: FieldError?
     /// The warning text (nil for an error).
     public var warning: String?
+    /// For the last finding of an object with more errors than an answer lists (100):
+    /// how many more there are.
+    public var moreErrors = 0
 
-    /// `FILE:LINE: Kind/name: field: body`, or `FILE:LINE: Kind/name: warning: text`.
+    /// `FILE:LINE: Kind/name: field: body`, `FILE:LINE: Kind/name: warning: text`, or
+    /// `FILE:LINE: Kind/name: and N more errors`.
     public var text: String {
         let subject = "\(file):\(line): \(kind)/\(name): "
         if let error { return subject + error.description }
+        if moreErrors > 0 { return subject + message }
         return subject + "warning: " + (warning ?? "")
+    }
+
+    /// The error body, the warning, or `and N more errors`.
+    public var message: String {
+        if let error { return error.body }
+        if moreErrors > 0 { return "and \(moreErrors) more errors" }
+        return warning ?? ""
     }
 }
 
@@ -110,6 +122,11 @@ public struct ManifestChecker: Sendable {
             var finding = base
             finding.line = line(of: error.field, in: document)
             finding.error = error
+            result.findings.append(finding)
+        }
+        if decision.omittedErrorCount > 0 {
+            var finding = base
+            finding.moreErrors = decision.omittedErrorCount
             result.findings.append(finding)
         }
         for warning in decision.warnings {

@@ -182,17 +182,21 @@ struct ConnectionRules {
         }
     }
 
+    /// At most this many `config` keys (SPEC section 4), checked before the keys.
+    static let maxConfigKeys = 256
+
     private func validateConfig(_ value: JSONValue?, _ path: FieldPath, _ checks: inout FieldChecks) {
         guard let config = checks.object(value, path) else { return }
-        // Runs over every entry of maps that can hold thousands: no allocation per
-        // entry unless it is reported.
+        guard config.count <= Self.maxConfigKeys else {
+            return checks.tooMany(path, config.count, max: Self.maxConfigKeys)
+        }
         for (key, entry) in config.members {
-            let length = key.stringByteCount
-            guard length > 0 else {
+            guard key.stringByteCount > 0 else {
                 checks.invalid(path, "", "keys must not be empty")
                 continue
             }
-            if Self.forbiddenConfigKeyLengths.contains(length), let name = key.string,
+            // Judged on the decoded key: `sasl\u002epassword` is `sasl.password`.
+            if let name = key.string, Self.forbiddenConfigKeyLengths.contains(name.utf8.count),
                let field = Self.forbiddenConfigKeys[name.lowercased()] {
                 checks.forbidden(path.key(name), "overrides a typed field; set \(field) instead")
             }
@@ -202,25 +206,30 @@ struct ConnectionRules {
 
     // MARK: - Bootstrap servers
 
+    /// At most this many entries and bytes in `bootstrapServers` (SPEC section 4),
+    /// checked before the entries.
+    static let maxBootstrapServers = 256
+    static let maxBootstrapServersBytes = 16 * 1024
+
     private func validateBootstrapServers(_ servers: String, _ path: FieldPath, _ checks: inout FieldChecks) {
         var servers = servers
         servers.withUTF8 { bytes in
-            var seen: [Slice<UnsafeBufferPointer<UInt8>>] = []
+            let entryCount = bytes.reduce(1) { $0 + ($1 == UInt8(ascii: ",") ? 1 : 0) }
+            let tooLong = bytes.count > Self.maxBootstrapServersBytes
+            let tooMany = entryCount > Self.maxBootstrapServers
+            if tooLong { checks.tooLong(path, max: Self.maxBootstrapServersBytes) }
+            if tooMany { checks.tooMany(path, entryCount, max: Self.maxBootstrapServers) }
+            guard !tooLong && !tooMany else { return }
+            // Servers compare case-insensitively (host names do).
+            var seen = Set<[UInt8]>()
             for entry in bytes.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
                 if let problem = Self.bootstrapServerProblem(Array(entry)) {
-                    checks.invalid(path, String(decoding: entry, as: UTF8.self), problem)
-                } else if seen.contains(where: { Self.equalIgnoringCase($0, entry) }) {
-                    checks.duplicate(path, String(decoding: entry, as: UTF8.self))
-                } else {
-                    seen.append(entry)
+                    checks.invalid(path, bytes: entry, problem)
+                } else if !seen.insert(entry.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }).inserted {
+                    checks.duplicate(path, bytes: entry)
                 }
             }
         }
-    }
-
-    private static func equalIgnoringCase(_ a: Slice<UnsafeBufferPointer<UInt8>>, _ b: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
-        func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c + 0x20 : c }
-        return a.count == b.count && zip(a, b).allSatisfy { lower($0) == lower($1) }
     }
 
     static let hostProblem = "host must be an RFC 1123 hostname, an IPv4 address or a bracketed IPv6 address"

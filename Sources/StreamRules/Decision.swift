@@ -2,14 +2,18 @@ import JSON
 
 /// What the rules decided about one object.
 public struct Decision: Sendable {
-    /// Every problem found; empty means allowed.
+    /// The problems found, the first 100 of them in the order found; empty means allowed.
     public var errors: [FieldError]
+    /// How many more problems were found than `errors` holds (`and N more`).
+    public var omittedErrorCount: Int
     /// Defaulting as JSON Patch operations (only from `mutate`).
     public var patch: [PatchOperation]
     public var warnings: [String]
 
-    public init(errors: [FieldError] = [], patch: [PatchOperation] = [], warnings: [String] = []) {
+    public init(errors: [FieldError] = [], omittedErrorCount: Int = 0, patch: [PatchOperation] = [],
+                warnings: [String] = []) {
         self.errors = errors
+        self.omittedErrorCount = omittedErrorCount
         self.patch = patch
         self.warnings = warnings
     }

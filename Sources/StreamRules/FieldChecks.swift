@@ -2,37 +2,71 @@ import JSON
 
 /// Collects field errors while reading an object of unknown shape: every accessor
 /// reports a value of the wrong JSON type as Invalid and then treats it as absent.
+///
+/// At most `FieldChecks.maxReported` errors are kept, in the order found; past that an
+/// error is only counted, so an object with a million faults costs no more than one
+/// with a hundred to report (SPEC section 2, bounded answers).
 struct FieldChecks {
-    var errors: [FieldError] = []
+    static let maxReported = 100
+
+    private(set) var errors: [FieldError] = []
+    /// Errors found past `maxReported`, counted but not built.
+    private(set) var omitted = 0
+
+    /// Whether another error is still kept; counts it as omitted otherwise.
+    private mutating func keeps() -> Bool {
+        guard errors.count < Self.maxReported else {
+            omitted += 1
+            return false
+        }
+        return true
+    }
+
+    private mutating func add(_ reason: FieldError.Reason, _ path: FieldPath, _ body: @autoclosure () -> String) {
+        guard keeps() else { return }
+        errors.append(FieldError(reason: reason, field: path, body: body()))
+    }
 
     mutating func required(_ path: FieldPath, _ detail: String? = nil) {
-        errors.append(FieldError(reason: .required, field: path, body: detail.map { "Required value: \($0)" } ?? "Required value"))
+        add(.required, path, detail.map { "Required value: \($0)" } ?? "Required value")
     }
 
     mutating func invalid(_ path: FieldPath, _ value: JSONValue, _ detail: String) {
-        errors.append(FieldError(reason: .invalid, field: path, body: "Invalid value: \(render(value)): \(detail)"))
+        add(.invalid, path, "Invalid value: \(render(value)): \(detail)")
     }
 
     mutating func invalid(_ path: FieldPath, _ value: String, _ detail: String) {
-        errors.append(FieldError(reason: .invalid, field: path, body: "Invalid value: \(goQuote(value)): \(detail)"))
+        add(.invalid, path, "Invalid value: \(goQuote(value)): \(detail)")
+    }
+
+    /// Invalid, with the value given as bytes (converted only when the error is kept).
+    mutating func invalid(_ path: FieldPath, bytes value: some Collection<UInt8>, _ detail: String) {
+        add(.invalid, path, "Invalid value: \(goQuote(prefixBytes(value))): \(detail)")
     }
 
     mutating func notSupported(_ path: FieldPath, _ value: String, _ supported: [String]) {
-        errors.append(FieldError(reason: .notSupported, field: path,
-                                 body: "Unsupported value: \(goQuote(value)): supported values: "
-                                     + supported.map(goQuote).joined(separator: ", ")))
+        add(.notSupported, path, "Unsupported value: \(goQuote(value)): supported values: "
+            + supported.map(goQuote).joined(separator: ", "))
     }
 
-    mutating func forbidden(_ path: FieldPath, _ detail: String) {
-        errors.append(FieldError(reason: .forbidden, field: path, body: "Forbidden: \(detail)"))
+    mutating func forbidden(_ path: FieldPath, _ detail: @autoclosure () -> String) {
+        add(.forbidden, path, "Forbidden: \(detail())")
     }
 
     mutating func duplicate(_ path: FieldPath, _ value: String) {
-        errors.append(FieldError(reason: .duplicate, field: path, body: "Duplicate value: \(goQuote(value))"))
+        add(.duplicate, path, "Duplicate value: \(goQuote(value))")
+    }
+
+    mutating func duplicate(_ path: FieldPath, bytes value: some Collection<UInt8>) {
+        add(.duplicate, path, "Duplicate value: \(goQuote(prefixBytes(value)))")
     }
 
     mutating func tooLong(_ path: FieldPath, max: Int) {
-        errors.append(FieldError(reason: .tooLong, field: path, body: "Too long: may not be more than \(max) bytes"))
+        add(.tooLong, path, "Too long: may not be more than \(max) bytes")
+    }
+
+    mutating func tooMany(_ path: FieldPath, _ count: Int, max: Int) {
+        add(.tooMany, path, "Too many: \(count): must have at most \(max) items")
     }
 
     /// A string field: nil when absent, null or empty (empty counts as absent), or of
@@ -152,10 +186,40 @@ func isAtlasName(_ text: String) -> Bool {
 
 // MARK: - Rendering values as apimachinery does
 
-/// A string quoted like Go's `%q`.
+/// Bytes a value echoed in an error body keeps; the rest is cut and marked `...`.
+let maxEchoedValueBytes = 256
+
+/// The first bytes of a value, enough to echo it: a value is never copied whole only
+/// to be cut.
+private func prefixBytes(_ value: some Collection<UInt8>) -> String {
+    String(decoding: value.prefix(maxEchoedValueBytes + 4), as: UTF8.self)
+}
+
+/// `text` cut to its first `maxBytes` UTF-8 bytes at a character boundary, with `...`
+/// after a cut; nil when it fits.
+func truncated(_ text: String, maxBytes: Int = maxEchoedValueBytes) -> String? {
+    guard text.utf8.count > maxBytes else { return nil }
+    var end = text.utf8.startIndex
+    var used = 0
+    for scalar in text.unicodeScalars {
+        let width = UTF8.width(scalar)
+        guard used + width <= maxBytes else { break }
+        used += width
+        end = text.utf8.index(end, offsetBy: width)
+    }
+    return String(text[..<end]) + "..."
+}
+
+/// `text` as an answer may echo it: cut to its first 256 bytes, then `...`.
+public func echoed(_ text: String) -> String {
+    truncated(text) ?? text
+}
+
+/// A string quoted like Go's `%q`, cut to its first 256 bytes (then `...`) so that a
+/// megabyte value does not become a megabyte answer.
 func goQuote(_ text: String) -> String {
     var out = "\""
-    for scalar in text.unicodeScalars {
+    for scalar in echoed(text).unicodeScalars {
         switch scalar {
         case "\"": out += "\\\""
         case "\\": out += "\\\\"
@@ -192,13 +256,14 @@ private func isPrintable(_ scalar: Unicode.Scalar) -> Bool {
 func render(_ value: JSONValue) -> String {
     switch value.kind {
     case .string: return goQuote(value.string ?? "")
-    case .number: return value.numberText ?? ""
+    case .number:
+        return echoed(value.numberText ?? "")
     case .true: return "true"
     case .false: return "false"
     case .null: return "null"
     case .array, .object:
         var w = JSONWriter()
-        w.value(value)
+        w.value(value, stopAfter: 64)
         let text = String(decoding: w.bytes.prefix(64), as: UTF8.self)
         return w.bytes.count > 64 ? text + "..." : text
     }

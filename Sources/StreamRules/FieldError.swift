@@ -58,7 +58,7 @@ public struct FieldPath: Sendable, Equatable, CustomStringConvertible {
             switch component {
             case .field(let name): out += out.isEmpty ? name : "." + name
             case .index(let i): out += "[\(i)]"
-            case .key(let k): out += "[\(k)]"
+            case .key(let k): out += "[\(echoed(k))]"
             }
         }
         return out
@@ -75,6 +75,7 @@ public struct FieldError: Sendable, Equatable, CustomStringConvertible {
         case forbidden = "FieldValueForbidden"
         case duplicate = "FieldValueDuplicate"
         case tooLong = "FieldValueTooLong"
+        case tooMany = "FieldValueTooMany"
     }
 
     public var reason: Reason

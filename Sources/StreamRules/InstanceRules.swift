@@ -110,8 +110,14 @@ struct InstanceRules {
         return (name, namespace)
     }
 
+    /// At most this many `connectionRegistry` entries (SPEC section 3), checked before them.
+    static let maxRegistryEntries = 1000
+
     private func validateRegistry(_ value: JSONValue?, _ path: FieldPath, namespace: String, _ checks: inout FieldChecks) {
         guard let registry = checks.array(value, path) else { return }
+        guard registry.count <= Self.maxRegistryEntries else {
+            return checks.tooMany(path, registry.count, max: Self.maxRegistryEntries)
+        }
         var seen = Set<String>()
         for (i, entry) in registry.elements.enumerated() {
             let entryPath = path.index(i)

@@ -22,8 +22,9 @@ public struct StreamRules: Sendable {
         return Decision(patch: patch)
     }
 
-    /// Validation for `/validate`. On UPDATE only a changed `spec` is judged, and an
-    /// object being deleted passes, so finalizer updates by the operator always go through.
+    /// Validation for `/validate`. On UPDATE only a changed `spec` is judged, so the
+    /// operator's finalizer and status updates always go through; an object being
+    /// deleted gets no free pass for a spec change.
     public func validate(_ input: RuleInput) -> Decision {
         var checks = FieldChecks()
         guard let object = input.object else {
@@ -36,7 +37,6 @@ public struct StreamRules: Sendable {
         }
         var old: JSONValue?
         if input.operation == .update, let oldObject = input.oldObject, oldObject.isObject {
-            if let deletion = object["metadata"]?["deletionTimestamp"], !deletion.isNull { return .allow }
             if let oldSpec = oldObject["spec"], let newSpec = object["spec"], oldSpec == newSpec { return .allow }
             if oldObject["spec"] == nil && object["spec"] == nil { return .allow }
             old = oldObject
@@ -50,7 +50,7 @@ public struct StreamRules: Sendable {
             ConnectionRules(configuration: configuration).validate(object: object, old: old, namespace: namespace,
                                                                    checks: &checks, warnings: &warnings)
         }
-        return Decision(errors: checks.errors, warnings: warnings)
+        return Decision(errors: checks.errors, omittedErrorCount: checks.omitted, warnings: warnings)
     }
 
     /// `metadata.namespace`, else the request's namespace.

@@ -24,7 +24,8 @@ private func stubDecision() -> Decision {
                       FieldError(reason: .invalid, field: FieldPath("spec").child("kafkaConfig").child("config").key("a/b"),
                                  body: "Invalid value: \"x\": bad")],
              patch: [PatchOperation(path: ["spec", "a/b~c"], value: .object([("k", .string("v"))]))],
-             warnings: ["dup", "dup", "bell\u{7} gone", String(repeating: "w", count: 200), "\u{202E}"])
+             warnings: ["dup", "dup", "bell\u{7} gone", String(repeating: "w", count: 200), String(repeating: "v", count: 300),
+                        "\u{202E}"])
 }
 
 final class AdmissionReviewerTests: XCTestCase {
@@ -108,7 +109,8 @@ final class AdmissionReviewerTests: XCTestCase {
         let patch = try XCTUnwrap(Data(base64Encoded: try XCTUnwrap(response["patch"] as? String)))
         XCTAssertEqual(String(decoding: patch, as: UTF8.self), #"[{"op":"add","path":"/spec/a~1b~0c","value":{"k":"v"}}]"#)
         let warnings = try XCTUnwrap(response["warnings"] as? [String])
-        XCTAssertEqual(warnings, ["dup", "bell gone", String(repeating: "w", count: 120)])
+        // Kept whole up to 256 characters, cut only past that (SPEC section 2).
+        XCTAssertEqual(warnings, ["dup", "bell gone", String(repeating: "w", count: 200), String(repeating: "v", count: 256)])
     }
 
     func testSingleErrorIsNotBracketed() throws {

@@ -90,9 +90,20 @@ final class InstanceRulesTests: XCTestCase {
         XCTAssertTrue(rules.validate(input(.instance, legacy, operation: .update, old: legacy,
                                            metadata: #""name":"obj","namespace":"team-a","finalizers":["x"]"#)).allowed)
         XCTAssertFalse(rules.validate(input(.instance, legacy, operation: .create)).allowed)
-        // Being deleted: passes even with a changed spec.
-        XCTAssertTrue(rules.validate(input(.instance, legacy, operation: .update, old: old,
-                                           metadata: #""name":"obj","namespace":"team-a","deletionTimestamp":"2026-11-29T00:00:00Z""#)).allowed)
+    }
+
+    /// Finding 1 of the hardening review: a terminating object's spec change escaped
+    /// every rule (the secret reference policy among them).
+    func testTerminatingObjectWithChangedSpecIsJudged() {
+        let legacy = #"{"name":"bad name!","clusterConfig":{"provider":"TENANT"}}"#
+        let terminating = #""name":"obj","namespace":"team-a","deletionTimestamp":"2026-11-29T00:00:00Z","finalizers":[]"#
+        let changed = rules.validate(input(.instance, legacy, operation: .update, old: valid, metadata: terminating))
+        XCTAssertFalse(changed.allowed)
+        XCTAssertTrue(rendered(changed.errors).contains(#"FieldValueInvalid spec.name: Invalid value: "bad name!": must contain only ASCII letters, digits and '-'"#),
+                      "\(rendered(changed.errors))")
+        // The operator removing its finalizer does not change spec: it passes, even for an
+        // object that was invalid before the webhook.
+        XCTAssertTrue(rules.validate(input(.instance, legacy, operation: .update, old: legacy, metadata: terminating)).allowed)
     }
 
     func testDefaults() {
