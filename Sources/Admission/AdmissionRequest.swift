@@ -37,6 +37,9 @@ public enum AdmissionDecodingError: Error, Sendable, Equatable, CustomStringConv
     }
 }
 
+/// The longest `request.uid` answered (it is echoed; kube-apiserver sends UUIDs).
+let maxUIDBytes = 256
+
 /// The parts of `AdmissionReview.request` this server uses.
 public struct AdmissionRequest: Sendable {
     public var apiVersion: AdmissionAPIVersion
@@ -67,6 +70,8 @@ public struct AdmissionRequest: Sendable {
         guard let version = AdmissionAPIVersion(rawValue: versionText) else { throw .unknownAPIVersion(versionText) }
         guard let request = root["request"], request.isObject else { throw .missingRequest }
         guard let uid = request["uid"]?.string, !uid.isEmpty else { throw .missingUID }
+        // The uid is echoed in the answer; the apiserver's are UUIDs (36 bytes).
+        guard uid.utf8.count <= maxUIDBytes else { throw .badRequestField("AdmissionReview request.uid is longer than \(maxUIDBytes) bytes") }
         guard let kind = request["kind"], kind.isObject, let kindName = kind["kind"]?.string else {
             throw .badRequestField("AdmissionReview request.kind must be an object with a string kind")
         }

@@ -18,7 +18,7 @@ enum AdmissionResponseEncoder {
         }
         if !decision.allowed {
             w.key("status")
-            writeDenial(&w, request: request, kind: kind, errors: decision.errors)
+            writeDenial(&w, request: request, kind: kind, errors: decision.errors, omitted: decision.omittedErrorCount)
         }
         let warnings = sanitizeWarnings(decision.warnings)
         if !warnings.isEmpty {
@@ -48,11 +48,15 @@ enum AdmissionResponseEncoder {
     }
 
     /// A 422 Invalid status with one cause per error, as the apiserver builds it.
+    /// With `omitted` errors past those listed, the list ends with `and <N> more`.
     private static func writeDenial(_ w: inout JSONWriter, request: AdmissionRequest, kind: StreamKind?,
-                                    errors: [FieldError]) {
+                                    errors: [FieldError], omitted: Int) {
         let kindName = kind?.rawValue ?? request.kind
-        let name = request.object?["metadata"]?["name"]?.string ?? request.name
-        let list = errors.count == 1 ? errors[0].description : "[" + errors.map(\.description).joined(separator: ", ") + "]"
+        // Echoed like any value: at most 256 bytes (object names have at most 253).
+        let name = echoed(request.object?["metadata"]?["name"]?.string ?? request.name)
+        var items = errors.map(\.description)
+        if omitted > 0 { items.append("and \(omitted) more") }
+        let list = items.count == 1 ? items[0] : "[" + items.joined(separator: ", ") + "]"
         w.beginObject()
         w.key("metadata"); w.beginObject(); w.endObject()
         w.key("status"); w.string("Failure")
@@ -78,14 +82,21 @@ enum AdmissionResponseEncoder {
         w.endObject()
     }
 
-    /// At most 120 characters each, printable characters only, no empties, no duplicates.
+    /// At most this many warnings in one answer (SPEC section 2).
+    static let maxWarnings = 20
+    /// kube-apiserver truncates a warning past this many characters.
+    static let maxWarningCharacters = 256
+
+    /// Printable characters only, no empties, no duplicates, at most 20; a warning is cut
+    /// only where it would pass 256 characters.
     static func sanitizeWarnings(_ warnings: [String]) -> [String] {
         var seen = Set<String>()
         var out: [String] = []
         for warning in warnings {
+            guard out.count < maxWarnings else { break }
             var clean = String.UnicodeScalarView()
             for scalar in warning.unicodeScalars where isPrintable(scalar) {
-                guard clean.count < 120 else { break }
+                guard clean.count < maxWarningCharacters else { break }
                 clean.append(scalar)
             }
             let text = String(clean)

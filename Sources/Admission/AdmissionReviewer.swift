@@ -1,7 +1,8 @@
 import JSON
 import StreamRules
 
-/// What one review came to, for logs and metrics (no object content, no secrets).
+/// What one review came to, for logs and metrics (no object content, no secrets; texts
+/// cut at 256 bytes).
 public struct AdmissionSummary: Sendable {
     public var uid: String
     public var kind: String
@@ -42,9 +43,11 @@ public struct AdmissionReviewer: Sendable {
             return .badRequest(error)
         }
         let decision = decide(request, at: endpoint)
-        let summary = AdmissionSummary(uid: request.uid, kind: request.kind, namespace: request.namespace,
-                                       name: objectName(request), operation: request.operation,
-                                       user: request.username, allowed: decision.allowed,
+        // Every text in the summary is cut at 256 bytes: it goes into every log line.
+        let summary = AdmissionSummary(uid: echoed(request.uid), kind: echoed(request.kind),
+                                       namespace: echoed(request.namespace), name: echoed(objectName(request)),
+                                       operation: echoed(request.operation), user: echoed(request.username),
+                                       allowed: decision.allowed,
                                        patchOperations: decision.patch.count, dryRun: request.dryRun)
         let kind = StreamKind(group: request.group, kind: request.kind)
         return .answered(body: AdmissionResponseEncoder.encode(request: request, kind: kind, decision: decision),
