@@ -63,6 +63,8 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "StreamRules", "JSON"]),
         .testTarget(name: "StreamRulesTests", dependencies: ["StreamRules", "JSON"]),
         .testTarget(name: "AdmissionTests", dependencies: ["Admission", "StreamRules", "JSON"]),
+        // Linear cost of every parser and rule on adversarial shapes (SPEC section 2).
+        .testTarget(name: "WorstCaseTests", dependencies: ["Admission", "JSON", "HTTPServer", "YAML", "Manifests"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "WebhookServer", "TLS", "JSON", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
