@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "StreamRulesTests", dependencies: ["StreamRules", "JSON"]),
         .testTarget(name: "AdmissionTests", dependencies: ["Admission", "StreamRules", "JSON"]),
         // Linear cost of every parser and rule on adversarial shapes (SPEC section 2).
-        .testTarget(name: "WorstCaseTests", dependencies: ["Admission", "JSON", "HTTPServer", "YAML", "Manifests"]),
+        .testTarget(name: "WorstCaseTests", dependencies: ["Admission", "StreamRules", "JSON", "HTTPServer", "YAML", "Manifests"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "WebhookServer", "TLS", "JSON", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),

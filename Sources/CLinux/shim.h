@@ -30,6 +30,18 @@ static inline uint32_t clinux_epollout(void) { return EPOLLOUT; }
 static inline uint32_t clinux_epollerr(void) { return EPOLLERR; }
 static inline uint32_t clinux_epollhup(void) { return EPOLLHUP; }
 static inline uint32_t clinux_epollrdhup(void) { return EPOLLRDHUP; }
+extern int sched_getaffinity(pid_t pid, size_t cpusetsize, void *mask);
+
+/// CPUs this process may run on (its affinity mask, up to 1024 CPUs); -1 on failure.
+/// (`CPU_COUNT` is a macro behind _GNU_SOURCE, out of Swift's reach.)
+static inline int clinux_affinity_cpu_count(void) {
+    uint64_t mask[16] = {0};
+    if (sched_getaffinity(0, sizeof(mask), mask) != 0) return -1;
+    int count = 0;
+    for (int i = 0; i < 16; i++) count += __builtin_popcountll(mask[i]);
+    return count;
+}
+
 /// Returns free heap memory to the system.
 static inline void clinux_malloc_trim(void) { malloc_trim(0); }
 #endif

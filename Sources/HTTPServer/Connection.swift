@@ -27,6 +27,12 @@ final class Connection {
     /// What the deadline currently measures.
     var deadlineKind: DeadlineKind = .handshake
     var requestsServed = 0
+    /// Bytes of the body memory budget this connection holds for the body it is reading.
+    var reservedBodyBytes = 0
+    /// Waiting for the body memory budget: not registered with epoll, not read.
+    var awaitingBudget = false
+    /// The client shut its sending side: answer what is complete, flush, then close.
+    var inputClosed = false
 
     enum DeadlineKind {
         case handshake, idle, headers, body, linger

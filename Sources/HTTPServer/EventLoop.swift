@@ -18,11 +18,17 @@ final class EventLoop: @unchecked Sendable {
     private let router: HTTPRouter
     private let configuration: HTTPServerConfiguration
     private let statistics: HTTPServerStatistics
+    private let bodyBudget: BodyMemoryBudget
     private var connections: [Connection?] = []
+    /// Connections waiting for the body memory budget, oldest first.
+    private var awaitingBudget: [Connection] = []
     private var connectionCount = 0
     private let readBuffer: UnsafeMutableRawBufferPointer
     /// A spare descriptor given up to accept-and-close when the process runs out of them.
     private var spareFD: Int32
+    /// Out of descriptors: the listener is out of epoll until this time (monotonic ms),
+    /// so a level-triggered listener cannot spin while nothing can be accepted.
+    private var listenerPausedUntil: Int?
     private let stopRequested = Atomic<Bool>(false)
     private let drainRequested = Atomic<Bool>(false)
     private let keepAliveDisabled = Atomic<Bool>(false)
@@ -39,7 +45,7 @@ final class EventLoop: @unchecked Sendable {
     private static let sweepInterval = 100
 
     init(listener: Int32, tls: TLSContextStore, router: HTTPRouter, configuration: HTTPServerConfiguration,
-         statistics: HTTPServerStatistics) throws(HTTPServerError) {
+         statistics: HTTPServerStatistics, bodyBudget: BodyMemoryBudget) throws(HTTPServerError) {
         let epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epoll >= 0 else { throw .eventLoopFailed(operation: "epoll_create1", errno: errno) }
         let wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
@@ -54,6 +60,7 @@ final class EventLoop: @unchecked Sendable {
         self.router = router
         self.configuration = configuration
         self.statistics = statistics
+        self.bodyBudget = bodyBudget
         self.readBuffer = .allocate(byteCount: EventLoop.readBufferSize, alignment: 16)
         self.spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
         register(fd: wakeFD, events: clinux_epollin())
@@ -97,9 +104,7 @@ final class EventLoop: @unchecked Sendable {
     private func continueDraining() -> Bool {
         if listener >= 0 {
             acceptConnections()  // what already waits in the backlog is served, not reset
-            epoll_ctl(epoll, EPOLL_CTL_DEL, listener, nil)
-            close(listener)
-            listener = -1
+            closeListener()
             for case let c? in connections where isIdle(c) {
                 // Bytes of a request may already wait in the socket: answer them first.
                 drive(c)
@@ -121,6 +126,9 @@ final class EventLoop: @unchecked Sendable {
             let now = monotonicMilliseconds()
             if now >= nextSweep {
                 sweepDeadlines(now: now)
+                resumeListenerIfDue(now: now)
+                // Budget freed by another loop is seen here, at the latest a sweep later.
+                resumeAwaitingBudget()
                 nextSweep = now + EventLoop.sweepInterval
             }
             let ready = events.withUnsafeMutableBufferPointer { buffer in
@@ -162,13 +170,17 @@ final class EventLoop: @unchecked Sendable {
                 case EINTR, ECONNABORTED: continue
                 case EMFILE, ENFILE:
                     // Out of descriptors: accept with the spare one and close, so the
-                    // client sees a close instead of the listener spinning.
+                    // waiting client sees a close. Another loop may take the freed
+                    // descriptor first and leave this one without a spare, so the
+                    // listener also leaves epoll for a sweep interval: a level-triggered
+                    // listener that cannot be accepted from would spin.
                     if spareFD >= 0 {
                         close(spareFD)
                         let victim = accept(listener, nil, nil)
                         if victim >= 0 { close(victim) }
                         spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
                     }
+                    pauseListener()
                     return
                 default:
                     return
@@ -219,7 +231,7 @@ final class EventLoop: @unchecked Sendable {
         // read(2) that would only say EAGAIN.
         var mayHaveInput = true
         while true {
-            answerParsedRequests(c)
+            let needsInput = answerParsedRequests(c)
             updateRequestDeadline(c)
             if c.hasPendingOutput {
                 switch flush(c) {
@@ -230,10 +242,16 @@ final class EventLoop: @unchecked Sendable {
                 }
             }
             if c.closeWhenFlushed { return finish(c) }
+            if c.inputClosed {
+                // Everything complete is answered and flushed: nothing more can come.
+                if needsInput { return finish(c) }
+                continue
+            }
             if !mayHaveInput {
                 c.parser.releaseIdleBuffer()
                 return setInterest(c, clinux_epollin())
             }
+            if !reserveBody(c) { return awaitBudget(c) }
             switch c.session.read(into: readBuffer) {
             case .done(let count):
                 c.parser.append(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
@@ -245,10 +263,9 @@ final class EventLoop: @unchecked Sendable {
             case .wantWrite:
                 return setInterest(c, clinux_epollout())
             case .closed:
-                // The client is done sending; answer what is complete, then close.
-                answerParsedRequests(c)
-                if c.hasPendingOutput { _ = flush(c) }
-                return closeConnection(c)
+                // The client is done sending; answer what is complete (as long as the
+                // answers take to flush), then close.
+                c.inputClosed = true
             case .failed:
                 return closeConnection(c)
             }
@@ -256,31 +273,88 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// Runs the parser over buffered bytes and queues a response for each request,
-    /// until it needs more bytes, the connection must close, or output backs up.
-    private func answerParsedRequests(_ c: Connection) {
+    /// until it needs more bytes (returns true), the connection must close, or output
+    /// backs up (false).
+    private func answerParsedRequests(_ c: Connection) -> Bool {
         while !c.closeWhenFlushed && c.output.count - c.outputOffset < EventLoop.outputHighWater {
             switch c.parser.next() {
             case .needMoreBytes:
-                return
+                return true
             case .sendContinue:
                 c.output.append(contentsOf: HTTPResponseWriter.continueLine)
             case .request(let request):
+                releaseBody(c)
                 let response = router.respond(to: request)
                 let keepAlive = request.keepAlive && !response.close && !draining
                     && !keepAliveDisabled.load(ordering: .relaxed)
-                HTTPResponseWriter.write(response, keepAlive: keepAlive, into: &c.output)
+                HTTPResponseWriter.write(response, keepAlive: keepAlive, announceKeepAlive: request.minorVersion == 0,
+                                         into: &c.output)
                 c.requestsServed += 1
                 if keepAlive {
                     setDeadline(c, .idle)
                     updateRequestDeadline(c)
                 } else {
-                    c.closeWhenFlushed = true
+                    closeAfterFlush(c)
                 }
             case .reject(let error):
+                releaseBody(c)
                 HTTPResponseWriter.write(router.respond(to: error), keepAlive: false, into: &c.output)
-                c.closeWhenFlushed = true
-                c.lingerWhenFlushed = true
+                closeAfterFlush(c)
             }
+        }
+        return false
+    }
+
+    /// After the last answer: close once it is flushed, lingering (unless the client has
+    /// already stopped sending) so that bytes it still sends, such as pipelined requests,
+    /// do not turn the close into a reset that destroys the answer before it is read.
+    private func closeAfterFlush(_ c: Connection) {
+        c.closeWhenFlushed = true
+        c.lingerWhenFlushed = !c.inputClosed
+    }
+
+    // MARK: - Body memory budget
+
+    /// Before reading a body: reserves it (all of it, once). False when the budget is
+    /// spent; the connection must then wait.
+    private func reserveBody(_ c: Connection) -> Bool {
+        guard c.reservedBodyBytes == 0, let bytes = c.parser.bodyBytesToReserve, bytes > 0 else { return true }
+        guard bodyBudget.tryReserve(bytes) else { return false }
+        c.reservedBodyBytes = bytes
+        return true
+    }
+
+    private func releaseBody(_ c: Connection) {
+        guard c.reservedBodyBytes > 0 else { return }
+        bodyBudget.release(c.reservedBodyBytes)
+        c.reservedBodyBytes = 0
+        if !awaitingBudget.isEmpty { resumeAwaitingBudget() }
+    }
+
+    /// Stops reading from a connection until the budget has room: out of epoll (a
+    /// waiting socket must not wake the loop), bytes left in the kernel's buffers.
+    private func awaitBudget(_ c: Connection) {
+        guard !c.awaitingBudget else { return }
+        c.awaitingBudget = true
+        epoll_ctl(epoll, EPOLL_CTL_DEL, c.fd, nil)
+        c.interest = 0
+        awaitingBudget.append(c)
+    }
+
+    /// Drives waiting connections, oldest first, while the budget admits them.
+    private func resumeAwaitingBudget() {
+        guard !awaitingBudget.isEmpty else { return }
+        let waiting = awaitingBudget
+        awaitingBudget.removeAll()
+        for (i, c) in waiting.enumerated() where c.awaitingBudget {
+            guard reserveBody(c) else {
+                awaitingBudget.append(contentsOf: waiting[i...].filter(\.awaitingBudget))
+                return
+            }
+            c.awaitingBudget = false
+            c.interest = clinux_epollin()
+            register(fd: c.fd, events: c.interest)
+            drive(c)
         }
     }
 
@@ -411,20 +485,45 @@ final class EventLoop: @unchecked Sendable {
         guard i < connections.count, connections[i] === c else { return }
         connections[i] = nil
         connectionCount -= 1
+        if c.awaitingBudget {
+            c.awaitingBudget = false
+            awaitingBudget.removeAll { $0 === c }
+        }
+        releaseBody(c)
         epoll_ctl(epoll, EPOLL_CTL_DEL, c.fd, nil)
         close(c.fd)
         statistics.closed()
     }
 
+    /// The hard stop (`stop()`, or the end of a drain): every connection is closed, and
+    /// closing the listener resets what still waits in its backlog. A graceful stop has
+    /// served that backlog already (`continueDraining`).
     private func shutdownAll() {
-        if listener >= 0 {
-            acceptConnections()  // what already waits in the backlog is served, not reset
-            epoll_ctl(epoll, EPOLL_CTL_DEL, listener, nil)
-            close(listener)
-            listener = -1
-        }
+        closeListener()
         for case let c? in connections {
             closeConnection(c)
         }
+    }
+
+    private func closeListener() {
+        guard listener >= 0 else { return }
+        if listenerPausedUntil == nil { epoll_ctl(epoll, EPOLL_CTL_DEL, listener, nil) }
+        listenerPausedUntil = nil
+        close(listener)
+        listener = -1
+    }
+
+    /// Out of descriptors: take the listener out of epoll for a sweep interval.
+    private func pauseListener() {
+        guard listener >= 0, listenerPausedUntil == nil else { return }
+        epoll_ctl(epoll, EPOLL_CTL_DEL, listener, nil)
+        listenerPausedUntil = monotonicMilliseconds() + EventLoop.sweepInterval
+    }
+
+    private func resumeListenerIfDue(now: Int) {
+        guard let until = listenerPausedUntil, now >= until, listener >= 0 else { return }
+        listenerPausedUntil = nil
+        if spareFD < 0 { spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC) }
+        register(fd: listener, events: clinux_epollin())
     }
 }

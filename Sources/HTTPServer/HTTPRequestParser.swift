@@ -45,6 +45,17 @@ public struct HTTPRequestParser: Sendable {
     /// The request whose header section is complete and whose body is still arriving.
     public var requestAwaitingBody: HTTPRequest? { pending }
 
+    /// While a body is being read: the bytes it may take, for the memory budget (its
+    /// Content-Length, or the body limit when chunked). Nil between bodies.
+    public var bodyBytesToReserve: Int? {
+        guard pending != nil else { return nil }
+        switch state {
+        case .fixedBody(let length): return length
+        case .chunkSize, .chunkData, .chunkDataEnd, .trailers: return limits.maxBodyBytes
+        case .head, .failed: return nil
+        }
+    }
+
     /// Drops a large idle buffer so an idle connection holds little memory.
     public mutating func releaseIdleBuffer() {
         if start == buffer.count && buffer.capacity > 16 * 1024 {
@@ -282,7 +293,11 @@ public struct HTTPRequestParser: Sendable {
         if transferEncodingSeen && (contentLength != nil || contentLengthTooLarge) {
             return .failure(.badRequest("both Content-Length and Transfer-Encoding"))
         }
-        request.keepAlive = request.minorVersion == 1 ? !closeRequested : (keepAliveRequested && !closeRequested)
+        // HTTP/1.0 with Transfer-Encoding: the connection closes after the answer (RFC 9112
+        // section 6.1: the framing of what follows cannot be trusted).
+        request.keepAlive = request.minorVersion == 1
+            ? !closeRequested
+            : (keepAliveRequested && !closeRequested && !transferEncodingSeen)
         let framing: Framing
         if chunked {
             framing = .chunked

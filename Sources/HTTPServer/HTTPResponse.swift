@@ -44,7 +44,10 @@ public struct HTTPResponse: Sendable {
 public enum HTTPResponseWriter {
     public static let continueLine: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
-    public static func write(_ response: HTTPResponse, keepAlive: Bool, into out: inout [UInt8]) {
+    /// `keepAlive` false adds `Connection: close`; with `announceKeepAlive` (an HTTP/1.0
+    /// client, whose default is to close) a kept-alive answer says `Connection: keep-alive`.
+    public static func write(_ response: HTTPResponse, keepAlive: Bool, announceKeepAlive: Bool = false,
+                             into out: inout [UInt8]) {
         out.reserveCapacity(out.count + response.body.count + 128)
         appendASCII("HTTP/1.1 ", &out)
         appendASCII(String(response.status.code), &out)
@@ -60,7 +63,13 @@ public enum HTTPResponseWriter {
             appendASCII(": ", &out)
             appendASCII(header.value, &out)
         }
-        appendASCII(keepAlive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n", &out)
+        if !keepAlive {
+            appendASCII("\r\nConnection: close\r\n\r\n", &out)
+        } else if announceKeepAlive {
+            appendASCII("\r\nConnection: keep-alive\r\n\r\n", &out)
+        } else {
+            appendASCII("\r\n\r\n", &out)
+        }
         out.append(contentsOf: response.body)
     }
 

@@ -10,11 +10,14 @@ public final class HTTPServer: Sendable {
     private let tls: TLSContextStore
     private let router: HTTPRouter
     private let running = Mutex<Running?>(nil)
+    /// Request bodies held at once, shared by the loops.
+    public let bodyBudget: BodyMemoryBudget
 
     private struct Running: Sendable {
         var loops: [EventLoop]
         var threads: [WorkerThread]
         var port: UInt16
+        var maxConnections: Int
     }
 
     public init(configuration: HTTPServerConfiguration, tls: TLSContextStore, router: HTTPRouter,
@@ -23,13 +26,20 @@ public final class HTTPServer: Sendable {
         self.statistics = statistics
         self.tls = tls
         self.router = router
+        self.bodyBudget = BodyMemoryBudget(limit: configuration.maxBufferedBodyBytes)
     }
 
     /// Binds the listeners and starts the loops. Returns the bound port (useful with port 0).
+    ///
+    /// Raises the process's descriptor soft limit to its hard limit, and serves at most
+    /// as many connections as fit below it (`effectiveMaxConnections`).
     @discardableResult
     public func start() throws(HTTPServerError) -> UInt16 {
         // OpenSSL writes with write(2): a peer that has gone away must not kill the process.
         signal(SIGPIPE, SIG_IGN)
+        var configuration = self.configuration
+        configuration.maxConnections = ProcessResources.connectionCap(
+            configured: configuration.maxConnections, descriptorLimit: ProcessResources.raiseDescriptorLimit())
         var listeners: [Int32] = []
         var address = configuration.address
         do throws(HTTPServerError) {
@@ -41,7 +51,7 @@ public final class HTTPServer: Sendable {
             var loops: [EventLoop] = []
             for fd in listeners {
                 loops.append(try EventLoop(listener: fd, tls: tls, router: router, configuration: configuration,
-                                           statistics: statistics))
+                                           statistics: statistics, bodyBudget: bodyBudget))
             }
             var threads: [WorkerThread] = []
             for loop in loops {
@@ -53,12 +63,21 @@ public final class HTTPServer: Sendable {
                 }
                 threads.append(thread)
             }
-            running.withLock { $0 = Running(loops: loops, threads: threads, port: address.port) }
+            running.withLock {
+                $0 = Running(loops: loops, threads: threads, port: address.port,
+                             maxConnections: configuration.maxConnections)
+            }
             return address.port
         } catch {
             for fd in listeners { close(fd) }
             throw error
         }
+    }
+
+    /// The connection cap in force while running: `maxConnections` clamped below the
+    /// descriptor limit.
+    public var effectiveMaxConnections: Int? {
+        running.withLock { $0?.maxConnections }
     }
 
     /// The bound port while running.

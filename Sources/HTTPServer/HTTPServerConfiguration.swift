@@ -56,20 +56,29 @@ public struct HTTPTimeouts: Sendable, Equatable {
 
 public struct HTTPServerConfiguration: Sendable {
     public var address: ListenAddress
-    /// Event loops, one thread each; defaults to the number of online cores.
+    /// Event loops, one thread each; defaults to the CPUs the process may use (affinity
+    /// and cgroup quota).
     public var loopCount: Int
     public var limits: HTTPLimits
     public var timeouts: HTTPTimeouts
-    /// Above this many open connections, new ones are closed at once.
+    /// Above this many open connections, new ones are closed at once (clamped at start
+    /// below the descriptor limit).
     public var maxConnections: Int
+    /// Request bodies held in memory at once, across all connections. Past it, bodies
+    /// not yet started wait (their sockets are not read) until memory is freed.
+    public var maxBufferedBodyBytes: Int
+
+    public static let defaultMaxBufferedBodyBytes = 64 * 1024 * 1024
 
     public init(address: ListenAddress, loopCount: Int? = nil, limits: HTTPLimits = HTTPLimits(),
-                timeouts: HTTPTimeouts = HTTPTimeouts(), maxConnections: Int = 10_000) {
+                timeouts: HTTPTimeouts = HTTPTimeouts(), maxConnections: Int = 10_000,
+                maxBufferedBodyBytes: Int = HTTPServerConfiguration.defaultMaxBufferedBodyBytes) {
         self.address = address
-        self.loopCount = max(1, loopCount ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        self.loopCount = max(1, loopCount ?? ProcessResources.usableCPUCount())
         self.limits = limits
         self.timeouts = timeouts
         self.maxConnections = maxConnections
+        self.maxBufferedBodyBytes = maxBufferedBodyBytes
     }
 }
 

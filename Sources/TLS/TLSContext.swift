@@ -61,8 +61,20 @@ public final class TLSContext: @unchecked Sendable {
         guard let ctx = SSL_CTX_new(TLS_server_method()) else {
             throw .contextCreationFailed(openSSLErrors())
         }
+        // A throwing initializer runs no deinit: the context is freed here unless it
+        // was handed over whole.
+        do {
+            certificateNotAfter = try TLSContext.configure(ctx, configuration)
+        } catch {
+            SSL_CTX_free(ctx)
+            throw error
+        }
         self.context = ctx
         self.configuration = configuration
+    }
+
+    /// Sets up `ctx` from `configuration`; returns the leaf certificate's notAfter.
+    private static func configure(_ ctx: OpaquePointer, _ configuration: TLSConfiguration) throws(TLSError) -> Int? {
         // Unexpected EOF is reported as a clean close: the HTTP parser, not TLS, decides
         // whether a request was complete (Content-Length and chunked framing prove it).
         // Tickets only for TLS 1.3 (see `ticketsForTLS13Only`): NO_TICKET is lifted per
@@ -103,19 +115,28 @@ public final class TLSContext: @unchecked Sendable {
             throw .privateKeyDoesNotMatchCertificate(certificate: configuration.certificateChainPath,
                                                      key: configuration.privateKeyPath)
         }
-        certificateNotAfter = SSL_CTX_get0_certificate(ctx).flatMap { notAfterSeconds($0) }
-        if let notAfter = certificateNotAfter, notAfter < time(nil) {
+        let leaf = SSL_CTX_get0_certificate(ctx)
+        let notAfter = leaf.flatMap { validitySeconds(X509_get0_notAfter($0)) }
+        if let notAfter, notAfter < time(nil) {
             throw .certificateExpired(path: configuration.certificateChainPath)
+        }
+        if let notBefore = leaf.flatMap({ validitySeconds(X509_get0_notBefore($0)) }), notBefore > time(nil) {
+            throw .certificateNotYetValid(path: configuration.certificateChainPath)
         }
         if let caPath = configuration.clientCAPath {
             try requireClientCertificates(ctx, caPath: caPath, names: configuration.clientNames)
         }
+        return notAfter
     }
 
     /// mTLS: verify client certificates against the CA bundle and, if names are given,
     /// require one of them as a DNS SAN or the CN. A client without a certificate, with
     /// one from another CA, or with another name fails the handshake.
-    private func requireClientCertificates(_ ctx: OpaquePointer, caPath: String, names: [String]) throws(TLSError) {
+    private static func requireClientCertificates(_ ctx: OpaquePointer, caPath: String, names: [String]) throws(TLSError) {
+        // An empty name would match nothing and pin nothing; a pattern is not a name.
+        if let bad = names.first(where: { $0.isEmpty || $0.contains("*") }) {
+            throw .contextCreationFailed("client name \"\(bad)\" is not an exact name")
+        }
         guard SSL_CTX_load_verify_locations(ctx, caPath, nil) == 1,
               let caNames = SSL_load_client_CA_file(caPath) else {
             throw .clientCAUnreadable(path: caPath, reason: openSSLErrors())
@@ -123,7 +144,9 @@ public final class TLSContext: @unchecked Sendable {
         SSL_CTX_set_client_CA_list(ctx, caNames)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
         guard !names.isEmpty, let parameters = SSL_CTX_get0_param(ctx) else { return }
-        X509_VERIFY_PARAM_set_hostflags(parameters, UInt32(X509_CHECK_FLAG_ALWAYS_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS))
+        // A wildcard in the client's certificate (`*.example.com`) does not stand for a
+        // required name: the client must carry the name itself.
+        X509_VERIFY_PARAM_set_hostflags(parameters, UInt32(X509_CHECK_FLAG_ALWAYS_CHECK_SUBJECT | X509_CHECK_FLAG_NO_WILDCARDS))
         for name in names where X509_VERIFY_PARAM_add1_host(parameters, name, 0) != 1 {
             throw .contextCreationFailed("cannot require client name \(name): \(openSSLErrors())")
         }
@@ -204,9 +227,9 @@ private func ticketsForTLS13Only(
     return SSL_CLIENT_HELLO_SUCCESS
 }
 
-/// A certificate's notAfter as seconds since the epoch.
-func notAfterSeconds(_ certificate: OpaquePointer) -> Int? {
-    guard let time = X509_get0_notAfter(certificate) else { return nil }
+/// A certificate validity bound (notBefore, notAfter) as seconds since the epoch.
+func validitySeconds(_ time: UnsafePointer<ASN1_TIME>?) -> Int? {
+    guard let time else { return nil }
     var tm = Glibc.tm()
     guard ASN1_TIME_to_tm(time, &tm) == 1 else { return nil }
     return Int(timegm(&tm))

@@ -9,6 +9,8 @@ public enum TLSError: Error, Sendable, Equatable, CustomStringConvertible {
     case privateKeyDoesNotMatchCertificate(certificate: String, key: String)
     case clientCAUnreadable(path: String, reason: String)
     case certificateExpired(path: String)
+    /// The certificate's notBefore is still ahead (a reload retries it later).
+    case certificateNotYetValid(path: String)
     case certificateGenerationFailed(String)
     case fileNotWritable(path: String, errno: Int32)
 
@@ -26,6 +28,8 @@ public enum TLSError: Error, Sendable, Equatable, CustomStringConvertible {
             return "cannot load client CA bundle from \(path): \(why)"
         case .certificateExpired(let path):
             return "certificate \(path) has expired"
+        case .certificateNotYetValid(let path):
+            return "certificate \(path) is not valid yet (notBefore is in the future)"
         case .certificateGenerationFailed(let why):
             return "cannot generate certificate: \(why)"
         case .fileNotWritable(let path, let code):

@@ -17,14 +17,19 @@ final class CertificateWatcher: Sendable {
     private let wakeFD: Int32
     private let stopped = Atomic<Bool>(false)
     private let thread = Mutex<WorkerThread?>(nil)
+    /// The files' fingerprint when the serving context was loaded from them.
+    private let baseline: [String]
 
     /// Directories are watched, not files: an atomic rename or symlink swap replaces the file.
     private static let events = UInt32(IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_ATTRIB
                                        | IN_DELETE_SELF | IN_MOVE_SELF)
 
-    init(configuration: TLSConfiguration, store: TLSContextStore, pollIntervalMilliseconds: Int,
+    /// `baseline` is `fingerprint(of:)` taken before the serving context was loaded, so
+    /// that a rotation between that load and `start()` is still seen.
+    init(configuration: TLSConfiguration, store: TLSContextStore, baseline: [String], pollIntervalMilliseconds: Int,
          onReload: @escaping @Sendable (Result<TLSContext, TLSError>) -> Void) {
         self.configuration = configuration
+        self.baseline = baseline
         self.store = store
         self.pollInterval = Int32(clamping: pollIntervalMilliseconds)
         self.onReload = onReload
@@ -54,7 +59,7 @@ final class CertificateWatcher: Sendable {
     }
 
     private func run() {
-        var last = fingerprint()
+        var last = baseline
         var buffer = [UInt8](repeating: 0, count: 4096)
         while !stopped.load(ordering: .acquiring) {
             var fds = [pollfd(fd: inotify, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
@@ -65,14 +70,18 @@ final class CertificateWatcher: Sendable {
                 usleep(100_000)
                 while read(inotify, &buffer, buffer.count) > 0 {}
             }
-            let current = fingerprint()
+            let current = CertificateWatcher.fingerprint(of: configuration.files)
             guard current != last else { continue }
-            last = current
             do {
                 let context = try TLSContext(configuration: configuration)
                 store.replace(with: context)
+                last = current
                 onReload(.success(context))
             } catch {
+                // A certificate that is not valid yet becomes valid by itself (an issuer's
+                // clock a little ahead): tried again at the next poll. Any other bad set
+                // waits for the files to change.
+                if error != .certificateNotYetValid(path: configuration.certificateChainPath) { last = current }
                 onReload(.failure(error))
             }
         }
@@ -80,8 +89,8 @@ final class CertificateWatcher: Sendable {
 
     /// What identifies the files' current content: the resolved file's inode, size and
     /// modification time, for each file.
-    private func fingerprint() -> [String] {
-        configuration.files.map { path in
+    static func fingerprint(of files: [String]) -> [String] {
+        files.map { path in
             var info = stat()
             guard stat(path, &info) == 0 else { return "\(path): missing" }
             return "\(path): \(info.st_dev):\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"

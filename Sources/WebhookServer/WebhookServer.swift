@@ -38,12 +38,13 @@ public final class WebhookServer: Sendable {
     /// Loads the certificate pair (a clear error if it is unreadable or mismatched).
     public init(configuration: WebhookConfiguration, reviewer: AdmissionReviewer, logger: Logger) throws(TLSError) {
         self.configuration = configuration
+        let baseline = CertificateWatcher.fingerprint(of: configuration.tls.files)
         let context = try TLSContext(configuration: configuration.tls)
         let endpoints = WebhookEndpoints(reviewer: reviewer, logger: logger, tlsContexts: TLSContextStore(context))
         self.endpoints = endpoints
         self.http = HTTPServer(configuration: configuration.http, tls: endpoints.tlsContexts,
                                router: endpoints.router(), statistics: endpoints.statistics)
-        self.watcher = CertificateWatcher(configuration: configuration.tls, store: endpoints.tlsContexts,
+        self.watcher = CertificateWatcher(configuration: configuration.tls, store: endpoints.tlsContexts, baseline: baseline,
                                           pollIntervalMilliseconds: configuration.certificatePollMilliseconds) { result in
             endpoints.certificateReloaded(result)
         }
@@ -57,8 +58,15 @@ public final class WebhookServer: Sendable {
     public func start() throws(HTTPServerError) -> UInt16 {
         let port = try http.start()
         watcher.start()
+        let cap = http.effectiveMaxConnections ?? configuration.http.maxConnections
+        if cap < configuration.http.maxConnections {
+            endpoints.logger.warning("max connections lowered to fit the file descriptor limit", metadata: [
+                "configured": .stringConvertible(configuration.http.maxConnections), "effective": .stringConvertible(cap),
+            ])
+        }
         endpoints.logger.info("serving", metadata: ["address": "\(configuration.http.address.host):\(port)",
-                                                    "loops": "\(configuration.http.loopCount)"])
+                                                    "loops": "\(configuration.http.loopCount)",
+                                                    "max_connections": "\(cap)"])
         return port
     }
 
@@ -87,7 +95,9 @@ public final class WebhookServer: Sendable {
     }
 
     /// Blocks SIGTERM and SIGINT in this and every thread started after, so that
-    /// `waitForTerminationSignal` receives them. Call before `start()`.
+    /// `waitForTerminationSignal` receives them. Call first thing, before any thread
+    /// starts (the log writer's too): a thread that leaves them unblocked would take a
+    /// second signal during the drain with the default action and end the process.
     public static func blockTerminationSignals() {
         var set = terminationSignals()
         pthread_sigmask(SIG_BLOCK, &set, nil)

@@ -48,6 +48,8 @@ struct Serve: Subcommand {
     }
 
     func run() throws(CommandExit) {
+        // Before any thread starts, so every thread inherits the mask (SPEC section 9).
+        WebhookServer.blockTerminationSignals()
         // Large request bodies come and go: they get mappings of their own, returned to
         // the system when freed, instead of growing the heap for good.
         clinux_tune_malloc(256 * 1024, 2)
@@ -80,6 +82,10 @@ struct Serve: Subcommand {
         let clientNames = flags.strings("client-name")
         if !clientNames.isEmpty && clientCA == nil {
             throw .usage("--client-name needs --client-ca")
+        }
+        // An empty name would pin nothing; a pattern is not a name.
+        if let bad = clientNames.first(where: { $0.isEmpty || $0.contains("*") }) {
+            throw .usage("--client-name must be a client's exact name (no wildcards), got \"\(bad)\"")
         }
         let http = HTTPServerConfiguration(address: address, loopCount: try flags.count("loops"), limits: limits, timeouts: timeouts,
                                            maxConnections: try flags.count("max-connections") ?? file.limits.maxConnections ?? 10_000)
@@ -128,7 +134,6 @@ struct Serve: Subcommand {
         let port: UInt16
         do {
             server = try WebhookServer(configuration: configuration, reviewer: reviewer, logger: logger)
-            WebhookServer.blockTerminationSignals()
             port = try server.start()
         } catch {
             logger.critical("cannot start", metadata: ["error": .string(String(describing: error))])

@@ -1,0 +1,113 @@
+import CLinux
+import Glibc
+
+/// What the process may use of the machine: CPUs (affinity and cgroup quota) and file
+/// descriptors (SPEC section 8). A container limited to 2 CPUs on a 64-core node gets
+/// 2 event loops, not 64.
+public enum ProcessResources {
+    /// Event loops worth running: the CPUs in the affinity mask, capped by the cgroup CPU
+    /// quota (rounded up), at least 1.
+    public static func usableCPUCount() -> Int {
+        let online = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let affinity = Int(clinux_affinity_cpu_count())
+        var count = affinity > 0 ? affinity : max(1, online)
+        if let quota = cgroupCPUQuota() { count = min(count, Int(quota.rounded(.up))) }
+        return max(1, count)
+    }
+
+    /// The tightest CPU quota on the path from this process's cgroup to the root, in
+    /// CPUs; nil when unlimited or unknown.
+    static func cgroupCPUQuota() -> Double? {
+        guard let membership = readSmallFile("/proc/self/cgroup") else { return nil }
+        var quotas: [Double] = []
+        for directory in cgroupDirectories(membership: membership) {
+            if let text = readSmallFile(directory + "/cpu.max"), let quota = cpuQuota(cgroupV2Max: text) {
+                quotas.append(quota)
+            }
+            if let quotaText = readSmallFile(directory + "/cpu.cfs_quota_us"),
+               let periodText = readSmallFile(directory + "/cpu.cfs_period_us"),
+               let quota = cpuQuota(cfsQuota: quotaText, period: periodText) {
+                quotas.append(quota)
+            }
+        }
+        return quotas.min()
+    }
+
+    /// The cgroup directories that can limit this process's CPU, deepest first: its own
+    /// and each parent, under the v2 mount and the v1 `cpu` controller's. In a container
+    /// with its own cgroup namespace the path is `/`, the mount root.
+    static func cgroupDirectories(membership: String) -> [String] {
+        var directories: [String] = []
+        for line in membership.split(separator: "\n") {
+            // hierarchy-ID:controller-list:path
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            let root: String
+            if fields[0] == "0" && fields[1].isEmpty {
+                root = "/sys/fs/cgroup"
+            } else if fields[1].split(separator: ",").contains("cpu") {
+                root = "/sys/fs/cgroup/cpu,cpuacct"
+            } else {
+                continue
+            }
+            var path = String(fields[2])
+            while true {
+                directories.append(path == "/" ? root : root + path)
+                guard path != "/", let slash = path.lastIndex(of: "/") else { break }
+                path = slash == path.startIndex ? "/" : String(path[..<slash])
+            }
+        }
+        return directories
+    }
+
+    /// cgroup v2 `cpu.max`: `max 100000` (no limit) or `QUOTA PERIOD`.
+    static func cpuQuota(cgroupV2Max text: String) -> Double? {
+        let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard fields.count >= 2, let quota = Double(fields[0]), let period = Double(fields[1]), quota > 0, period > 0 else {
+            return nil
+        }
+        return quota / period
+    }
+
+    /// cgroup v1 `cpu.cfs_quota_us` (-1: no limit) and `cpu.cfs_period_us`.
+    static func cpuQuota(cfsQuota: String, period: String) -> Double? {
+        guard let q = Double(cfsQuota.filter { $0 != "\n" }), let p = Double(period.filter { $0 != "\n" }), q > 0, p > 0 else {
+            return nil
+        }
+        return q / p
+    }
+
+    /// Raises the soft limit on open descriptors to the hard limit; returns the soft
+    /// limit in force afterwards.
+    @discardableResult
+    public static func raiseDescriptorLimit() -> Int {
+        var limit = rlimit()
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        guard getrlimit(resource, &limit) == 0 else { return 1024 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(resource, &raised) == 0 { limit = raised }
+        }
+        return limit.rlim_cur >= rlim_t(Int.max) ? Int.max : Int(limit.rlim_cur)
+    }
+
+    /// Descriptors kept free of connections: listeners, epoll and eventfds, log and
+    /// certificate files, inotify, spares, and what a reload or a metrics scrape opens.
+    public static let reservedDescriptors = 64
+
+    /// `configured` connections, clamped so they fit under the descriptor limit.
+    public static func connectionCap(configured: Int, descriptorLimit: Int) -> Int {
+        max(1, min(configured, descriptorLimit - reservedDescriptors))
+    }
+
+    private static func readSmallFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { return nil }
+        return String(decoding: buffer[0..<n], as: UTF8.self)
+    }
+}
