@@ -13,6 +13,7 @@ let package = Package(
         .executableTarget(name: "FuzzHTTPParser", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzJSON", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzAdmission", dependencies: ["FuzzSupport"]),
+        .executableTarget(name: "FuzzAdmissionCost", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzYAML", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzConfiguration", dependencies: ["FuzzSupport"]),
     ],
