@@ -29,8 +29,11 @@ public enum DevelopmentCertificates {
     /// Writes a new CA (`ca.crt`, `ca.key`) and server pair (`tls.crt`, `tls.key`)
     /// into `directory`, creating it if needed. Keys are written mode 0600.
     @discardableResult
+    /// `validFrom` is seconds from now when the server certificate becomes valid (a
+    /// little in the past by default, for clocks a little behind).
     public static func generate(in directory: String, dnsNames: [String] = ["localhost"],
-                                ipAddresses: [String] = ["127.0.0.1"], validDays: Int = 365) throws(TLSError) -> Paths {
+                                ipAddresses: [String] = ["127.0.0.1"], validDays: Int = 365,
+                                validFrom: Int = -300) throws(TLSError) -> Paths {
         try makeDirectories(directory)
         ERR_clear_error()
         guard let caKey = copenssl_ec_p256_keygen(), let serverKey = copenssl_ec_p256_keygen() else {
@@ -45,7 +48,7 @@ public enum DevelopmentCertificates {
         defer { X509_free(ca) }
         let san = (dnsNames.map { "DNS:" + $0 } + ipAddresses.map { "IP:" + $0 }).joined(separator: ",")
         let leaf = try makeCertificate(commonName: dnsNames.first ?? ipAddresses.first ?? "localhost", key: serverKey,
-                                       issuer: ca, issuerKey: caKey, validDays: validDays,
+                                       issuer: ca, issuerKey: caKey, validDays: validDays, validFrom: validFrom,
                                        extensions: [(NID_basic_constraints, "critical,CA:FALSE"),
                                                     (NID_key_usage, "critical,digitalSignature"),
                                                     (NID_ext_key_usage, "serverAuth,clientAuth"),
@@ -65,7 +68,7 @@ public enum DevelopmentCertificates {
     }
 
     private static func makeCertificate(commonName: String, key: OpaquePointer, issuer: OpaquePointer?,
-                                        issuerKey: OpaquePointer, validDays: Int,
+                                        issuerKey: OpaquePointer, validDays: Int, validFrom: Int = -300,
                                         extensions: [(Int32, String)]) throws(TLSError) -> OpaquePointer {
         guard let cert = X509_new() else { throw .certificateGenerationFailed(openSSLErrors()) }
         var serial: UInt64 = 0
@@ -74,7 +77,7 @@ public enum DevelopmentCertificates {
         let subject = X509_get_subject_name(cert)
         let ok = X509_set_version(cert, 2) == 1
             && ASN1_INTEGER_set_uint64(X509_get_serialNumber(cert), serial) == 1
-            && X509_gmtime_adj(X509_getm_notBefore(cert), -300) != nil
+            && X509_gmtime_adj(X509_getm_notBefore(cert), validFrom) != nil
             && X509_gmtime_adj(X509_getm_notAfter(cert), validDays * 86_400) != nil
             && X509_set_pubkey(cert, key) == 1
             && X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, commonName, -1, -1, 0) == 1

@@ -22,12 +22,12 @@ func temporaryDirectory(_ name: String) throws -> String {
 /// The real server on an ephemeral loopback port, with a certificate made for this test.
 final class RunningServer {
     let server: WebhookServer
-    let port: UInt16
+    private(set) var port: UInt16 = 0
     let certificates: DevelopmentCertificates.Paths
     let directory: String
 
     init(http: (inout HTTPServerConfiguration) -> Void = { _ in }, minimumTLS: TLSMinimumVersion = .tls12,
-         certificates given: DevelopmentCertificates.Paths? = nil,
+         certificates given: DevelopmentCertificates.Paths? = nil, startNow: Bool = true,
          configure: (inout WebhookConfiguration) -> Void = { _ in }) throws {
         directory = try temporaryDirectory("server")
         certificates = try given ?? DevelopmentCertificates.generate(in: directory)
@@ -40,6 +40,11 @@ final class RunningServer {
         configure(&configuration)
         let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
         server = try WebhookServer(configuration: configuration, reviewer: AdmissionReviewer(), logger: logger)
+        if startNow { try start() }
+    }
+
+    /// Starts serving (for a server made with `startNow: false`).
+    func start() throws {
         port = try server.start()
     }
 

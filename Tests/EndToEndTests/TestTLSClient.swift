@@ -40,11 +40,8 @@ final class TestTLSClient {
         X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), "localhost", 0)
         ERR_clear_error()
         guard SSL_connect(ssl) == 1 else {
-            let reason = ERR_reason_error_string(ERR_get_error()).map { String(cString: $0) } ?? "handshake failed"
-            SSL_free(ssl)
-            Glibc.close(fd)
-            SSL_CTX_free(context)
-            throw Failure(description: reason)
+            // Every stored property is set: deinit frees the session, socket and context.
+            throw Failure(description: ERR_reason_error_string(ERR_get_error()).map { String(cString: $0) } ?? "handshake failed")
         }
     }
 
