@@ -23,6 +23,8 @@ public struct ConfiguredLimits: Sendable, Equatable {
     public var maxHeaderFields: Int?
     public var maxConnections: Int?
     public var maxNestingDepth: Int?
+    /// Request bodies held in memory at once, across connections.
+    public var maxBufferedBodies: Int?
 }
 
 /// Timeouts from the file in milliseconds; nil where the file says nothing.
@@ -193,7 +195,7 @@ private struct Reader {
     }
 
     private func readLimits(_ value: JSONValue, into limits: inout ConfiguredLimits) throws(ConfigurationError) {
-        let known = ["maxRequestBody", "maxHeaderBytes", "maxHeaderFields", "maxConnections", "maxNestingDepth"]
+        let known = ["maxRequestBody", "maxHeaderBytes", "maxHeaderFields", "maxConnections", "maxNestingDepth", "maxBufferedBodies"]
         for (name, v, _) in try members(value, "limits", known: known) {
             let key = "limits." + name
             switch name {
@@ -201,6 +203,7 @@ private struct Reader {
             case "maxHeaderBytes": limits.maxHeaderBytes = try size(v, key)
             case "maxHeaderFields": limits.maxHeaderFields = try positiveInt(v, key)
             case "maxConnections": limits.maxConnections = try positiveInt(v, key)
+            case "maxBufferedBodies": limits.maxBufferedBodies = try size(v, key)
             default: limits.maxNestingDepth = try positiveInt(v, key)
             }
         }

@@ -29,19 +29,38 @@ public final class JSONDocument: Sendable {
     public var root: JSONValue { JSONValue(document: self, index: 0) }
 }
 
-/// One entry of the tape.
+/// One entry of the tape: 12 bytes (a `[0,0,...]` document has a node per two bytes).
 struct JSONNode: Sendable {
-    var kind: JSONKind
-    /// For strings: the content holds backslash escapes that need decoding.
-    var hasEscapes: Bool
     /// For strings and numbers: the first byte of the content in `storage`
     /// (after the opening quote for strings). For containers: unused.
     var start: UInt32
-    /// For strings and numbers: the content length in bytes. For containers: the
-    /// number of elements, or of members for an object.
-    var count: UInt32
     /// The index of the first node after this node's subtree.
     var end: UInt32
+    /// Kind (bits 28-30), string escapes (bit 31) and the count (bits 0-27).
+    private var packed: UInt32
+
+    /// Counts and string lengths must stay below this (documents are smaller).
+    static let countLimit = 1 << 28
+
+    init(kind: JSONKind, hasEscapes: Bool, start: UInt32, count: UInt32, end: UInt32) {
+        self.start = start
+        self.end = end
+        self.packed = UInt32(kind.rawValue) << 28 | (hasEscapes ? 1 << 31 : 0) | (count & 0x0FFF_FFFF)
+    }
+
+    var kind: JSONKind {
+        JSONKind(rawValue: UInt8(truncatingIfNeeded: packed >> 28) & 0x7) ?? .null
+    }
+
+    /// For strings: the content holds backslash escapes that need decoding.
+    var hasEscapes: Bool { packed & (1 << 31) != 0 }
+
+    /// For strings and numbers: the content length in bytes. For containers: the
+    /// number of elements, or of members for an object.
+    var count: UInt32 {
+        get { packed & 0x0FFF_FFFF }
+        set { packed = (packed & 0xF000_0000) | (newValue & 0x0FFF_FFFF) }
+    }
 }
 
 /// A read-only view of one value inside a `JSONDocument`.

@@ -46,7 +46,7 @@ public enum JSONReader {
     public static let defaultMaxDepth = 512
 
     public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONError) -> JSONDocument {
-        guard bytes.count < Int(UInt32.max) else { throw JSONError(reason: .tooLarge, offset: 0) }
+        guard bytes.count < JSONNode.countLimit else { throw JSONError(reason: .tooLarge, offset: 0) }
         var parser = Parser(maxDepth: maxDepth)
         let result = bytes.withUnsafeBufferPointer { parser.run($0) }
         if let error = result { throw error }
@@ -64,12 +64,19 @@ private struct Parser {
         self.maxDepth = maxDepth
     }
 
+    /// Past this many bytes a document's tape is reserved whole (a separate mapping).
+    private static let largeDocument = 256 * 1024
+
     private static let quote = UInt8(ascii: "\"")
     private static let backslash = UInt8(ascii: "\\")
 
     mutating func run(_ p: UnsafeBufferPointer<UInt8>) -> JSONError? {
-        // About one node per 16 bytes of typical Kubernetes JSON; large documents grow.
-        nodes.reserveCapacity(min(p.count / 16, 16_384) + 4)
+        // About one node per 16 bytes of typical Kubernetes JSON, and small documents
+        // grow from there. A large one gets room for the most nodes it can hold (one per
+        // two bytes, `[0,0,...]`) at once: only the pages written become resident, and
+        // the tape is never copied while it grows (growing by doubling would hold the old
+        // and the new tape together, 1.5 times the final size, at the worst moment).
+        nodes.reserveCapacity(p.count > Self.largeDocument ? p.count / 2 + 2 : min(p.count / 16, 16_384) + 4)
         var i = 0
         let n = p.count
 

@@ -27,9 +27,10 @@ struct Serve: Subcommand {
         .option("drain-timeout", "DURATION", "Then, how long requests in flight may take (default 30s)."),
         .switch("dev", "Development mode: generate (or reuse) a CA and a localhost certificate under certs/dev/."),
         .option("dev-cert-dir", "DIR", "Where --dev keeps its certificates (default certs/dev)."),
-        .option("loops", "N", "Event loop threads (default: one per core)."),
+        .option("loops", "N", "Event loop threads (default: one per CPU the process may use: affinity and cgroup quota)."),
         .option("max-connections", "N", "Open connections above which new ones are closed at once (default 10000)."),
         .option("max-request-body", "SIZE", "Largest request body, bytes or with Ki/Mi/Gi (default 7Mi)."),
+        .option("max-buffered-bodies", "SIZE", "Request bodies held in memory at once; past it reading waits (default 64Mi)."),
         .option("max-header-bytes", "SIZE", "Largest request header section (default 64Ki)."),
         .option("max-header-fields", "N", "Most header fields in a request (default 100)."),
         .option("handshake-timeout", "DURATION", "TLS handshake deadline, Go duration (default 10s)."),
@@ -88,7 +89,9 @@ struct Serve: Subcommand {
             throw .usage("--client-name must be a client's exact name (no wildcards), got \"\(bad)\"")
         }
         let http = HTTPServerConfiguration(address: address, loopCount: try flags.count("loops"), limits: limits, timeouts: timeouts,
-                                           maxConnections: try flags.count("max-connections") ?? file.limits.maxConnections ?? 10_000)
+                                           maxConnections: try flags.count("max-connections") ?? file.limits.maxConnections ?? 10_000,
+                                           maxBufferedBodyBytes: try size("max-buffered-bodies") ?? file.limits.maxBufferedBodies
+                                               ?? HTTPServerConfiguration.defaultMaxBufferedBodyBytes)
         let shutdownDelay = try duration("shutdown-delay", allowZero: true) ?? file.timeouts.shutdownDelay ?? 5_000
         let drainTimeout = try duration("drain-timeout") ?? file.timeouts.drainTimeout ?? 30_000
         let certificatePoll = try duration("cert-poll-interval") ?? 10_000
