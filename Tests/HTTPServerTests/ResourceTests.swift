@@ -1,0 +1,91 @@
+import Glibc
+@testable import HTTPServer
+import XCTest
+
+/// SPEC section 8: loops from the CPUs the process may use, descriptors, the body budget.
+final class ResourceTests: XCTestCase {
+    func testCgroupQuotaFiles() {
+        XCTAssertNil(ProcessResources.cpuQuota(cgroupV2Max: "max 100000\n"))
+        XCTAssertEqual(ProcessResources.cpuQuota(cgroupV2Max: "150000 100000\n"), 1.5)
+        XCTAssertEqual(ProcessResources.cpuQuota(cgroupV2Max: "50000 100000"), 0.5)
+        XCTAssertNil(ProcessResources.cpuQuota(cgroupV2Max: "garbage"))
+        XCTAssertNil(ProcessResources.cpuQuota(cfsQuota: "-1\n", period: "100000\n"))
+        XCTAssertEqual(ProcessResources.cpuQuota(cfsQuota: "200000\n", period: "100000\n"), 2)
+    }
+
+    func testCgroupDirectoriesFromMembership() {
+        // cgroup v2 (own namespace: "/"), and a v2 path with its parents.
+        XCTAssertEqual(ProcessResources.cgroupDirectories(membership: "0::/\n"), ["/sys/fs/cgroup"])
+        XCTAssertEqual(ProcessResources.cgroupDirectories(membership: "0::/kubepods/pod1/c1\n"),
+                       ["/sys/fs/cgroup/kubepods/pod1/c1", "/sys/fs/cgroup/kubepods/pod1", "/sys/fs/cgroup/kubepods", "/sys/fs/cgroup"])
+        // cgroup v1: only the cpu controller's hierarchy counts.
+        XCTAssertEqual(ProcessResources.cgroupDirectories(membership: "12:memory:/a\n4:cpu,cpuacct:/a\n"),
+                       ["/sys/fs/cgroup/cpu,cpuacct/a", "/sys/fs/cgroup/cpu,cpuacct"])
+    }
+
+    func testUsableCPUsNeverExceedTheAffinityMask() {
+        let count = ProcessResources.usableCPUCount()
+        XCTAssertGreaterThanOrEqual(count, 1)
+        XCTAssertLessThanOrEqual(count, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        XCTAssertEqual(HTTPServerConfiguration(address: ListenAddress(host: "127.0.0.1", port: 0)).loopCount, count)
+    }
+
+    func testDescriptorSoftLimitIsRaisedAndConnectionsClampedBelowIt() {
+        var limit = rlimit()
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        XCTAssertEqual(getrlimit(resource, &limit), 0)
+        let saved = limit
+        defer {
+            var restore = saved
+            setrlimit(resource, &restore)
+        }
+        var lowered = limit
+        lowered.rlim_cur = min(256, limit.rlim_max)
+        XCTAssertEqual(setrlimit(resource, &lowered), 0)
+        let raised = ProcessResources.raiseDescriptorLimit()
+        XCTAssertEqual(rlim_t(raised), limit.rlim_max)
+        XCTAssertEqual(ProcessResources.connectionCap(configured: 10_000, descriptorLimit: 1024), 960)
+        XCTAssertEqual(ProcessResources.connectionCap(configured: 100, descriptorLimit: 1024), 100)
+        XCTAssertEqual(ProcessResources.connectionCap(configured: 100, descriptorLimit: 10), 1)
+    }
+
+    func testBodyBudgetIsAllOrNothingAndAlwaysAdmitsOneBody() {
+        let budget = BodyMemoryBudget(limit: 100)
+        XCTAssertTrue(budget.tryReserve(60))
+        XCTAssertFalse(budget.tryReserve(41), "past the limit")
+        XCTAssertEqual(budget.reserved, 60, "a refused reservation takes nothing")
+        XCTAssertTrue(budget.tryReserve(40))
+        budget.release(60)
+        budget.release(40)
+        XCTAssertTrue(budget.tryReserve(500), "one body larger than the budget is admitted when nothing is held")
+        XCTAssertFalse(budget.tryReserve(1))
+    }
+
+    /// Finding 8 of the hardening review, in the parser: HTTP/1.0 with chunked framing
+    /// must close after the answer.
+    func testHTTP10WithTransferEncodingIsNotKeptAlive() {
+        var parser = HTTPRequestParser()
+        parser.append(Array("POST /validate HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n".utf8))
+        guard case .request(let request) = parser.next() else { return XCTFail("no request") }
+        XCTAssertFalse(request.keepAlive)
+        var plain = HTTPRequestParser()
+        plain.append(Array("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n".utf8))
+        guard case .request(let kept) = plain.next() else { return XCTFail("no request") }
+        XCTAssertTrue(kept.keepAlive)
+        var out: [UInt8] = []
+        HTTPResponseWriter.write(HTTPResponse(status: .ok, body: []), keepAlive: true, announceKeepAlive: true, into: &out)
+        XCTAssertTrue(String(decoding: out, as: UTF8.self).contains("\r\nConnection: keep-alive\r\n\r\n"))
+    }
+
+    func testBodyToReserveIsTheContentLengthOrTheLimitWhenChunked() {
+        var parser = HTTPRequestParser(limits: HTTPLimits(maxBodyBytes: 1000))
+        parser.append(Array("POST /v HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\nab".utf8))
+        XCTAssertEqual(parser.next(), .needMoreBytes)
+        XCTAssertEqual(parser.bodyBytesToReserve, 500)
+        var chunked = HTTPRequestParser(limits: HTTPLimits(maxBodyBytes: 1000))
+        chunked.append(Array("POST /v HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab".utf8))
+        XCTAssertEqual(chunked.next(), .needMoreBytes)
+        XCTAssertEqual(chunked.bodyBytesToReserve, 1000)
+        XCTAssertNil(HTTPRequestParser().bodyBytesToReserve)
+    }
+}
