@@ -18,9 +18,10 @@ public enum ProcessResources {
     /// The tightest CPU quota on the path from this process's cgroup to the root, in
     /// CPUs; nil when unlimited or unknown.
     static func cgroupCPUQuota() -> Double? {
-        guard let membership = readSmallFile("/proc/self/cgroup") else { return nil }
+        guard let membership = readSmallFile("/proc/self/cgroup"),
+              let mounts = readSmallFile("/proc/self/mountinfo", limit: 1 << 20) else { return nil }
         var quotas: [Double] = []
-        for directory in cgroupDirectories(membership: membership) {
+        for directory in cgroupDirectories(membership: membership, mountInfo: mounts) {
             if let text = readSmallFile(directory + "/cpu.max"), let quota = cpuQuota(cgroupV2Max: text) {
                 quotas.append(quota)
             }
@@ -34,26 +35,46 @@ public enum ProcessResources {
     }
 
     /// The cgroup directories that can limit this process's CPU, deepest first: its own
-    /// and each parent, under the v2 mount and the v1 `cpu` controller's. In a container
-    /// with its own cgroup namespace the path is `/`, the mount root.
-    static func cgroupDirectories(membership: String) -> [String] {
+    /// and each parent up to the mount, in the v2 hierarchy and the v1 one that has the
+    /// `cpu` controller. `membership` is /proc/self/cgroup, `mountInfo` /proc/self/mountinfo
+    /// (which says where each hierarchy is mounted and which of its paths the mount shows).
+    static func cgroupDirectories(membership: String, mountInfo: String) -> [String] {
+        // mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS
+        var v2: (root: String, point: String)?
+        var v1CPU: (root: String, point: String)?
+        for line in mountInfo.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard let dash = fields.firstIndex(of: "-"), dash >= 5, dash + 3 < fields.count else { continue }
+            let mount = (root: String(fields[3]), point: String(fields[4]))
+            if fields[dash + 1] == "cgroup2" {
+                v2 = v2 ?? mount
+            } else if fields[dash + 1] == "cgroup", fields[dash + 3].split(separator: ",").contains("cpu") {
+                v1CPU = v1CPU ?? mount
+            }
+        }
         var directories: [String] = []
         for line in membership.split(separator: "\n") {
             // hierarchy-ID:controller-list:path
             let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
             guard fields.count == 3 else { continue }
-            let root: String
+            let mount: (root: String, point: String)?
             if fields[0] == "0" && fields[1].isEmpty {
-                root = "/sys/fs/cgroup"
+                mount = v2
             } else if fields[1].split(separator: ",").contains("cpu") {
-                root = "/sys/fs/cgroup/cpu,cpuacct"
+                mount = v1CPU
             } else {
-                continue
+                mount = nil
             }
+            guard let mount else { continue }
             var path = String(fields[2])
+            if mount.root != "/" {
+                guard path.hasPrefix(mount.root) else { continue }
+                path = String(path.dropFirst(mount.root.count))
+            }
             while true {
-                directories.append(path == "/" ? root : root + path)
-                guard path != "/", let slash = path.lastIndex(of: "/") else { break }
+                let trimmed = path == "/" ? "" : path
+                directories.append(mount.point + trimmed)
+                guard !trimmed.isEmpty, let slash = path.lastIndex(of: "/") else { break }
                 path = slash == path.startIndex ? "/" : String(path[..<slash])
             }
         }
@@ -101,13 +122,19 @@ public enum ProcessResources {
         max(1, min(configured, descriptorLimit - reservedDescriptors))
     }
 
-    private static func readSmallFile(_ path: String) -> String? {
+    /// A small file's text (procfs and cgroupfs files are read whole by one loop).
+    private static func readSmallFile(_ path: String, limit: Int = 64 * 1024) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard n > 0 else { return nil }
-        return String(decoding: buffer[0..<n], as: UTF8.self)
+        while bytes.count < limit {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            bytes.append(contentsOf: buffer[0..<n])
+        }
+        return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
     }
 }

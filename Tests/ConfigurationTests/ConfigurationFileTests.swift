@@ -25,7 +25,8 @@ final class ConfigurationFileTests: XCTestCase {
         let file = try ConfigurationFile.load(path: shippedDefaults)
         XCTAssertEqual(file.rules, RuleConfiguration())
         XCTAssertEqual(file.limits, ConfiguredLimits(maxRequestBody: 7 << 20, maxHeaderBytes: 64 << 10, maxHeaderFields: 100,
-                                                     maxConnections: 10_000, maxNestingDepth: 512))
+                                                     maxConnections: 10_000, maxNestingDepth: 512,
+                                                     maxBufferedBodies: 64 << 20))
         XCTAssertEqual(file.timeouts, ConfiguredTimeouts(tlsHandshake: 10_000, requestHeaders: 10_000, requestBody: 30_000,
                                                          idle: 120_000, shutdownDelay: 5_000, drainTimeout: 30_000))
     }
@@ -86,7 +87,7 @@ final class ConfigurationFileTests: XCTestCase {
             ("rule:\n  x: 1\n", ConfigurationError(file: "test.yaml", line: 1, key: "rule",
                                                   reason: "unknown key; known keys here: rules, limits, timeouts")),
             ("limits:\n  maxConnections: 10\n  maxBody: 5\n", ConfigurationError(file: "test.yaml", line: 3, key: "limits.maxBody",
-                reason: "unknown key; known keys here: maxRequestBody, maxHeaderBytes, maxHeaderFields, maxConnections, maxNestingDepth")),
+                reason: "unknown key; known keys here: maxRequestBody, maxHeaderBytes, maxHeaderFields, maxConnections, maxNestingDepth, maxBufferedBodies")),
             ("limits:\n  maxConnections: many\n", ConfigurationError(file: "test.yaml", line: 2, key: "limits.maxConnections",
                                                                     reason: "must be a positive integer")),
             ("limits:\n  maxRequestBody: 7MB\n", ConfigurationError(file: "test.yaml", line: 2, key: "limits.maxRequestBody",

@@ -13,14 +13,25 @@ final class ResourceTests: XCTestCase {
         XCTAssertEqual(ProcessResources.cpuQuota(cfsQuota: "200000\n", period: "100000\n"), 2)
     }
 
-    func testCgroupDirectoriesFromMembership() {
-        // cgroup v2 (own namespace: "/"), and a v2 path with its parents.
-        XCTAssertEqual(ProcessResources.cgroupDirectories(membership: "0::/\n"), ["/sys/fs/cgroup"])
-        XCTAssertEqual(ProcessResources.cgroupDirectories(membership: "0::/kubepods/pod1/c1\n"),
+    func testCgroupDirectoriesFromMembershipAndMounts() {
+        let v2Mount = "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n"
+        // cgroup v2 in its own namespace ("/"), and a path with its parents.
+        XCTAssertEqual(ProcessResources.cgroupDirectories(membership: "0::/\n", mountInfo: v2Mount), ["/sys/fs/cgroup"])
+        XCTAssertEqual(ProcessResources.cgroupDirectories(membership: "0::/kubepods/pod1/c1\n", mountInfo: v2Mount),
                        ["/sys/fs/cgroup/kubepods/pod1/c1", "/sys/fs/cgroup/kubepods/pod1", "/sys/fs/cgroup/kubepods", "/sys/fs/cgroup"])
-        // cgroup v1: only the cpu controller's hierarchy counts.
-        XCTAssertEqual(ProcessResources.cgroupDirectories(membership: "12:memory:/a\n4:cpu,cpuacct:/a\n"),
-                       ["/sys/fs/cgroup/cpu,cpuacct/a", "/sys/fs/cgroup/cpu,cpuacct"])
+        // cgroup v1: the hierarchy with the cpu controller, wherever it is mounted.
+        let v1Mounts = """
+        35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+        32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+        33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+
+        """
+        XCTAssertEqual(ProcessResources.cgroupDirectories(membership: "4:memory:/a\n1:cpu:/a/b\n2:cpuacct:/a\n", mountInfo: v1Mounts),
+                       ["/sys/fs/cgroup/cpu/a/b", "/sys/fs/cgroup/cpu/a", "/sys/fs/cgroup/cpu"])
+        // A mount that shows only part of the hierarchy (a container's view).
+        let partial = "50 40 0:29 /kubepods/pod1 /sys/fs/cgroup/cpu,cpuacct ro - cgroup cgroup rw,cpu,cpuacct\n"
+        XCTAssertEqual(ProcessResources.cgroupDirectories(membership: "3:cpu,cpuacct:/kubepods/pod1/c1\n", mountInfo: partial),
+                       ["/sys/fs/cgroup/cpu,cpuacct/c1", "/sys/fs/cgroup/cpu,cpuacct"])
     }
 
     func testUsableCPUsNeverExceedTheAffinityMask() {
