@@ -147,18 +147,8 @@ final class HardeningTests: XCTestCase {
             $0.tls.clientCAPath = ca.caCertificate
             $0.tls.clientNames = ["webhook.example.com"]
         }
-        let wildcard = clients + "/wildcard"
-        try FileManager.default.createDirectory(atPath: wildcard, withIntermediateDirectories: true)
-        let request = try runProcess("/usr/bin/openssl", ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                                                          "-nodes", "-keyout", wildcard + "/tls.key", "-out", wildcard + "/tls.csr",
-                                                          "-subj", "/CN=*.example.com"])
-        XCTAssertEqual(request.status, 0, request.stderr)
-        try "extendedKeyUsage=clientAuth\nsubjectAltName=DNS:*.example.com\n".write(toFile: wildcard + "/ext", atomically: true, encoding: .utf8)
-        let signed = try runProcess("/usr/bin/openssl", ["x509", "-req", "-in", wildcard + "/tls.csr", "-CA", ca.caCertificate,
-                                                         "-CAkey", clients + "/ca/ca.key", "-CAcreateserial", "-days", "1",
-                                                         "-extfile", wildcard + "/ext", "-out", wildcard + "/tls.crt"])
-        XCTAssertEqual(signed.status, 0, signed.stderr)
-        let result = try server.curl(["--cert", wildcard + "/tls.crt", "--key", wildcard + "/tls.key", "-o", "/dev/null",
+        let wildcard = try clientCertificate(in: clients + "/wildcard", name: "*.example.com", signedBy: ca)
+        let result = try server.curl(["--cert", wildcard.certificate, "--key", wildcard.privateKey, "-o", "/dev/null",
                                       "-w", "%{http_code}", server.url("/healthz")])
         XCTAssertNotEqual(result.stdout, "200", "a wildcard certificate was accepted for webhook.example.com")
     }

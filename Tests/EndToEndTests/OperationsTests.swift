@@ -178,17 +178,7 @@ final class OperationsTests: XCTestCase {
             $0.tls.clientNames = ["webhook-client", "kube-apiserver"]
         }
         // A sibling certificate from the same CA with another name.
-        let wrongName = clientsDir + "/wrong-name"
-        try FileManager.default.createDirectory(atPath: wrongName, withIntermediateDirectories: true)
-        let request = try runProcess("/usr/bin/openssl", ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                                                          "-nodes", "-keyout", wrongName + "/tls.key", "-out", wrongName + "/tls.csr",
-                                                          "-subj", "/CN=intruder"])
-        XCTAssertEqual(request.status, 0, request.stderr)
-        try "extendedKeyUsage=clientAuth\nsubjectAltName=DNS:intruder\n".write(toFile: wrongName + "/ext", atomically: true, encoding: .utf8)
-        let signed = try runProcess("/usr/bin/openssl", ["x509", "-req", "-in", wrongName + "/tls.csr", "-CA", right.caCertificate,
-                                                         "-CAkey", clientsDir + "/right/ca.key", "-CAcreateserial", "-days", "1",
-                                                         "-extfile", wrongName + "/ext", "-out", wrongName + "/tls.crt"])
-        XCTAssertEqual(signed.status, 0, signed.stderr)
+        let wrongName = try clientCertificate(in: clientsDir + "/wrong-name", name: "intruder", signedBy: right)
         let otherCA = try DevelopmentCertificates.generate(in: clientsDir + "/other-ca", dnsNames: ["webhook-client"], ipAddresses: [])
 
         func status(_ certificate: (String, String)?) throws -> String {
@@ -198,7 +188,7 @@ final class OperationsTests: XCTestCase {
         }
         XCTAssertEqual(try status(nil), "refused", "no client certificate")
         XCTAssertEqual(try status((otherCA.certificate, otherCA.privateKey)), "refused", "a certificate from another CA")
-        XCTAssertEqual(try status((wrongName + "/tls.crt", wrongName + "/tls.key")), "refused", "a name not allowed")
+        XCTAssertEqual(try status((wrongName.certificate, wrongName.privateKey)), "refused", "a name not allowed")
         XCTAssertEqual(try status((right.certificate, right.privateKey)), "200")
         try? FileManager.default.removeItem(atPath: clientsDir)
     }

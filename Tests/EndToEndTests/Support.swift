@@ -146,3 +146,21 @@ func requestOnNewConnection(port: UInt16, caFile: String, path: String = "/healt
           let response = client.readResponse() else { return nil }
     return (response.status, client.peerSerial)
 }
+
+/// A client certificate for `name` (CN and DNS SAN) signed by the CA of `issuer`
+/// (made by `DevelopmentCertificates.generate`), written into `directory`.
+func clientCertificate(in directory: String, name: String, signedBy issuer: DevelopmentCertificates.Paths,
+                       file: StaticString = #filePath, line: UInt = #line) throws -> (certificate: String, privateKey: String) {
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let caKey = URL(fileURLWithPath: issuer.caCertificate).deletingLastPathComponent().appendingPathComponent("ca.key").path
+    let request = try runProcess("/usr/bin/openssl", ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                                                      "-nodes", "-keyout", directory + "/tls.key", "-out", directory + "/tls.csr",
+                                                      "-subj", "/CN=\(name)"])
+    XCTAssertEqual(request.status, 0, request.stderr, file: file, line: line)
+    try "extendedKeyUsage=clientAuth\nsubjectAltName=DNS:\(name)\n".write(toFile: directory + "/ext", atomically: true, encoding: .utf8)
+    let signed = try runProcess("/usr/bin/openssl", ["x509", "-req", "-in", directory + "/tls.csr", "-CA", issuer.caCertificate,
+                                                     "-CAkey", caKey, "-CAcreateserial", "-days", "1",
+                                                     "-extfile", directory + "/ext", "-out", directory + "/tls.crt"])
+    XCTAssertEqual(signed.status, 0, signed.stderr, file: file, line: line)
+    return (directory + "/tls.crt", directory + "/tls.key")
+}
