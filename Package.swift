@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "Configuration", dependencies: ["YAML", "StreamRules", "JSON", "Units"]),
         .target(name: "Manifests", dependencies: ["YAML", "StreamRules", "JSON"]),
         .target(name: "WebhookServer", dependencies: [
-            "HTTPServer", "TLS", "Admission", "JSON", "CLinux",
+            "HTTPServer", "TLS", "Admission", "StreamRules", "JSON", "CLinux", "Units",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "atlas-stream-webhook", dependencies: [

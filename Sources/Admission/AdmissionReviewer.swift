@@ -21,6 +21,9 @@ public enum AdmissionOutcome: Sendable {
     case answered(body: [UInt8], summary: AdmissionSummary)
     /// HTTP 400: the body is not a usable AdmissionReview.
     case badRequest(AdmissionDecodingError)
+    /// The review's budget ran out before it was decided: no answer the caller can still
+    /// use (answered with an error status).
+    case outOfTime
 }
 
 /// AdmissionReview in, AdmissionReview out: decode, dispatch by `request.kind` to the
@@ -35,14 +38,21 @@ public struct AdmissionReviewer: Sendable {
         self.maxNestingDepth = maxNestingDepth
     }
 
-    public func review(_ body: [UInt8], at endpoint: AdmissionEndpoint) -> AdmissionOutcome {
+    /// `decoded` sees the request once it is decoded (a server notes its uid and kind
+    /// for stall reports); `budget` bounds the time the review may take, checked between
+    /// its steps and in the rules' loops.
+    public func review(_ body: [UInt8], at endpoint: AdmissionEndpoint, budget: ReviewBudget = .unlimited,
+                       decoded: (AdmissionRequest) -> Void = { _ in }) -> AdmissionOutcome {
         let request: AdmissionRequest
         do {
             request = try AdmissionRequest.decode(body, maxDepth: maxNestingDepth)
         } catch {
             return .badRequest(error)
         }
-        let decision = decide(request, at: endpoint)
+        decoded(request)
+        if budget.isExhausted { return .outOfTime }
+        let decision = decide(request, at: endpoint, budget: budget)
+        if decision.outOfTime { return .outOfTime }
         // Every text in the summary is cut at 256 bytes: it goes into every log line.
         let summary = AdmissionSummary(uid: echoed(request.uid), kind: echoed(request.kind),
                                        namespace: echoed(request.namespace), name: echoed(objectName(request)),
@@ -55,14 +65,14 @@ public struct AdmissionReviewer: Sendable {
     }
 
     /// Foreign kinds, subresources, DELETE and CONNECT pass untouched.
-    func decide(_ request: AdmissionRequest, at endpoint: AdmissionEndpoint) -> Decision {
+    func decide(_ request: AdmissionRequest, at endpoint: AdmissionEndpoint, budget: ReviewBudget = .unlimited) -> Decision {
         guard let kind = StreamKind(group: request.group, kind: request.kind), request.subResource == nil,
               let operation = AdmissionOperation(rawValue: request.operation),
               operation == .create || operation == .update else {
             return .allow
         }
         let input = RuleInput(kind: kind, operation: operation, object: request.object, oldObject: request.oldObject,
-                              requestNamespace: request.namespace)
+                              requestNamespace: request.namespace, budget: budget)
         switch endpoint {
         case .mutate:
             var decision = rules.mutate(input)

@@ -13,6 +13,7 @@ public enum Status {
         case 413, 431: return "RequestEntityTooLarge"
         case 415: return "UnsupportedMediaType"
         case 503: return "ServiceUnavailable"
+        case 504: return "Timeout"
         default: return "InternalError"
         }
     }

@@ -35,6 +35,8 @@ public struct ConfiguredTimeouts: Sendable, Equatable {
     public var idle: Int?
     public var shutdownDelay: Int?
     public var drainTimeout: Int?
+    /// An event loop busy this long is stalled.
+    public var loopStall: Int?
 }
 
 /// The YAML configuration file (`--config`): rule data, reference policies, limits and
@@ -210,7 +212,7 @@ private struct Reader {
     }
 
     private func readTimeouts(_ value: JSONValue, into timeouts: inout ConfiguredTimeouts) throws(ConfigurationError) {
-        let known = ["tlsHandshake", "requestHeaders", "requestBody", "idle", "shutdownDelay", "drainTimeout"]
+        let known = ["tlsHandshake", "requestHeaders", "requestBody", "idle", "shutdownDelay", "drainTimeout", "loopStall"]
         for (name, v, _) in try members(value, "timeouts", known: known) {
             let ms = try duration(v, "timeouts." + name)
             switch name {
@@ -219,7 +221,8 @@ private struct Reader {
             case "requestBody": timeouts.requestBody = ms
             case "idle": timeouts.idle = ms
             case "shutdownDelay": timeouts.shutdownDelay = ms
-            default: timeouts.drainTimeout = ms
+            case "drainTimeout": timeouts.drainTimeout = ms
+            default: timeouts.loopStall = ms
             }
         }
     }

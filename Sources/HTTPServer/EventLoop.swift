@@ -19,6 +19,9 @@ final class EventLoop: @unchecked Sendable {
     private let configuration: HTTPServerConfiguration
     private let statistics: HTTPServerStatistics
     private let bodyBudget: BodyMemoryBudget
+    private let monitor: LoopMonitor
+    /// This loop's index in `monitor`.
+    private let index: Int
     private var connections: [Connection?] = []
     /// Connections waiting for the body memory budget, oldest first.
     private var awaitingBudget: [Connection] = []
@@ -45,7 +48,8 @@ final class EventLoop: @unchecked Sendable {
     private static let sweepInterval = 100
 
     init(listener: Int32, tls: TLSContextStore, router: HTTPRouter, configuration: HTTPServerConfiguration,
-         statistics: HTTPServerStatistics, bodyBudget: BodyMemoryBudget) throws(HTTPServerError) {
+         statistics: HTTPServerStatistics, bodyBudget: BodyMemoryBudget, monitor: LoopMonitor,
+         index: Int) throws(HTTPServerError) {
         let epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epoll >= 0 else { throw .eventLoopFailed(operation: "epoll_create1", errno: errno) }
         let wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
@@ -61,6 +65,8 @@ final class EventLoop: @unchecked Sendable {
         self.configuration = configuration
         self.statistics = statistics
         self.bodyBudget = bodyBudget
+        self.monitor = monitor
+        self.index = index
         self.readBuffer = .allocate(byteCount: EventLoop.readBufferSize, alignment: 16)
         self.spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
         register(fd: wakeFD, events: clinux_epollin())
@@ -131,9 +137,12 @@ final class EventLoop: @unchecked Sendable {
                 resumeAwaitingBudget()
                 nextSweep = now + EventLoop.sweepInterval
             }
+            let slot = monitor.slots[index]
+            slot.busySince.store(0, ordering: .releasing)
             let ready = events.withUnsafeMutableBufferPointer { buffer in
                 epoll_wait(epoll, buffer.baseAddress, Int32(buffer.count), Int32(EventLoop.sweepInterval))
             }
+            slot.busySince.store(max(1, monotonicMilliseconds()), ordering: .releasing)
             if ready < 0 {
                 if errno == EINTR { continue }
                 break
@@ -282,9 +291,12 @@ final class EventLoop: @unchecked Sendable {
                 return true
             case .sendContinue:
                 c.output.append(contentsOf: HTTPResponseWriter.continueLine)
-            case .request(let request):
+            case .request(var request):
                 releaseBody(c)
+                request.loop = index
+                monitor.begin(loop: index, request)
                 let response = router.respond(to: request)
+                monitor.end(loop: index)
                 let keepAlive = request.keepAlive && !response.close && !draining
                     && !keepAliveDisabled.load(ordering: .relaxed)
                 HTTPResponseWriter.write(response, keepAlive: keepAlive, announceKeepAlive: request.minorVersion == 0,

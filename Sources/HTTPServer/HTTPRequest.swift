@@ -24,6 +24,8 @@ public struct HTTPRequest: Sendable, Equatable {
     /// Whether the connection stays open after the response (HTTP/1.1 default,
     /// `Connection: close`, HTTP/1.0 `keep-alive`).
     public var keepAlive: Bool
+    /// The event loop handling it (for `LoopMonitor.note`).
+    public var loop = 0
 
     public init(method: String, path: String, query: String? = nil, minorVersion: Int = 1,
                 headers: [HTTPHeader] = [], body: [UInt8] = [], keepAlive: Bool = true) {

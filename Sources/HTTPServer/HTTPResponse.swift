@@ -18,6 +18,7 @@ public struct HTTPStatus: Sendable, Equatable, Hashable {
     public static let requestHeaderFieldsTooLarge = HTTPStatus(code: 431, reason: "Request Header Fields Too Large")
     public static let internalServerError = HTTPStatus(code: 500, reason: "Internal Server Error")
     public static let serviceUnavailable = HTTPStatus(code: 503, reason: "Service Unavailable")
+    public static let gatewayTimeout = HTTPStatus(code: 504, reason: "Gateway Timeout")
 }
 
 /// A response to serialise. `Content-Length`, `Date`-free framing and `Connection`

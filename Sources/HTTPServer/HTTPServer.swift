@@ -12,6 +12,8 @@ public final class HTTPServer: Sendable {
     private let running = Mutex<Running?>(nil)
     /// Request bodies held at once, shared by the loops.
     public let bodyBudget: BodyMemoryBudget
+    /// What each loop is doing (stall detection).
+    public let monitor: LoopMonitor
 
     private struct Running: Sendable {
         var loops: [EventLoop]
@@ -21,7 +23,10 @@ public final class HTTPServer: Sendable {
     }
 
     public init(configuration: HTTPServerConfiguration, tls: TLSContextStore, router: HTTPRouter,
-                statistics: HTTPServerStatistics = HTTPServerStatistics()) {
+                statistics: HTTPServerStatistics = HTTPServerStatistics(), monitor: LoopMonitor? = nil) {
+        // A monitor with a slot for every loop (a smaller one given would not fit).
+        self.monitor = monitor.flatMap { $0.slots.count >= configuration.loopCount ? $0 : nil }
+            ?? LoopMonitor(loopCount: configuration.loopCount)
         self.configuration = configuration
         self.statistics = statistics
         self.tls = tls
@@ -49,9 +54,9 @@ public final class HTTPServer: Sendable {
                 listeners.append(fd)
             }
             var loops: [EventLoop] = []
-            for fd in listeners {
+            for (index, fd) in listeners.enumerated() {
                 loops.append(try EventLoop(listener: fd, tls: tls, router: router, configuration: configuration,
-                                           statistics: statistics, bodyBudget: bodyBudget))
+                                           statistics: statistics, bodyBudget: bodyBudget, monitor: monitor, index: index))
             }
             var threads: [WorkerThread] = []
             for loop in loops {
@@ -91,12 +96,24 @@ public final class HTTPServer: Sendable {
         running.withLock { $0?.loops }?.forEach { $0.disableKeepAlive() }
     }
 
+    /// What a graceful stop came to.
+    public struct DrainResult: Sendable {
+        /// Every connection finished within the timeout.
+        public var drained: Bool
+        /// Loops that never returned (stuck in a handler), with what they were doing;
+        /// their threads are left behind, so the process must exit.
+        public var stuck: [LoopMonitor.Stall]
+        /// Connections still open at the deadline.
+        public var openConnections: Int
+    }
+
     /// Graceful stop: closes the listeners and idle connections, lets requests in flight
-    /// finish (answered with `Connection: close`), then stops. Returns true when every
-    /// connection finished within `timeoutMilliseconds`; the rest are closed then.
+    /// finish (answered with `Connection: close`), then stops. Within
+    /// `timeoutMilliseconds` whatever happens: connections left then are closed, and a
+    /// loop that does not come back is left behind and reported.
     @discardableResult
-    public func drain(timeoutMilliseconds: Int) -> Bool {
-        guard let loops = running.withLock({ $0?.loops }) else { return true }
+    public func drain(timeoutMilliseconds: Int) -> DrainResult {
+        guard let loops = running.withLock({ $0?.loops }) else { return DrainResult(drained: true, stuck: [], openConnections: 0) }
         for loop in loops { loop.drain() }
         let deadline = monotonicMilliseconds() + timeoutMilliseconds
         var drained = false
@@ -107,17 +124,37 @@ public final class HTTPServer: Sendable {
             }
             usleep(10_000)
         }
-        stop()
-        return drained
+        let open = statistics.openConnections
+        let stuck = stop(waitMilliseconds: 200)
+        return DrainResult(drained: drained, stuck: stuck, openConnections: drained ? 0 : open)
     }
 
     /// Closes the listeners and every connection, and waits for the loops to exit.
     public func stop() {
+        _ = stop(waitMilliseconds: nil)
+    }
+
+    /// Asks every loop to stop and joins those that do within `waitMilliseconds` (all of
+    /// them, however long, when nil). Returns the loops that did not come back.
+    private func stop(waitMilliseconds: Int?) -> [LoopMonitor.Stall] {
         guard let state = running.withLock({ current -> Running? in
             defer { current = nil }
             return current
-        }) else { return }
+        }) else { return [] }
         for loop in state.loops { loop.stop() }
-        for thread in state.threads { thread.join() }
+        let deadline = waitMilliseconds.map { monotonicMilliseconds() + $0 }
+        var stuck: [LoopMonitor.Stall] = []
+        for (index, (loop, thread)) in zip(state.loops, state.threads).enumerated() {
+            if let deadline {
+                while !loop.finished.load(ordering: .acquiring) && monotonicMilliseconds() < deadline { usleep(5_000) }
+                guard loop.finished.load(ordering: .acquiring) else {
+                    let report = monitor.stalls(threshold: 0).first { $0.loop == index }
+                    stuck.append(report ?? LoopMonitor.Stall(loop: index, since: 0, milliseconds: 0, activity: ""))
+                    continue
+                }
+            }
+            thread.join()
+        }
+        return stuck
     }
 }

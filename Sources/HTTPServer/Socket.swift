@@ -2,7 +2,7 @@ import CLinux
 import Glibc
 
 /// Milliseconds on the monotonic clock.
-func monotonicMilliseconds() -> Int {
+public func monotonicMilliseconds() -> Int {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000

@@ -191,6 +191,7 @@ struct ConnectionRules {
             return checks.tooMany(path, config.count, max: Self.maxConfigKeys)
         }
         for (key, entry) in config.members {
+            if checks.timeIsUp() { return }
             guard key.stringByteCount > 0 else {
                 checks.invalid(path, "", "keys must not be empty")
                 continue
@@ -223,6 +224,7 @@ struct ConnectionRules {
             // Servers compare case-insensitively (host names do).
             var seen = Set<[UInt8]>()
             for entry in bytes.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+                if checks.timeIsUp() { return }
                 if let problem = Self.bootstrapServerProblem(Array(entry)) {
                     checks.invalid(path, bytes: entry, problem)
                 } else if !seen.insert(entry.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }).inserted {

@@ -9,13 +9,16 @@ public struct Decision: Sendable {
     /// Defaulting as JSON Patch operations (only from `mutate`).
     public var patch: [PatchOperation]
     public var warnings: [String]
+    /// The review's budget ran out before the rules were done: nothing here is an answer.
+    public var outOfTime: Bool
 
     public init(errors: [FieldError] = [], omittedErrorCount: Int = 0, patch: [PatchOperation] = [],
-                warnings: [String] = []) {
+                warnings: [String] = [], outOfTime: Bool = false) {
         self.errors = errors
         self.omittedErrorCount = omittedErrorCount
         self.patch = patch
         self.warnings = warnings
+        self.outOfTime = outOfTime
     }
 
     public var allowed: Bool { errors.isEmpty }

@@ -12,6 +12,25 @@ struct FieldChecks {
     private(set) var errors: [FieldError] = []
     /// Errors found past `maxReported`, counted but not built.
     private(set) var omitted = 0
+    let budget: ReviewBudget
+    /// The budget ran out: the loops over entries stop, and the decision says so.
+    private(set) var outOfTime = false
+    private var entriesSinceClock = 0
+
+    init(budget: ReviewBudget = .unlimited) {
+        self.budget = budget
+    }
+
+    /// For loops over list entries and map keys: true once the budget has run out. Reads
+    /// the clock every 64 calls, so an entry costs a counter increment.
+    mutating func timeIsUp() -> Bool {
+        guard !outOfTime else { return true }
+        entriesSinceClock += 1
+        guard entriesSinceClock >= 64 else { return false }
+        entriesSinceClock = 0
+        outOfTime = budget.isExhausted
+        return outOfTime
+    }
 
     /// Whether another error is still kept; counts it as omitted otherwise.
     private mutating func keeps() -> Bool {

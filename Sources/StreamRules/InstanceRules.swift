@@ -120,6 +120,7 @@ struct InstanceRules {
         }
         var seen = Set<String>()
         for (i, entry) in registry.elements.enumerated() {
+            if checks.timeIsUp() { return }
             let entryPath = path.index(i)
             guard let entry = checks.object(entry, entryPath) else {
                 if entry.isNull { checks.required(entryPath) }

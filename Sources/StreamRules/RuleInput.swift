@@ -21,7 +21,25 @@ public enum StreamKind: String, Sendable, CaseIterable {
     }
 }
 
-/// Everything a rule may look at: no I/O, no HTTP, no clock.
+/// How long a review may compute: past the deadline the caller can no longer use the
+/// answer (the apiserver has given up), so the rules stop where stopping is cheap.
+/// The clock is the caller's (a C function pointer: nothing captured, nothing
+/// allocated), so the rules themselves read no clock.
+public struct ReviewBudget: Sendable {
+    public var deadline: Int
+    public var clock: @convention(c) () -> Int
+
+    public init(deadline: Int, clock: @convention(c) () -> Int) {
+        self.deadline = deadline
+        self.clock = clock
+    }
+
+    public static let unlimited = ReviewBudget(deadline: .max, clock: { 0 })
+
+    public var isExhausted: Bool { deadline != .max && clock() > deadline }
+}
+
+/// Everything a rule may look at: no I/O, no HTTP, no clock of its own.
 public struct RuleInput: Sendable {
     public var kind: StreamKind
     public var operation: AdmissionOperation
@@ -31,13 +49,15 @@ public struct RuleInput: Sendable {
     public var oldObject: JSONValue?
     /// `request.namespace`, used when the object carries none.
     public var requestNamespace: String
+    public var budget: ReviewBudget
 
     public init(kind: StreamKind, operation: AdmissionOperation, object: JSONValue?, oldObject: JSONValue?,
-                requestNamespace: String) {
+                requestNamespace: String, budget: ReviewBudget = .unlimited) {
         self.kind = kind
         self.operation = operation
         self.object = object
         self.oldObject = oldObject
         self.requestNamespace = requestNamespace
+        self.budget = budget
     }
 }

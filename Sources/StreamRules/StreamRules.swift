@@ -26,7 +26,7 @@ public struct StreamRules: Sendable {
     /// operator's finalizer and status updates always go through; an object being
     /// deleted gets no free pass for a spec change.
     public func validate(_ input: RuleInput) -> Decision {
-        var checks = FieldChecks()
+        var checks = FieldChecks(budget: input.budget)
         guard let object = input.object else {
             checks.required(FieldPath("object"))
             return Decision(errors: checks.errors)
@@ -39,6 +39,8 @@ public struct StreamRules: Sendable {
         if input.operation == .update, let oldObject = input.oldObject, oldObject.isObject {
             if let oldSpec = oldObject["spec"], let newSpec = object["spec"], oldSpec == newSpec { return .allow }
             if oldObject["spec"] == nil && object["spec"] == nil { return .allow }
+            // The comparison is the largest single step: see whether time remains.
+            if input.budget.isExhausted { return Decision(outOfTime: true) }
             old = oldObject
         }
         let namespace = objectNamespace(input)
@@ -50,7 +52,8 @@ public struct StreamRules: Sendable {
             ConnectionRules(configuration: configuration).validate(object: object, old: old, namespace: namespace,
                                                                    checks: &checks, warnings: &warnings)
         }
-        return Decision(errors: checks.errors, omittedErrorCount: checks.omitted, warnings: warnings)
+        return Decision(errors: checks.errors, omittedErrorCount: checks.omitted, warnings: warnings,
+                        outOfTime: checks.outOfTime)
     }
 
     /// `metadata.namespace`, else the request's namespace.

@@ -44,6 +44,14 @@ final class WebhookMetrics: Sendable {
     private let inFlightValidate = Atomic<Int>(0)
     private let reloadSuccesses = Atomic<Int>(0)
     private let reloadFailures = Atomic<Int>(0)
+    private let loopStalls = Atomic<Int>(0)
+    private let reviewsOutOfTime = Atomic<Int>(0)
+
+    /// An event loop stayed away from epoll_wait past the stall timeout (once per stall).
+    func loopStalled() { loopStalls.add(1, ordering: .relaxed) }
+
+    /// A review ran past its request's time budget and was abandoned.
+    func reviewOutOfTime() { reviewsOutOfTime.add(1, ordering: .relaxed) }
 
     private struct RequestKey: Hashable { var endpoint: Int; var code: Int }
 
@@ -159,6 +167,10 @@ final class WebhookMetrics: Sendable {
         family("atlas_stream_webhook_certificate_reloads_total", "counter", "Certificate reloads by result; a failure keeps the previous certificate.")
         out += "atlas_stream_webhook_certificate_reloads_total{result=\"success\"} \(reloadSuccesses.load(ordering: .relaxed))\n"
         out += "atlas_stream_webhook_certificate_reloads_total{result=\"failure\"} \(reloadFailures.load(ordering: .relaxed))\n"
+        family("atlas_stream_webhook_loop_stalls_total", "counter", "Event loops that stayed away from epoll_wait past the stall timeout.")
+        out += "atlas_stream_webhook_loop_stalls_total \(loopStalls.load(ordering: .relaxed))\n"
+        family("atlas_stream_webhook_reviews_out_of_time_total", "counter", "Reviews abandoned because they ran past their request's timeout.")
+        out += "atlas_stream_webhook_reviews_out_of_time_total \(reviewsOutOfTime.load(ordering: .relaxed))\n"
         family("atlas_stream_webhook_timed_out_connections_total", "counter", "Connections closed because a deadline passed.")
         out += "atlas_stream_webhook_timed_out_connections_total \(http.timedOutConnections)\n"
         if let notAfter = certificateNotAfter {

@@ -1,5 +1,7 @@
 import Admission
 import Glibc
+import StreamRules
+import Units
 import HTTPServer
 import Logging
 import Synchronization
@@ -16,14 +18,20 @@ public struct WebhookConfiguration: Sendable {
     public var drainTimeoutMilliseconds: Int
     /// How often the certificate files are checked besides inotify.
     public var certificatePollMilliseconds: Int
+    /// An event loop away from epoll_wait this long is stalled: `/healthz` turns 503.
+    public var loopStallTimeoutMilliseconds: Int
+
+    public static let defaultLoopStallTimeoutMilliseconds = 10_000
 
     public init(http: HTTPServerConfiguration, tls: TLSConfiguration, shutdownDelayMilliseconds: Int = 5_000,
-                drainTimeoutMilliseconds: Int = 30_000, certificatePollMilliseconds: Int = 10_000) {
+                drainTimeoutMilliseconds: Int = 30_000, certificatePollMilliseconds: Int = 10_000,
+                loopStallTimeoutMilliseconds: Int = WebhookConfiguration.defaultLoopStallTimeoutMilliseconds) {
         self.http = http
         self.tls = tls
         self.shutdownDelayMilliseconds = shutdownDelayMilliseconds
         self.drainTimeoutMilliseconds = drainTimeoutMilliseconds
         self.certificatePollMilliseconds = certificatePollMilliseconds
+        self.loopStallTimeoutMilliseconds = loopStallTimeoutMilliseconds
     }
 }
 
@@ -34,16 +42,22 @@ public final class WebhookServer: Sendable {
     private let endpoints: WebhookEndpoints
     private let http: HTTPServer
     private let watcher: CertificateWatcher
+    private let watchdog: LoopWatchdog
 
     /// Loads the certificate pair (a clear error if it is unreadable or mismatched).
     public init(configuration: WebhookConfiguration, reviewer: AdmissionReviewer, logger: Logger) throws(TLSError) {
         self.configuration = configuration
         let baseline = CertificateWatcher.fingerprint(of: configuration.tls.files)
         let context = try TLSContext(configuration: configuration.tls)
-        let endpoints = WebhookEndpoints(reviewer: reviewer, logger: logger, tlsContexts: TLSContextStore(context))
+        let monitor = LoopMonitor(loopCount: configuration.http.loopCount)
+        let endpoints = WebhookEndpoints(reviewer: reviewer, logger: logger, tlsContexts: TLSContextStore(context),
+                                         monitor: monitor, stallTimeoutMilliseconds: configuration.loopStallTimeoutMilliseconds,
+                                         defaultReviewBudgetMilliseconds: configuration.http.timeouts.requestBody)
         self.endpoints = endpoints
         self.http = HTTPServer(configuration: configuration.http, tls: endpoints.tlsContexts,
-                               router: endpoints.router(), statistics: endpoints.statistics)
+                               router: endpoints.router(), statistics: endpoints.statistics, monitor: monitor)
+        self.watchdog = LoopWatchdog(monitor: monitor, stallTimeoutMilliseconds: configuration.loopStallTimeoutMilliseconds,
+                                     logger: logger) { endpoints.metrics.loopStalled() }
         self.watcher = CertificateWatcher(configuration: configuration.tls, store: endpoints.tlsContexts, baseline: baseline,
                                           pollIntervalMilliseconds: configuration.certificatePollMilliseconds) { result in
             endpoints.certificateReloaded(result)
@@ -58,6 +72,7 @@ public final class WebhookServer: Sendable {
     public func start() throws(HTTPServerError) -> UInt16 {
         let port = try http.start()
         watcher.start()
+        watchdog.start()
         let cap = http.effectiveMaxConnections ?? configuration.http.maxConnections
         if cap < configuration.http.maxConnections {
             endpoints.logger.warning("max connections lowered to fit the file descriptor limit", metadata: [
@@ -74,14 +89,18 @@ public final class WebhookServer: Sendable {
     public func stop() {
         endpoints.draining.store(true, ordering: .relaxed)
         watcher.stop()
+        watchdog.stop()
         http.stop()
     }
 
     /// The graceful stop of SPEC section 9: readiness off at once, normal service for the
     /// shutdown delay (each response now closes its connection, so clients reconnect
     /// elsewhere), then the listener and idle connections close and requests in flight
-    /// finish with `Connection: close`, within the drain timeout.
-    public func shutDownGracefully() {
+    /// finish with `Connection: close`, within the drain timeout. The timeout is a hard
+    /// deadline: returns false when connections were cut or a loop never came back (its
+    /// thread is left behind: the process must exit, with a non-zero status).
+    @discardableResult
+    public func shutDownGracefully() -> Bool {
         endpoints.draining.store(true, ordering: .relaxed)
         http.disableKeepAlive()
         endpoints.logger.info("draining", metadata: ["shutdown_delay_ms": .stringConvertible(configuration.shutdownDelayMilliseconds),
@@ -89,9 +108,20 @@ public final class WebhookServer: Sendable {
         if configuration.shutdownDelayMilliseconds > 0 {
             usleep(UInt32(clamping: configuration.shutdownDelayMilliseconds * 1000))
         }
-        let complete = http.drain(timeoutMilliseconds: configuration.drainTimeoutMilliseconds)
+        let result = http.drain(timeoutMilliseconds: configuration.drainTimeoutMilliseconds)
         watcher.stop()
-        endpoints.logger.info("stopped", metadata: ["drained": .stringConvertible(complete)])
+        watchdog.stop()
+        guard result.drained && result.stuck.isEmpty else {
+            endpoints.logger.error("drain deadline passed; exiting with requests in flight", metadata: [
+                "open_connections": .stringConvertible(result.openConnections),
+                "stuck_loops": .array(result.stuck.map {
+                    .string("loop \($0.loop): \($0.activity.isEmpty ? "no request" : $0.activity)")
+                }),
+            ])
+            return false
+        }
+        endpoints.logger.info("stopped", metadata: ["drained": "true"])
+        return true
     }
 
     /// Blocks SIGTERM and SIGINT in this and every thread started after, so that
@@ -103,13 +133,14 @@ public final class WebhookServer: Sendable {
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
-    /// Waits for SIGTERM or SIGINT, then stops the server.
-    public func waitForTerminationSignal() {
+    /// Waits for SIGTERM or SIGINT, then stops the server; false when the drain
+    /// deadline cut it short (see `shutDownGracefully`).
+    public func waitForTerminationSignal() -> Bool {
         var set = WebhookServer.terminationSignals()
         var received: Int32 = 0
         while sigwait(&set, &received) != 0 {}
         endpoints.logger.info("stopping", metadata: ["signal": "\(received == SIGTERM ? "SIGTERM" : "SIGINT")"])
-        shutDownGracefully()
+        return shutDownGracefully()
     }
 
     private static func terminationSignals() -> sigset_t {
@@ -129,11 +160,19 @@ final class WebhookEndpoints: Sendable {
     let statistics = HTTPServerStatistics()
     let metrics = WebhookMetrics()
     let draining = Atomic<Bool>(false)
+    let monitor: LoopMonitor
+    let stallTimeout: Int
+    /// A review's time budget when its request names no `?timeout=`.
+    let defaultReviewBudget: Int
 
-    init(reviewer: AdmissionReviewer, logger: Logger, tlsContexts: TLSContextStore) {
+    init(reviewer: AdmissionReviewer, logger: Logger, tlsContexts: TLSContextStore, monitor: LoopMonitor,
+         stallTimeoutMilliseconds: Int, defaultReviewBudgetMilliseconds: Int) {
         self.reviewer = reviewer
         self.logger = logger
         self.tlsContexts = tlsContexts
+        self.monitor = monitor
+        self.stallTimeout = stallTimeoutMilliseconds
+        self.defaultReviewBudget = defaultReviewBudgetMilliseconds
     }
 
     var isReady: Bool {
@@ -162,7 +201,30 @@ final class WebhookEndpoints: Sendable {
         for endpoint in AdmissionEndpoint.allCases {
             router.add("POST", endpoint.path) { request in self.admit(request, at: endpoint) }
         }
-        router.add("GET", "/healthz") { _ in WebhookEndpoints.plain(.ok, "ok") }
+        // Answered by a loop that is not stalled (a stalled loop answers nothing), about
+        // the others: a pod whose loops cannot serve fails its liveness probe.
+        router.add("GET", "/healthz") { _ in
+            let stalls = self.monitor.stalls(threshold: self.stallTimeout)
+            guard stalls.isEmpty else {
+                return WebhookEndpoints.plain(.serviceUnavailable, stalls.map {
+                    "event loop \($0.loop) stalled for \($0.milliseconds / 1000) s"
+                }.joined(separator: "; "))
+            }
+            return WebhookEndpoints.plain(.ok, "ok")
+        }
+        #if DEBUG
+        // Test builds only (never compiled into a release build), and only when the
+        // environment asks for it: a handler that keeps its loop busy, to prove the
+        // watchdog and the drain deadline against the real process.
+        if getenv("ATLAS_STREAM_WEBHOOK_TEST_HOOKS") != nil {
+            router.add("POST", "/test/spin") { request in
+                let seconds = request.queryParameter("seconds").flatMap(Int.init) ?? 3600
+                let until = monotonicSeconds() + Double(seconds)
+                while monotonicSeconds() < until {}
+                return WebhookEndpoints.plain(.ok, "spun")
+            }
+        }
+        #endif
         router.add("GET", "/readyz") { _ in
             self.isReady ? WebhookEndpoints.plain(.ok, "ok") : WebhookEndpoints.plain(.serviceUnavailable, "not ready")
         }
@@ -186,12 +248,26 @@ final class WebhookEndpoints: Sendable {
             response = HTTPResponse(status: .unsupportedMediaType,
                                     body: Status.failureBody(code: 415, message: "Content-Type must be application/json, got \(given)"))
         } else {
-            switch reviewer.review(request.body, at: endpoint) {
+            // Past the request's own timeout (else the body deadline) the apiserver has
+            // given up: the review stops where stopping is cheap.
+            let budgetMilliseconds = request.queryParameter("timeout").flatMap(GoDuration.milliseconds)
+                .map { min($0, defaultReviewBudget) } ?? defaultReviewBudget
+            let budget = ReviewBudget(deadline: monotonicMilliseconds() + max(1, budgetMilliseconds),
+                                      clock: { monotonicMilliseconds() })
+            let outcome = reviewer.review(request.body, at: endpoint, budget: budget) { decoded in
+                monitor.note(loop: request.loop, "uid", echoed(decoded.uid))
+                monitor.note(loop: request.loop, "kind", echoed(decoded.kind))
+            }
+            switch outcome {
             case .answered(let body, let result):
                 summary = result
                 response = HTTPResponse(status: .ok, body: body)
             case .badRequest(let error):
                 response = HTTPResponse(status: .badRequest, body: Status.failureBody(code: 400, message: error.description))
+            case .outOfTime:
+                metrics.reviewOutOfTime()
+                response = HTTPResponse(status: .gatewayTimeout, body: Status.failureBody(
+                    code: 504, message: "the review took longer than the request's timeout of \(budgetMilliseconds) ms"))
             }
         }
         let elapsed = monotonicSeconds() - started

@@ -36,6 +36,8 @@ struct Review: Subcommand {
         case .badRequest(let error):
             StandardStream.error.write("error: \(error)\n")
             throw .status(2)
+        case .outOfTime:  // no budget is given here
+            throw .status(1)
         }
     }
 }

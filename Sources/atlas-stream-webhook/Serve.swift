@@ -24,7 +24,8 @@ struct Serve: Subcommand {
         .list("client-name", "NAME", "With --client-ca: accept only this CN or DNS SAN; repeatable."),
         .option("cert-poll-interval", "DURATION", "How often certificate files are checked besides inotify (default 10s)."),
         .option("shutdown-delay", "DURATION", "After SIGTERM, serve on with /readyz 503 for this long (default 5s)."),
-        .option("drain-timeout", "DURATION", "Then, how long requests in flight may take (default 30s)."),
+        .option("drain-timeout", "DURATION", "Then, how long requests in flight may take (default 30s); a hard deadline."),
+        .option("loop-stall-timeout", "DURATION", "An event loop busy this long without returning to epoll is stalled: /healthz turns 503 (default 10s)."),
         .switch("dev", "Development mode: generate (or reuse) a CA and a localhost certificate under certs/dev/."),
         .option("dev-cert-dir", "DIR", "Where --dev keeps its certificates (default certs/dev)."),
         .option("loops", "N", "Event loop threads (default: one per CPU the process may use: affinity and cgroup quota)."),
@@ -95,6 +96,8 @@ struct Serve: Subcommand {
         let shutdownDelay = try duration("shutdown-delay", allowZero: true) ?? file.timeouts.shutdownDelay ?? 5_000
         let drainTimeout = try duration("drain-timeout") ?? file.timeouts.drainTimeout ?? 30_000
         let certificatePoll = try duration("cert-poll-interval") ?? 10_000
+        let loopStall = try duration("loop-stall-timeout") ?? file.timeouts.loopStall
+            ?? WebhookConfiguration.defaultLoopStallTimeoutMilliseconds
 
         var certificate = flags.string("tls-cert")
         var key = flags.string("tls-key")
@@ -130,7 +133,8 @@ struct Serve: Subcommand {
                                   clientCAPath: clientCA, clientNames: clientNames),
             shutdownDelayMilliseconds: shutdownDelay,
             drainTimeoutMilliseconds: drainTimeout,
-            certificatePollMilliseconds: certificatePoll)
+            certificatePollMilliseconds: certificatePoll,
+            loopStallTimeoutMilliseconds: loopStall)
         let reviewer = AdmissionReviewer(rules: StreamRules(configuration: file.rules),
                                          maxNestingDepth: file.limits.maxNestingDepth ?? 512)
         let server: WebhookServer
@@ -151,7 +155,9 @@ struct Serve: Subcommand {
 
             """)
         }
-        server.waitForTerminationSignal()
+        // The drain deadline passed with requests in flight or a loop stuck: exit non-zero
+        // (the stuck loop's thread ends with the process).
+        guard server.waitForTerminationSignal() else { throw .status(1) }
     }
 
     /// A size flag (bytes, or with Ki/Mi/Gi), nil when not given.

@@ -250,10 +250,15 @@ final class ServeProcess {
     let process = Process()
     let port: UInt16
     private let errors = Pipe()
+    /// What the process has logged so far (read by `waitForLog`).
+    private(set) var log = ""
 
-    init(_ arguments: [String]) throws {
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: try executablePath())
         process.arguments = ["serve", "--listen", "127.0.0.1:0"] + arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = errors
         try process.run()
@@ -272,6 +277,24 @@ final class ServeProcess {
             throw POSIXError(.ECONNREFUSED)
         }
         port = found
+        self.log = log
+    }
+
+    /// Reads the log until it contains `text` or `seconds` pass; whether it appeared.
+    func waitForLog(_ text: String, seconds: Double) -> Bool {
+        let fd = errors.fileHandleForReading.fileDescriptor
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while !log.contains(text) {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { return false }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, Int32(left * 1000) + 1) > 0 else { continue }
+            let n = read(fd, &buffer, buffer.count)
+            guard n > 0 else { return log.contains(text) }
+            log += String(decoding: buffer[0..<n], as: UTF8.self)
+        }
+        return true
     }
 
     func stop() {

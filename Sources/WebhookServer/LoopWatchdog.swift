@@ -1,0 +1,51 @@
+import Glibc
+import HTTPServer
+import Logging
+import Synchronization
+
+/// Watches the event loops from a thread of its own (a stalled loop cannot report
+/// itself): each loop away from `epoll_wait` past the stall timeout is logged once, with
+/// the request it was handling, and counted. `/healthz` reads the same monitor.
+final class LoopWatchdog: Sendable {
+    private let monitor: LoopMonitor
+    private let stallTimeout: Int
+    private let logger: Logger
+    private let onStall: @Sendable () -> Void
+    private let stopped = Atomic<Bool>(false)
+    private let thread = Mutex<WorkerThread?>(nil)
+
+    init(monitor: LoopMonitor, stallTimeoutMilliseconds: Int, logger: Logger, onStall: @escaping @Sendable () -> Void) {
+        self.monitor = monitor
+        self.stallTimeout = stallTimeoutMilliseconds
+        self.logger = logger
+        self.onStall = onStall
+    }
+
+    func start() {
+        let started = WorkerThread { [self] in run() }
+        thread.withLock { $0 = started }
+    }
+
+    func stop() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        thread.withLock { $0 }?.join()
+    }
+
+    private func run() {
+        // A stall is one loop leaving epoll_wait at one moment: reported once.
+        var reported: [Int: Int] = [:]
+        let interval = UInt32(clamping: max(10, min(1_000, stallTimeout / 4)) * 1_000)
+        while !stopped.load(ordering: .acquiring) {
+            for stall in monitor.stalls(threshold: stallTimeout) where reported[stall.loop] != stall.since {
+                reported[stall.loop] = stall.since
+                onStall()
+                logger.error("event loop stalled", metadata: [
+                    "loop": .stringConvertible(stall.loop),
+                    "stalled_ms": .stringConvertible(stall.milliseconds),
+                    "handling": .string(stall.activity.isEmpty ? "no request" : stall.activity),
+                ])
+            }
+            usleep(interval)
+        }
+    }
+}
