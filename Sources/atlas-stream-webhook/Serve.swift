@@ -23,7 +23,7 @@ struct Serve: Subcommand {
         .option("client-ca", "FILE", "PEM CA bundle: require client certificates it verifies (mTLS)."),
         .list("client-name", "NAME", "With --client-ca: accept only this CN or DNS SAN; repeatable."),
         .option("cert-poll-interval", "DURATION", "How often certificate files are checked besides inotify (default 10s)."),
-        .option("shutdown-delay", "DURATION", "After SIGTERM, serve on with /readyz 503 for this long (default 5s)."),
+        .option("shutdown-delay", "DURATION", "After SIGTERM, serve on with /readyz 503 for this long (default 5s; 0s with --dev)."),
         .option("drain-timeout", "DURATION", "Then, how long requests in flight may take (default 30s); a hard deadline."),
         .option("loop-stall-timeout", "DURATION", "An event loop busy this long without returning to epoll is stalled: /healthz turns 503 (default 10s)."),
         .switch("dev", "Development mode: generate (or reuse) a CA and a localhost certificate under certs/dev/."),
@@ -93,7 +93,8 @@ struct Serve: Subcommand {
                                            maxConnections: try flags.count("max-connections") ?? file.limits.maxConnections ?? 10_000,
                                            maxBufferedBodyBytes: try size("max-buffered-bodies") ?? file.limits.maxBufferedBodies
                                                ?? HTTPServerConfiguration.defaultMaxBufferedBodyBytes)
-        let shutdownDelay = try duration("shutdown-delay", allowZero: true) ?? file.timeouts.shutdownDelay ?? 5_000
+        // With --dev nothing routes by readiness: Ctrl-C stops at once.
+        let shutdownDelay = try duration("shutdown-delay", allowZero: true) ?? file.timeouts.shutdownDelay ?? (dev ? 0 : 5_000)
         let drainTimeout = try duration("drain-timeout") ?? file.timeouts.drainTimeout ?? 30_000
         let certificatePoll = try duration("cert-poll-interval") ?? 10_000
         let loopStall = try duration("loop-stall-timeout") ?? file.timeouts.loopStall

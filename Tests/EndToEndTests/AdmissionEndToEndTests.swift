@@ -96,7 +96,7 @@ final class AdmissionEndToEndTests: XCTestCase {
 final class DefaultingConformanceTests: XCTestCase {
     func testPatchesApplyIndependentlyAndDefaultedObjectsFitTheCRDs() throws {
         let script = repositoryRoot.appendingPathComponent("Tests/Scripts/check_defaulting.py").path
-        let result = try runProcess("/usr/bin/env", ["python3", script, try executablePath()])
+        let result = try runProcess(try testPython(), [script, try executablePath()])
         XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
         XCTAssertTrue(result.stdout.contains(", 0 problems"), result.stdout + result.stderr)
     }
@@ -107,7 +107,7 @@ final class DefaultingConformanceTests: XCTestCase {
 final class DeploymentTests: XCTestCase {
     func testManifestsRenderValidateAndAgreeWithTheServer() throws {
         let script = repositoryRoot.appendingPathComponent("Tests/Scripts/check_deploy.py").path
-        let result = try runProcess("/usr/bin/env", ["python3", script, try executablePath()])
+        let result = try runProcess(try testPython(), [script, try executablePath()])
         XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
         XCTAssertTrue(result.stdout.contains("deploy checks: 0 problems"), result.stdout + result.stderr)
     }

@@ -185,8 +185,7 @@ final class AdversarialTests: XCTestCase {
     }
 
     func testEveryJSONSuiteCaseEmbeddedInAReview() throws {
-        let suite = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/json-test-suite/test_parsing")
+        let suite = repositoryRoot.appendingPathComponent("Tests/Fixtures/json-test-suite/test_parsing")
         let names = try FileManager.default.contentsOfDirectory(atPath: suite.path).filter { $0.hasPrefix("n_") || $0.hasPrefix("y_") }
         XCTAssertGreaterThan(names.count, 270)
         let prefix = Data(Self.review.replacingOccurrences(of: #""dryRun":false"#, with: #""dryRun":false,"extra":"#).utf8)

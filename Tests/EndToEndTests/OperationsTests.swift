@@ -266,7 +266,7 @@ final class OperationsTests: XCTestCase {
         let after = try scrape()
         XCTAssertFalse(before.contains("webhook=\"/mutate\"} 2"))
         XCTAssertTrue(after.contains("controller_runtime_webhook_requests_total{code=\"200\",webhook=\"/mutate\"} 2"), after)
-        let parse = try runProcess("/usr/bin/env", ["python3", "-c", """
+        let parse = try runProcess(try testPython(), ["-c", """
         import sys
         from prometheus_client.parser import text_string_to_metric_families
         families = {f.name: f for f in text_string_to_metric_families(sys.stdin.read())}

@@ -164,3 +164,36 @@ func clientCertificate(in directory: String, name: String, signedBy issuer: Deve
     XCTAssertEqual(signed.status, 0, signed.stderr, file: file, line: line)
     return (directory + "/tls.crt", directory + "/tls.key")
 }
+
+/// The Python the tests' scripts run with: a virtual environment under `.build/` with the
+/// pinned packages of Tests/Scripts/requirements.txt, made on first use (and again when
+/// that file changes), so the tests need only a bare `python3` with `venv`.
+func testPython() throws -> String {
+    let requirements = repositoryRoot.appendingPathComponent("Tests/Scripts/requirements.txt").path
+    let environment = repositoryRoot.appendingPathComponent(".build/test-python").path
+    let python = environment + "/bin/python3"
+    let stamp = environment + "/requirements.installed"
+    let wanted = try String(contentsOfFile: requirements, encoding: .utf8)
+    // One test process at a time makes or checks the environment.
+    let lock = open(repositoryRoot.appendingPathComponent(".build/test-python.lock").path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+    defer { if lock >= 0 { close(lock) } }
+    if lock >= 0 { flock(lock, LOCK_EX) }
+    if (try? String(contentsOfFile: stamp, encoding: .utf8)) == wanted { return python }
+    try? FileManager.default.removeItem(atPath: environment)
+    let made = try runProcess("/usr/bin/env", ["python3", "-m", "venv", environment])
+    guard made.status == 0 else {
+        throw POSIXError(.ENOENT, "python3 -m venv failed (Debian: apt-get install python3-venv): \(made.stderr)")
+    }
+    let installed = try runProcess(python, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", requirements])
+    guard installed.status == 0 else { throw POSIXError(.EIO, "pip install -r \(requirements) failed: \(installed.stderr)") }
+    try wanted.write(toFile: stamp, atomically: true, encoding: .utf8)
+    return python
+}
+
+extension POSIXError {
+    /// A POSIX error with a message for the test log.
+    init(_ code: POSIXErrorCode, _ message: String) {
+        print(message)
+        self.init(code)
+    }
+}

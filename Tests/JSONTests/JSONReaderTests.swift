@@ -3,10 +3,10 @@ import XCTest
 @testable import JSON
 
 final class JSONReaderTests: XCTestCase {
-    /// ../shared/json-test-suite/test_parsing, found from this file's location.
+    /// Tests/Fixtures/json-test-suite/test_parsing, found from this file's location.
     static let suiteDirectory: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/json-test-suite/test_parsing")
+        .appendingPathComponent("Tests/Fixtures/json-test-suite/test_parsing")
 
     func testSuiteAcceptsEveryYAndRejectsEveryN() throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.suiteDirectory.path).sorted()

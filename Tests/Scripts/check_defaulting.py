@@ -8,7 +8,7 @@ For every case in Tests/Fixtures/defaulting-cases.json and every review fixture:
   3. compare the result with the expected object (cases only),
   4. mutate the result again: no patch may come back (idempotence),
   5. for objects meant to be valid: check them against the CRD's openAPIV3Schema in
-     ../shared/crds and run `review --validate`, which must allow them.
+     deploy/crds and run `review --validate`, which must allow them.
 Usage: check_defaulting.py PATH/TO/atlas-stream-webhook
 """
 import base64
@@ -25,7 +25,7 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(ROOT, "Tests", "Fixtures")
-CRDS = os.path.join(os.path.dirname(ROOT), "shared", "crds")
+CRDS = os.path.join(ROOT, "deploy", "crds")
 PLURAL = {"AtlasStreamInstance": "atlasstreaminstances", "AtlasStreamConnection": "atlasstreamconnections"}
 
 
