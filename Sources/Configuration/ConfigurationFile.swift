@@ -148,7 +148,8 @@ private struct Reader {
     }
 
     private func readRules(_ value: JSONValue, into rules: inout RuleConfiguration) throws(ConfigurationError) {
-        let known = ["regions", "sampleSources", "builtInRoles", "secretReferences", "registryReferences"]
+        let known = ["regions", "sampleSources", "builtInRoles", "secretReferences", "registryReferences", "kafkaCertificate",
+                     "operatorVersion"]
         for (name, v, _) in try members(value, "rules", known: known) {
             let key = "rules." + name
             switch name {
@@ -166,8 +167,18 @@ private struct Reader {
                 rules.builtInRoles = try strings(v, key)
             case "secretReferences":
                 rules.secretReferences = try policy(v, key)
-            default:
+            case "registryReferences":
                 rules.registryReferences = try policy(v, key)
+            case "kafkaCertificate":
+                guard let text = v.string, let rule = KafkaCertificateRule(rawValue: text) else {
+                    throw fail(v, key, "must be always or ssl")
+                }
+                rules.kafkaCertificate = rule
+            default:
+                guard let text = v.string, let version = OperatorVersion(text) else {
+                    throw fail(v, key, "must be the operator's semantic version, such as 2.15.1")
+                }
+                rules.operatorVersion = version
             }
         }
     }

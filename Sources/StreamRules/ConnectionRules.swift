@@ -9,6 +9,8 @@ struct ConnectionRules {
     static let mechanisms = ["PLAIN", "SCRAM-256", "SCRAM-512"]
     static let protocols = ["PLAINTEXT", "SSL"]
     static let roleTypes = ["BUILT_IN", "CUSTOM"]
+    static let certificateAlwaysRequired =
+        #"the operator reads key "certificate" from this Secret for every Kafka connection"#
     static let plaintextWarning = "spec.kafkaConfig.security.protocol: PLAINTEXT sends stream data unencrypted; use SSL"
     static let plainOverPlaintextWarning =
         "spec.kafkaConfig.authentication.mechanism: PLAIN over PLAINTEXT sends the password in clear text"
@@ -142,11 +144,17 @@ struct ConnectionRules {
         } else if let security = checks.object(kafka["security"], securityPath) {
             protocolName = checks.oneOf(security["protocol"], securityPath.child("protocol"), Self.protocols)
             let certificatePath = securityPath.child("certificate")
-            if protocolName == "SSL" {
+            switch configuration.kafkaCertificate {
+            case .always:
+                validateSecretReference(security["certificate"], certificatePath, namespace: namespace,
+                                        required: Self.certificateAlwaysRequired, &checks)
+            case .ssl where protocolName == "SSL":
                 validateSecretReference(security["certificate"], certificatePath, namespace: namespace,
                                         required: "required when spec.kafkaConfig.security.protocol is SSL", &checks)
-            } else if !isEmptyValue(security["certificate"]) {
+            case .ssl where !isEmptyValue(security["certificate"]):
                 validateSecretReference(security["certificate"], certificatePath, namespace: namespace, required: nil, &checks)
+            case .ssl:
+                break
             }
         }
 

@@ -33,7 +33,10 @@ struct InstanceRules {
         }
     }
 
-    func validate(object: JSONValue, old: JSONValue?, namespace: String, checks: inout FieldChecks) {
+    static let tierWarning = "spec.clusterConfig.tier: not applied: AKO does not send the tier to Atlas"
+
+    func validate(object: JSONValue, old: JSONValue?, namespace: String, checks: inout FieldChecks,
+                  warnings: inout [String]) {
         let specPath = FieldPath("spec")
         guard let spec = object["spec"], !spec.isNull else { return checks.required(specPath) }
         guard let spec = checks.object(spec, specPath) else { return }
@@ -46,7 +49,17 @@ struct InstanceRules {
             checks.required(namePath)
         }
 
-        validateClusterConfig(spec["clusterConfig"], specPath.child("clusterConfig"), &checks)
+        let tier = validateClusterConfig(spec["clusterConfig"], specPath.child("clusterConfig"), &checks)
+        // AKO (v2.x) sends provider and region to Atlas, never the tier: on CREATE a tier
+        // other than the default, on UPDATE any change, will not happen.
+        if let tier {
+            if let oldSpec = old?["spec"] {
+                let oldTier = oldSpec["clusterConfig"]?["tier"]?.string.flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultTier
+                if tier != oldTier { warnings.append(Self.tierWarning) }
+            } else if tier != Self.defaultTier {
+                warnings.append(Self.tierWarning)
+            }
+        }
         let project = validateProjectRef(spec["projectRef"], specPath.child("projectRef"), &checks)
         validateRegistry(spec["connectionRegistry"], specPath.child("connectionRegistry"), namespace: namespace, &checks)
 
@@ -67,9 +80,13 @@ struct InstanceRules {
         }
     }
 
-    private func validateClusterConfig(_ value: JSONValue?, _ path: FieldPath, _ checks: inout FieldChecks) {
-        guard let value, !value.isNull else { return checks.required(path) }
-        guard let config = checks.object(value, path) else { return }
+    /// Returns the tier in effect when it is a supported one (absent is the default).
+    private func validateClusterConfig(_ value: JSONValue?, _ path: FieldPath, _ checks: inout FieldChecks) -> String? {
+        guard let value, !value.isNull else {
+            checks.required(path)
+            return nil
+        }
+        guard let config = checks.object(value, path) else { return nil }
         let providers = configuration.regions.map(\.provider)
         let providerPath = path.child("provider")
         var provider: String?
@@ -87,9 +104,8 @@ struct InstanceRules {
         } else if isDefaultable(config["region"]) {
             checks.required(regionPath)
         }
-        if !isDefaultable(config["tier"]) {
-            _ = checks.oneOf(config["tier"], path.child("tier"), Self.tiers)
-        }
+        guard !isDefaultable(config["tier"]) else { return Self.defaultTier }
+        return checks.oneOf(config["tier"], path.child("tier"), Self.tiers)
     }
 
     /// Returns the reference when its name is usable.

@@ -23,6 +23,14 @@ public enum ReferencePolicy: Sendable, Equatable {
     }
 }
 
+/// Which Kafka connections need `security.certificate` (SPEC section 4).
+public enum KafkaCertificateRule: String, Sendable, Equatable, CaseIterable {
+    /// Every Kafka connection: AKO (v2.x) reads key `certificate` whatever the protocol.
+    case always
+    /// SSL connections only, for operator builds that read it only then.
+    case ssl
+}
+
 /// The rule data and policies (SPEC sections 3 to 6), with the built-in defaults.
 public struct RuleConfiguration: Sendable, Equatable {
     /// Regions per provider served by Atlas Stream Processing; a provider not listed
@@ -35,17 +43,25 @@ public struct RuleConfiguration: Sendable, Equatable {
     public var secretReferences: ReferencePolicy
     /// `connectionRegistry` entries outside the instance's namespace.
     public var registryReferences: ReferencePolicy
+    public var kafkaCertificate: KafkaCertificateRule
+    /// The operator's version, when known: a `mongodb.com/atlas-resource-version` label
+    /// newer than it is refused (AKO would not reconcile the object).
+    public var operatorVersion: OperatorVersion?
 
     public init(regions: [(provider: String, regions: [String])] = RuleConfiguration.builtInRegions,
                 sampleSources: [String] = ["sample_stream_solar"],
                 builtInRoles: [String] = ["atlasAdmin", "readWriteAnyDatabase", "readAnyDatabase"],
                 secretReferences: ReferencePolicy = .ownNamespaceOnly,
-                registryReferences: ReferencePolicy = .allowAll) {
+                registryReferences: ReferencePolicy = .allowAll,
+                kafkaCertificate: KafkaCertificateRule = .always,
+                operatorVersion: OperatorVersion? = nil) {
         self.regions = regions
         self.sampleSources = sampleSources
         self.builtInRoles = builtInRoles
         self.secretReferences = secretReferences
         self.registryReferences = registryReferences
+        self.kafkaCertificate = kafkaCertificate
+        self.operatorVersion = operatorVersion
     }
 
     public static let builtInRegions: [(provider: String, regions: [String])] = [
@@ -63,5 +79,6 @@ public struct RuleConfiguration: Sendable, Equatable {
         a.regions.map(\.provider) == b.regions.map(\.provider) && a.regions.map(\.regions) == b.regions.map(\.regions)
             && a.sampleSources == b.sampleSources && a.builtInRoles == b.builtInRoles
             && a.secretReferences == b.secretReferences && a.registryReferences == b.registryReferences
+            && a.kafkaCertificate == b.kafkaCertificate && a.operatorVersion == b.operatorVersion
     }
 }

@@ -22,9 +22,10 @@ public struct StreamRules: Sendable {
         return Decision(patch: patch)
     }
 
-    /// Validation for `/validate`. On UPDATE only a changed `spec` is judged, so the
-    /// operator's finalizer and status updates always go through; an object being
-    /// deleted gets no free pass for a spec change.
+    /// Validation for `/validate`. The operator's annotations and label are judged on
+    /// CREATE and, on UPDATE, where their value changed; `spec` on CREATE and on UPDATE
+    /// when it changed, so the operator's finalizer and status updates always go through.
+    /// An object being deleted gets no free pass for a spec change.
     public func validate(_ input: RuleInput) -> Decision {
         var checks = FieldChecks(budget: input.budget)
         guard let object = input.object else {
@@ -37,23 +38,34 @@ public struct StreamRules: Sendable {
         }
         var old: JSONValue?
         if input.operation == .update, let oldObject = input.oldObject, oldObject.isObject {
-            if let oldSpec = oldObject["spec"], let newSpec = object["spec"], oldSpec == newSpec { return .allow }
-            if oldObject["spec"] == nil && object["spec"] == nil { return .allow }
-            // The comparison is the largest single step: see whether time remains.
-            if input.budget.isExhausted { return Decision(outOfTime: true) }
             old = oldObject
         }
-        let namespace = objectNamespace(input)
+        OperatorMetadataRules(configuration: configuration).validate(object: object, old: old, checks: &checks)
         var warnings: [String] = []
-        switch input.kind {
-        case .instance:
-            InstanceRules(configuration: configuration).validate(object: object, old: old, namespace: namespace, checks: &checks)
-        case .connection:
-            ConnectionRules(configuration: configuration).validate(object: object, old: old, namespace: namespace,
-                                                                   checks: &checks, warnings: &warnings)
+        if specNeedsJudging(object, old: old) {
+            if input.budget.isExhausted { return Decision(outOfTime: true) }
+            let namespace = objectNamespace(input)
+            switch input.kind {
+            case .instance:
+                InstanceRules(configuration: configuration).validate(object: object, old: old, namespace: namespace,
+                                                                     checks: &checks, warnings: &warnings)
+            case .connection:
+                ConnectionRules(configuration: configuration).validate(object: object, old: old, namespace: namespace,
+                                                                       checks: &checks, warnings: &warnings)
+            }
         }
         return Decision(errors: checks.errors, omittedErrorCount: checks.omitted, warnings: warnings,
                         outOfTime: checks.outOfTime)
+    }
+
+    /// On CREATE always; on UPDATE when `spec` changed (compared as JSON, in one pass).
+    private func specNeedsJudging(_ object: JSONValue, old: JSONValue?) -> Bool {
+        guard let old else { return true }
+        switch (object["spec"], old["spec"]) {
+        case (nil, nil): return false
+        case let (new?, old?): return !(new == old)
+        default: return true
+        }
     }
 
     /// `metadata.namespace`, else the request's namespace.

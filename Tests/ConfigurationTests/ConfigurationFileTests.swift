@@ -31,6 +31,14 @@ final class ConfigurationFileTests: XCTestCase {
                                                          idle: 120_000, shutdownDelay: 5_000, drainTimeout: 30_000))
     }
 
+    func testOperatorKeys() throws {
+        let file = try parse("rules:\n  kafkaCertificate: ssl\n  operatorVersion: v2.15.1\ntimeouts:\n  loopStall: 3s\n")
+        XCTAssertEqual(file.rules.kafkaCertificate, .ssl)
+        XCTAssertEqual(file.rules.operatorVersion, OperatorVersion("2.15.1"))
+        XCTAssertEqual(file.timeouts.loopStall, 3_000)
+        XCTAssertEqual(try parse("rules:\n  kafkaCertificate: always\n").rules.kafkaCertificate, .always)
+    }
+
     func testEmptyFileMeansDefaults() throws {
         XCTAssertEqual(try parse(""), ConfigurationFile())
         XCTAssertEqual(try parse("# nothing\n"), ConfigurationFile())
@@ -90,6 +98,14 @@ final class ConfigurationFileTests: XCTestCase {
                 reason: "unknown key; known keys here: maxRequestBody, maxHeaderBytes, maxHeaderFields, maxConnections, maxNestingDepth, maxBufferedBodies")),
             ("limits:\n  maxConnections: many\n", ConfigurationError(file: "test.yaml", line: 2, key: "limits.maxConnections",
                                                                     reason: "must be a positive integer")),
+            ("rules:\n  kafkaCertificate: sometimes\n", ConfigurationError(file: "test.yaml", line: 2, key: "rules.kafkaCertificate",
+                                                                         reason: "must be always or ssl")),
+            ("rules:\n  operatorVersion: banana\n", ConfigurationError(file: "test.yaml", line: 2, key: "rules.operatorVersion",
+                reason: "must be the operator's semantic version, such as 2.15.1")),
+            ("rules:\n  operatorVersion: [2]\n", ConfigurationError(file: "test.yaml", line: 2, key: "rules.operatorVersion",
+                reason: "must be the operator's semantic version, such as 2.15.1")),
+            ("timeouts:\n  loopStall: soon\n", ConfigurationError(file: "test.yaml", line: 2, key: "timeouts.loopStall",
+                reason: "must be a Go duration such as 500ms, 10s or 1m30s")),
             ("limits:\n  maxRequestBody: 7MB\n", ConfigurationError(file: "test.yaml", line: 2, key: "limits.maxRequestBody",
                 reason: "must be a size in bytes, or with Ki, Mi or Gi (e.g. 7Mi)")),
             ("timeouts:\n  idle: 120\n", ConfigurationError(file: "test.yaml", line: 2, key: "timeouts.idle",

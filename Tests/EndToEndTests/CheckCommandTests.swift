@@ -12,7 +12,10 @@ final class CheckCommandTests: XCTestCase {
     func testValidFolderExitsZero() throws {
         let result = try check([manifests + "/valid"])
         XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
-        XCTAssertEqual(result.stdout, "checked 4 objects in 2 files: 0 invalid, 0 warnings\n")
+        // AKO's own instance example asks for tier SP30, which AKO never sends to Atlas.
+        XCTAssertEqual(result.stdout, manifests + "/valid/ako-examples.yaml:12: AtlasStreamInstance/my-stream-instance: warning: "
+                       + "spec.clusterConfig.tier: not applied: AKO does not send the tier to Atlas\n"
+                       + "checked 4 objects in 2 files: 0 invalid, 1 warning\n")
     }
 
     func testInvalidManifestsReportFileLineKindNameAndField() throws {
@@ -20,15 +23,17 @@ final class CheckCommandTests: XCTestCase {
         XCTAssertEqual(result.status, 1)
         let lines = result.stdout.split(separator: "\n").map(String.init)
         let file = manifests + "/invalid/connections.yml"
-        XCTAssertEqual(Array(lines.prefix(8)), [
+        XCTAssertEqual(Array(lines.prefix(10)), [
             "\(file):10: AtlasStreamConnection/bad-kafka: spec.kafkaConfig.bootstrapServers: Invalid value: \"SASL_SSL://broker-1:9092\": must be host:port without a scheme",
             "\(file):15: AtlasStreamConnection/bad-kafka: spec.kafkaConfig.authentication.credentials.namespace: Forbidden: may not reference a Secret in namespace \"team-b\"; allowed: the connection's own namespace",
+            "\(file):17: AtlasStreamConnection/bad-kafka: spec.kafkaConfig.security.certificate.name: Required value: the operator reads key \"certificate\" from this Secret for every Kafka connection",
             "\(file):19: AtlasStreamConnection/bad-kafka: spec.kafkaConfig.config[sasl.password]: Forbidden: overrides a typed field; set spec.kafkaConfig.authentication.credentials (a Secret) instead",
             "\(file):17: AtlasStreamConnection/bad-kafka: warning: spec.kafkaConfig.security.protocol: PLAINTEXT sends stream data unencrypted; use SSL",
             "\(file):12: AtlasStreamConnection/bad-kafka: warning: spec.kafkaConfig.authentication.mechanism: PLAIN over PLAINTEXT sends the password in clear text",
-            "\(file):26: AtlasStreamInstance/bad-instance: spec.name: Invalid value: \"bad instance\": must contain only ASCII letters, digits and '-'",
-            "\(file):28: AtlasStreamInstance/bad-instance: spec.clusterConfig.provider: Unsupported value: \"TENANT\": supported values: \"AWS\", \"AZURE\", \"GCP\"",
-            "\(file):34: AtlasStreamInstance/bad-instance: spec.connectionRegistry[1]: Duplicate value: \"default/a\"",
+            "\(file):26: AtlasStreamInstance/bad-instance: metadata.annotations[mongodb.com/atlas-resource-policy]: Unsupported value: \"Keep\": supported values: \"keep\", \"delete\"",
+            "\(file):28: AtlasStreamInstance/bad-instance: spec.name: Invalid value: \"bad instance\": must contain only ASCII letters, digits and '-'",
+            "\(file):30: AtlasStreamInstance/bad-instance: spec.clusterConfig.provider: Unsupported value: \"TENANT\": supported values: \"AWS\", \"AZURE\", \"GCP\"",
+            "\(file):36: AtlasStreamInstance/bad-instance: spec.connectionRegistry[1]: Duplicate value: \"default/a\"",
         ])
         XCTAssertEqual(lines.last, "checked 3 objects in 2 files: 2 invalid, 3 warnings")
     }
@@ -76,12 +81,12 @@ final class CheckCommandTests: XCTestCase {
         XCTAssertEqual(report["objects"] as? Int, 3)
         XCTAssertEqual(report["invalid"] as? Int, 2)
         let findings = try XCTUnwrap(report["findings"] as? [[String: Any]])
-        XCTAssertEqual(findings.count, 9)
+        XCTAssertEqual(findings.count, 11)
         XCTAssertEqual(findings[0]["line"] as? Int, 10)
         XCTAssertEqual(findings[0]["field"] as? String, "spec.kafkaConfig.bootstrapServers")
         XCTAssertEqual(findings[0]["reason"] as? String, "FieldValueInvalid")
         XCTAssertEqual(findings[0]["severity"] as? String, "error")
-        XCTAssertEqual(findings[3]["severity"] as? String, "warning")
+        XCTAssertEqual(findings[4]["severity"] as? String, "warning")
         let errors = try XCTUnwrap(report["errors"] as? [[String: Any]])
         XCTAssertEqual(errors.first?["line"] as? Int, 7)
         XCTAssertEqual(errors.first?["column"] as? Int, 7)

@@ -72,11 +72,14 @@ final class ConnectionRulesTests: XCTestCase {
             ("mechanism, credentials and protocol", kafkaSpec(#"{"bootstrapServers":"a:1","authentication":{"mechanism":"OAUTH"},"security":{"protocol":"TLS"}}"#),
              [#"FieldValueNotSupported spec.kafkaConfig.authentication.mechanism: Unsupported value: "OAUTH": supported values: "PLAIN", "SCRAM-256", "SCRAM-512""#,
               "FieldValueRequired spec.kafkaConfig.authentication.credentials.name: Required value",
-              #"FieldValueNotSupported spec.kafkaConfig.security.protocol: Unsupported value: "TLS": supported values: "PLAINTEXT", "SSL""#]),
+              #"FieldValueNotSupported spec.kafkaConfig.security.protocol: Unsupported value: "TLS": supported values: "PLAINTEXT", "SSL""#,
+              #"FieldValueRequired spec.kafkaConfig.security.certificate.name: Required value: the operator reads key "certificate" from this Secret for every Kafka connection"#]),
             ("SSL needs a certificate", kafkaSpec(kafkaConfig(certificate: nil)),
-             ["FieldValueRequired spec.kafkaConfig.security.certificate.name: Required value: required when spec.kafkaConfig.security.protocol is SSL"]),
+             [#"FieldValueRequired spec.kafkaConfig.security.certificate.name: Required value: the operator reads key "certificate" from this Secret for every Kafka connection"#]),
+            ("PLAINTEXT needs a certificate too", kafkaSpec(kafkaConfig(protocolName: "PLAINTEXT", certificate: nil)),
+             [#"FieldValueRequired spec.kafkaConfig.security.certificate.name: Required value: the operator reads key "certificate" from this Secret for every Kafka connection"#]),
             ("SSL with Go zero-value certificate", kafkaSpec(kafkaConfig(certificate: #"{"name":"","namespace":""}"#)),
-             ["FieldValueRequired spec.kafkaConfig.security.certificate.name: Required value: required when spec.kafkaConfig.security.protocol is SSL"]),
+             [#"FieldValueRequired spec.kafkaConfig.security.certificate.name: Required value: the operator reads key "certificate" from this Secret for every Kafka connection"#]),
             ("secret names", kafkaSpec(kafkaConfig(credentials: #"{"name":"Creds","namespace":"team_a"}"#, certificate: #"{"name":"cert.pem"}"#)),
              ["FieldValueInvalid spec.kafkaConfig.authentication.credentials.namespace: Invalid value: \"team_a\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
               "FieldValueInvalid spec.kafkaConfig.authentication.credentials.name: Invalid value: \"Creds\": \(dns1123Subdomain)",
@@ -131,18 +134,18 @@ final class ConnectionRulesTests: XCTestCase {
     }
 
     func testPlaintextWarnings() {
-        let plaintext = rules.validate(input(.connection, kafkaSpec(kafkaConfig(mechanism: "PLAIN", protocolName: "PLAINTEXT", certificate: nil))))
+        let plaintext = rules.validate(input(.connection, kafkaSpec(kafkaConfig(mechanism: "PLAIN", protocolName: "PLAINTEXT"))))
         XCTAssertTrue(plaintext.allowed)
         XCTAssertEqual(plaintext.warnings, [
             "spec.kafkaConfig.security.protocol: PLAINTEXT sends stream data unencrypted; use SSL",
             "spec.kafkaConfig.authentication.mechanism: PLAIN over PLAINTEXT sends the password in clear text",
         ])
-        let scram = rules.validate(input(.connection, kafkaSpec(kafkaConfig(mechanism: "SCRAM-512", protocolName: "PLAINTEXT", certificate: nil))))
+        let scram = rules.validate(input(.connection, kafkaSpec(kafkaConfig(mechanism: "SCRAM-512", protocolName: "PLAINTEXT"))))
         XCTAssertEqual(scram.warnings, ["spec.kafkaConfig.security.protocol: PLAINTEXT sends stream data unencrypted; use SSL"])
-        // Warnings come with a denial too.
-        let denied = rules.validate(input(.connection, kafkaSpec(kafkaConfig(servers: "x", protocolName: "PLAINTEXT", certificate: nil))))
-        XCTAssertFalse(denied.allowed)
-        XCTAssertEqual(denied.warnings.count, 1)
+        // Warnings come with a denial too (here: no certificate, which AKO reads for PLAINTEXT too).
+        let denied = rules.validate(input(.connection, kafkaSpec(kafkaConfig(mechanism: "PLAIN", protocolName: "PLAINTEXT", certificate: nil))))
+        XCTAssertEqual(rendered(denied.errors), [#"FieldValueRequired spec.kafkaConfig.security.certificate.name: Required value: the operator reads key "certificate" from this Secret for every Kafka connection"#])
+        XCTAssertEqual(denied.warnings, plaintext.warnings)
     }
 
     func testSecretReferencePolicy() {

@@ -1,0 +1,60 @@
+import JSON
+
+/// The annotations and label AKO reads from both kinds' metadata (SPEC section 3a). AKO
+/// ignores a value it does not know, silently: `Keep` instead of `keep` and the Atlas
+/// object is deleted with the resource. Judged on CREATE and, on UPDATE, for each key
+/// whose value changed, so an old bad value does not block unrelated updates.
+struct OperatorMetadataRules {
+    let configuration: RuleConfiguration
+
+    static let resourcePolicy = "mongodb.com/atlas-resource-policy"
+    static let reconciliationPolicy = "mongodb.com/atlas-reconciliation-policy"
+    static let versionPolicy = "mongodb.com/atlas-resource-version-policy"
+    static let resourceVersion = "mongodb.com/atlas-resource-version"
+
+    /// The annotations and the values AKO acts on.
+    static let annotations: [(key: String, supported: [String])] = [
+        (resourcePolicy, ["keep", "delete"]),
+        (reconciliationPolicy, ["skip"]),
+        (versionPolicy, ["allow"]),
+    ]
+
+    static let versionFormat = #"must be a semantic version such as 2.15.1 (an optional "v" prefix, -prerelease and +build)"#
+
+    func validate(object: JSONValue, old: JSONValue?, checks: inout FieldChecks) {
+        let metadataPath = FieldPath("metadata")
+        guard let metadata = checks.object(object["metadata"], metadataPath) else { return }
+        let oldMetadata = old?["metadata"]
+
+        let annotationsPath = metadataPath.child("annotations")
+        let annotations = checks.object(metadata["annotations"], annotationsPath)
+        for (key, supported) in Self.annotations {
+            let path = annotationsPath.key(key)
+            guard changed(annotations?[key], from: oldMetadata?["annotations"]?[key], isUpdate: old != nil),
+                  let value = checks.string(annotations?[key], path) else { continue }
+            if !supported.contains(value) { checks.notSupported(path, value, supported) }
+        }
+
+        let labelsPath = metadataPath.child("labels")
+        let labels = checks.object(metadata["labels"], labelsPath)
+        let path = labelsPath.key(Self.resourceVersion)
+        let label = labels?[Self.resourceVersion]
+        guard changed(label, from: oldMetadata?["labels"]?[Self.resourceVersion], isUpdate: old != nil),
+              let text = checks.string(label, path) else { return }
+        guard let version = OperatorVersion(text) else { return checks.invalid(path, text, Self.versionFormat) }
+        if let operatorVersion = configuration.operatorVersion, operatorVersion < version,
+           annotations?[Self.versionPolicy]?.string != "allow" {
+            checks.invalid(path, text, "newer than the operator version \(goQuote(operatorVersion.text)); AKO will not reconcile it")
+        }
+    }
+
+    /// On CREATE everything is judged; on UPDATE a value equal to the old one is not.
+    private func changed(_ value: JSONValue?, from old: JSONValue?, isUpdate: Bool) -> Bool {
+        guard isUpdate else { return true }
+        switch (value, old) {
+        case (nil, nil): return false
+        case let (value?, old?): return !(value == old)
+        default: return true
+        }
+    }
+}
