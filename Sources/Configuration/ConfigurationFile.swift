@@ -78,6 +78,20 @@ public struct ConfigurationFile: Sendable, Equatable {
     }
 }
 
+/// The keys of one mapping of the file, in the order the error message lists them: a
+/// switch over them is exhaustive, so a key added here must be read.
+private enum TopKey: String, CaseIterable { case rules, limits, timeouts }
+private enum RuleKey: String, CaseIterable {
+    case regions, sampleSources, builtInRoles, secretReferences, registryReferences, kafkaCertificate, operatorVersion
+}
+private enum PolicyKey: String, CaseIterable { case policy, allowedNamespaces }
+private enum LimitKey: String, CaseIterable {
+    case maxRequestBody, maxHeaderBytes, maxHeaderFields, maxConnections, maxNestingDepth, maxBufferedBodies
+}
+private enum TimeoutKey: String, CaseIterable {
+    case tlsHandshake, requestHeaders, requestBody, idle, shutdownDelay, drainTimeout, loopStall
+}
+
 /// Walks the document with the key path and line of every value at hand.
 private struct Reader {
     let file: String
@@ -85,6 +99,17 @@ private struct Reader {
 
     func fail(_ value: JSONValue, _ key: String, _ reason: String) -> ConfigurationError {
         ConfigurationError(file: file, line: document.mark(of: value)?.line ?? 0, key: key, reason: reason)
+    }
+
+    /// Members of a mapping whose keys are `Key`'s cases, refusing any other key.
+    func members<Key: CaseIterable & RawRepresentable<String>>(_ value: JSONValue, _ key: String,
+                                                               as: Key.Type) throws(ConfigurationError) -> [(Key, JSONValue)] {
+        var out: [(Key, JSONValue)] = []
+        for (name, v, _) in try members(value, key, known: Key.allCases.map(\.rawValue)) {
+            guard let known = Key(rawValue: name) else { continue }  // members() refused it already
+            out.append((known, v))
+        }
+        return out
     }
 
     /// Members of a mapping, refusing keys outside `known`.
@@ -138,22 +163,20 @@ private struct Reader {
     }
 
     mutating func read(into configuration: inout ConfigurationFile) throws(ConfigurationError) {
-        for (name, value, _) in try members(document.value, "", known: ["rules", "limits", "timeouts"]) {
+        for (name, value) in try members(document.value, "", as: TopKey.self) {
             switch name {
-            case "rules": try readRules(value, into: &configuration.rules)
-            case "limits": try readLimits(value, into: &configuration.limits)
-            default: try readTimeouts(value, into: &configuration.timeouts)
+            case .rules: try readRules(value, into: &configuration.rules)
+            case .limits: try readLimits(value, into: &configuration.limits)
+            case .timeouts: try readTimeouts(value, into: &configuration.timeouts)
             }
         }
     }
 
     private func readRules(_ value: JSONValue, into rules: inout RuleConfiguration) throws(ConfigurationError) {
-        let known = ["regions", "sampleSources", "builtInRoles", "secretReferences", "registryReferences", "kafkaCertificate",
-                     "operatorVersion"]
-        for (name, v, _) in try members(value, "rules", known: known) {
-            let key = "rules." + name
+        for (name, v) in try members(value, "rules", as: RuleKey.self) {
+            let key = "rules." + name.rawValue
             switch name {
-            case "regions":
+            case .regions:
                 var table: [(provider: String, regions: [String])] = []
                 let providers = ["AWS", "AZURE", "GCP", "TENANT", "SERVERLESS"]
                 for (provider, list, _) in try members(v, key, known: providers) {
@@ -161,20 +184,20 @@ private struct Reader {
                 }
                 if table.isEmpty { throw fail(v, key, "must name at least one provider") }
                 rules.regions = table
-            case "sampleSources":
+            case .sampleSources:
                 rules.sampleSources = try strings(v, key)
-            case "builtInRoles":
+            case .builtInRoles:
                 rules.builtInRoles = try strings(v, key)
-            case "secretReferences":
+            case .secretReferences:
                 rules.secretReferences = try policy(v, key)
-            case "registryReferences":
+            case .registryReferences:
                 rules.registryReferences = try policy(v, key)
-            case "kafkaCertificate":
+            case .kafkaCertificate:
                 guard let text = v.string, let rule = KafkaCertificateRule(rawValue: text) else {
                     throw fail(v, key, "must be always or ssl")
                 }
                 rules.kafkaCertificate = rule
-            default:
+            case .operatorVersion:
                 guard let text = v.string, let version = OperatorVersion(text) else {
                     throw fail(v, key, "must be the operator's semantic version, such as 2.15.1")
                 }
@@ -188,14 +211,15 @@ private struct Reader {
         var allow: Bool?
         var namespaces: [String] = []
         var namespacesValue: JSONValue?
-        for (name, v, _) in try members(value, key, known: ["policy", "allowedNamespaces"]) {
-            if name == "policy" {
+        for (name, v) in try members(value, key, as: PolicyKey.self) {
+            switch name {
+            case .policy:
                 switch try string(v, key + ".policy") {
                 case "allow": allow = true
                 case "deny": allow = false
                 default: throw fail(v, key + ".policy", "must be allow or deny")
                 }
-            } else {
+            case .allowedNamespaces:
                 namespaces = try strings(v, key + ".allowedNamespaces")
                 namespacesValue = v
             }
@@ -208,32 +232,30 @@ private struct Reader {
     }
 
     private func readLimits(_ value: JSONValue, into limits: inout ConfiguredLimits) throws(ConfigurationError) {
-        let known = ["maxRequestBody", "maxHeaderBytes", "maxHeaderFields", "maxConnections", "maxNestingDepth", "maxBufferedBodies"]
-        for (name, v, _) in try members(value, "limits", known: known) {
-            let key = "limits." + name
+        for (name, v) in try members(value, "limits", as: LimitKey.self) {
+            let key = "limits." + name.rawValue
             switch name {
-            case "maxRequestBody": limits.maxRequestBody = try size(v, key)
-            case "maxHeaderBytes": limits.maxHeaderBytes = try size(v, key)
-            case "maxHeaderFields": limits.maxHeaderFields = try positiveInt(v, key)
-            case "maxConnections": limits.maxConnections = try positiveInt(v, key)
-            case "maxBufferedBodies": limits.maxBufferedBodies = try size(v, key)
-            default: limits.maxNestingDepth = try positiveInt(v, key)
+            case .maxRequestBody: limits.maxRequestBody = try size(v, key)
+            case .maxHeaderBytes: limits.maxHeaderBytes = try size(v, key)
+            case .maxHeaderFields: limits.maxHeaderFields = try positiveInt(v, key)
+            case .maxConnections: limits.maxConnections = try positiveInt(v, key)
+            case .maxNestingDepth: limits.maxNestingDepth = try positiveInt(v, key)
+            case .maxBufferedBodies: limits.maxBufferedBodies = try size(v, key)
             }
         }
     }
 
     private func readTimeouts(_ value: JSONValue, into timeouts: inout ConfiguredTimeouts) throws(ConfigurationError) {
-        let known = ["tlsHandshake", "requestHeaders", "requestBody", "idle", "shutdownDelay", "drainTimeout", "loopStall"]
-        for (name, v, _) in try members(value, "timeouts", known: known) {
-            let ms = try duration(v, "timeouts." + name)
+        for (name, v) in try members(value, "timeouts", as: TimeoutKey.self) {
+            let ms = try duration(v, "timeouts." + name.rawValue)
             switch name {
-            case "tlsHandshake": timeouts.tlsHandshake = ms
-            case "requestHeaders": timeouts.requestHeaders = ms
-            case "requestBody": timeouts.requestBody = ms
-            case "idle": timeouts.idle = ms
-            case "shutdownDelay": timeouts.shutdownDelay = ms
-            case "drainTimeout": timeouts.drainTimeout = ms
-            default: timeouts.loopStall = ms
+            case .tlsHandshake: timeouts.tlsHandshake = ms
+            case .requestHeaders: timeouts.requestHeaders = ms
+            case .requestBody: timeouts.requestBody = ms
+            case .idle: timeouts.idle = ms
+            case .shutdownDelay: timeouts.shutdownDelay = ms
+            case .drainTimeout: timeouts.drainTimeout = ms
+            case .loopStall: timeouts.loopStall = ms
             }
         }
     }
