@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "JSON"),
         .target(name: "Units"),
         .target(name: "TLS", dependencies: ["COpenSSL", "CLinux"]),
-        .target(name: "HTTPServer", dependencies: ["TLS", "CLinux", "Units"]),
+        .target(name: "HTTPServer", dependencies: ["TLS", "CLinux"]),
         .target(name: "StreamRules", dependencies: ["JSON"]),
         .target(name: "Admission", dependencies: ["StreamRules", "JSON"]),
         .target(name: "YAML", dependencies: ["CYAML", "JSON"]),
@@ -58,7 +58,8 @@ let package = Package(
                           path: "Benchmarks/Pipeline"),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Units"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "UnitsTests", dependencies: ["Units"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "StreamRules", "JSON"]),
         .testTarget(name: "StreamRulesTests", dependencies: ["StreamRules", "JSON"]),

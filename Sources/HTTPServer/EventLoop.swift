@@ -2,7 +2,6 @@ import CLinux
 import Glibc
 import Synchronization
 import TLS
-import Units
 
 /// One epoll loop on its own thread: accepts from its own listener, drives TLS and
 /// HTTP for its connections, enforces their deadlines. It only moves bytes and timers;
@@ -437,11 +436,11 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// The body timeout, shortened by the request's `?timeout=` (Go duration).
+    /// The body timeout, shortened by what the layer above reads in the request's head
+    /// (the webhook: its `?timeout=`).
     private func bodyTimeout(_ c: Connection) -> Int {
         let configured = configuration.timeouts.requestBody
-        guard let text = c.parser.requestAwaitingBody?.queryParameter("timeout"),
-              let requested = GoDuration.milliseconds(text) else { return configured }
+        guard let head = c.parser.requestAwaitingBody, let requested = router.requestTimeout?(head) else { return configured }
         return min(configured, max(requested, 1))
     }
 

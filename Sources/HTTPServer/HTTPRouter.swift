@@ -7,6 +7,9 @@ public struct HTTPRouter: Sendable {
 
     private var routes: [String: [(method: String, handler: Handler)]] = [:]
     public let errorResponse: ErrorResponder
+    /// Milliseconds a request's own head asks the server to wait for its body at most
+    /// (kube-apiserver sends `?timeout=`); nil: the configured body timeout.
+    public var requestTimeout: (@Sendable (HTTPRequest) -> Int?)?
 
     public init(errorResponse: @escaping ErrorResponder) {
         self.errorResponse = errorResponse

@@ -201,6 +201,7 @@ final class WebhookEndpoints: Sendable {
         for endpoint in AdmissionEndpoint.allCases {
             router.add("POST", endpoint.path) { request in self.admit(request, at: endpoint) }
         }
+        router.requestTimeout = WebhookEndpoints.requestTimeout
         // Answered by a loop that is not stalled (a stalled loop answers nothing), about
         // the others: a pod whose loops cannot serve fails its liveness probe.
         router.add("GET", "/healthz") { _ in
@@ -250,8 +251,8 @@ final class WebhookEndpoints: Sendable {
         } else {
             // Past the request's own timeout (else the body deadline) the apiserver has
             // given up: the review stops where stopping is cheap.
-            let budgetMilliseconds = request.queryParameter("timeout").flatMap(GoDuration.milliseconds)
-                .map { min($0, defaultReviewBudget) } ?? defaultReviewBudget
+            let budgetMilliseconds = WebhookEndpoints.requestTimeout(request).map { min($0, defaultReviewBudget) }
+                ?? defaultReviewBudget
             let budget = ReviewBudget(deadline: monotonicMilliseconds() + max(1, budgetMilliseconds),
                                       clock: { monotonicMilliseconds() })
             let outcome = reviewer.review(request.body, at: endpoint, budget: budget) { decoded in
@@ -297,6 +298,11 @@ final class WebhookEndpoints: Sendable {
             metadata["dry_run"] = .stringConvertible(s.dryRun)
         }
         logger.log(level: level, summary == nil ? "request refused" : "admission", metadata: metadata)
+    }
+
+    /// The request's `?timeout=` (a Go duration, as kube-apiserver sends it) in milliseconds.
+    @Sendable static func requestTimeout(_ request: HTTPRequest) -> Int? {
+        request.queryParameter("timeout").flatMap(GoDuration.milliseconds)
     }
 
     /// `application/json`, optionally with parameters such as `; charset=utf-8`.
