@@ -33,7 +33,9 @@ public struct AdmissionReviewer: Sendable {
     /// JSON nesting deeper than this is refused (400).
     public let maxNestingDepth: Int
 
-    public init(rules: StreamRules = StreamRules(), maxNestingDepth: Int = JSONReader.defaultMaxDepth) {
+    public static let defaultMaxNestingDepth = JSONReader.defaultMaxDepth
+
+    public init(rules: StreamRules = StreamRules(), maxNestingDepth: Int = AdmissionReviewer.defaultMaxNestingDepth) {
         self.rules = rules
         self.maxNestingDepth = maxNestingDepth
     }

@@ -69,9 +69,10 @@ public struct HTTPServerConfiguration: Sendable {
     public var maxBufferedBodyBytes: Int
 
     public static let defaultMaxBufferedBodyBytes = 64 * 1024 * 1024
+    public static let defaultMaxConnections = 10_000
 
     public init(address: ListenAddress, loopCount: Int? = nil, limits: HTTPLimits = HTTPLimits(),
-                timeouts: HTTPTimeouts = HTTPTimeouts(), maxConnections: Int = 10_000,
+                timeouts: HTTPTimeouts = HTTPTimeouts(), maxConnections: Int = HTTPServerConfiguration.defaultMaxConnections,
                 maxBufferedBodyBytes: Int = HTTPServerConfiguration.defaultMaxBufferedBodyBytes) {
         self.address = address
         self.loopCount = max(1, loopCount ?? ProcessResources.usableCPUCount())

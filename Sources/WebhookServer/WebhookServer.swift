@@ -21,10 +21,15 @@ public struct WebhookConfiguration: Sendable {
     /// An event loop away from epoll_wait this long is stalled: `/healthz` turns 503.
     public var loopStallTimeoutMilliseconds: Int
 
+    public static let defaultShutdownDelayMilliseconds = 5_000
+    public static let defaultDrainTimeoutMilliseconds = 30_000
+    public static let defaultCertificatePollMilliseconds = 10_000
     public static let defaultLoopStallTimeoutMilliseconds = 10_000
 
-    public init(http: HTTPServerConfiguration, tls: TLSConfiguration, shutdownDelayMilliseconds: Int = 5_000,
-                drainTimeoutMilliseconds: Int = 30_000, certificatePollMilliseconds: Int = 10_000,
+    public init(http: HTTPServerConfiguration, tls: TLSConfiguration,
+                shutdownDelayMilliseconds: Int = WebhookConfiguration.defaultShutdownDelayMilliseconds,
+                drainTimeoutMilliseconds: Int = WebhookConfiguration.defaultDrainTimeoutMilliseconds,
+                certificatePollMilliseconds: Int = WebhookConfiguration.defaultCertificatePollMilliseconds,
                 loopStallTimeoutMilliseconds: Int = WebhookConfiguration.defaultLoopStallTimeoutMilliseconds) {
         self.http = http
         self.tls = tls

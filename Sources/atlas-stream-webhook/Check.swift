@@ -41,7 +41,7 @@ struct Check: Subcommand {
         let printDefaulted = flags.isOn("print-defaulted")
         let checker = ManifestChecker(rules: StreamRules(configuration: file.rules),
                                       defaultNamespace: flags.string("namespace") ?? "default",
-                                      limits: YAMLLimits(maxDepth: file.limits.maxNestingDepth ?? 512))
+                                      limits: YAMLLimits(maxDepth: file.limits.maxNestingDepth ?? YAMLLimits().maxDepth))
         let report = CheckReport(results: ManifestInputs.expand(paths).map(checker.check(path:)), strict: flags.isOn("strict"))
         let findingsStream = printDefaulted ? StandardStream.error : StandardStream.output
         if outputJSON {

@@ -29,7 +29,7 @@ struct Review: Subcommand {
     func run() throws(CommandExit) {
         let file = try loadConfiguration(flags)
         let reviewer = AdmissionReviewer(rules: StreamRules(configuration: file.rules),
-                                         maxNestingDepth: file.limits.maxNestingDepth ?? 512)
+                                         maxNestingDepth: file.limits.maxNestingDepth ?? AdmissionReviewer.defaultMaxNestingDepth)
         switch reviewer.review(readStandardInput(), at: endpoint) {
         case .answered(let body, _):
             StandardStream.output.write(body + [0x0A])

@@ -1,0 +1,123 @@
+import Admission
+import Configuration
+import HTTPServer
+import Logging
+import StreamRules
+import TLS
+import Units
+import WebhookServer
+
+/// Everything `serve` runs with, merged once: each value from its flag, else from the
+/// configuration file, else the default of the type that owns it (HTTPLimits,
+/// HTTPTimeouts, HTTPServerConfiguration, WebhookConfiguration, TLSConfiguration,
+/// AdmissionReviewer). A bad value is a usage error naming the flag.
+struct ServeSettings {
+    /// With `--dev` and no pair given, the certificate paths are filled in from
+    /// `developmentCertificateDirectory` once the pair is made there.
+    var webhook: WebhookConfiguration
+    var developmentCertificateDirectory: String?
+    var logLevel: Logger.Level
+    var reviewer: AdmissionReviewer
+
+    /// Where `serve` listens unless told: every interface in a pod, loopback with `--dev`.
+    static let defaultListen = "0.0.0.0:9443"
+    static let developmentListen = "127.0.0.1:8443"
+    static let developmentCertificateDirectory = "certs/dev"
+
+    init(flags: ParsedFlags, file: ConfigurationFile) throws(CommandExit) {
+        let read = FlagReader(flags: flags)
+        let logLevel = flags.string("log-level") ?? "info"
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw .usage("--log-level must be one of trace, debug, info, notice, warning, error, critical, got \(logLevel)")
+        }
+        self.logLevel = level
+        let dev = flags.isOn("dev")
+        let listenText = flags.string("listen") ?? (dev ? Self.developmentListen : Self.defaultListen)
+        guard let address = ListenAddress(listenText) else {
+            throw .usage("--listen must be HOST:PORT, got \(listenText)")
+        }
+
+        let limitDefaults = HTTPLimits()
+        let limits = HTTPLimits(
+            maxHeaderBytes: try read.size("max-header-bytes") ?? file.limits.maxHeaderBytes ?? limitDefaults.maxHeaderBytes,
+            maxHeaderFields: try flags.count("max-header-fields") ?? file.limits.maxHeaderFields ?? limitDefaults.maxHeaderFields,
+            maxBodyBytes: try read.size("max-request-body") ?? file.limits.maxRequestBody ?? limitDefaults.maxBodyBytes)
+        let timeoutDefaults = HTTPTimeouts()
+        let timeouts = HTTPTimeouts(
+            handshake: try read.duration("handshake-timeout") ?? file.timeouts.tlsHandshake ?? timeoutDefaults.handshake,
+            requestHeaders: try read.duration("header-timeout") ?? file.timeouts.requestHeaders ?? timeoutDefaults.requestHeaders,
+            requestBody: try read.duration("body-timeout") ?? file.timeouts.requestBody ?? timeoutDefaults.requestBody,
+            idle: try read.duration("idle-timeout") ?? file.timeouts.idle ?? timeoutDefaults.idle)
+        let http = HTTPServerConfiguration(
+            address: address, loopCount: try flags.count("loops"), limits: limits, timeouts: timeouts,
+            maxConnections: try flags.count("max-connections") ?? file.limits.maxConnections
+                ?? HTTPServerConfiguration.defaultMaxConnections,
+            maxBufferedBodyBytes: try read.size("max-buffered-bodies") ?? file.limits.maxBufferedBodies
+                ?? HTTPServerConfiguration.defaultMaxBufferedBodyBytes)
+
+        let versionText = flags.string("tls-min-version") ?? TLSMinimumVersion.tls12.rawValue
+        guard let minimumVersion = TLSMinimumVersion(rawValue: versionText) else {
+            throw .usage("--tls-min-version must be 1.2 or 1.3, got \(versionText)")
+        }
+        let clientCA = flags.string("client-ca")
+        let clientNames = flags.strings("client-name")
+        if !clientNames.isEmpty && clientCA == nil {
+            throw .usage("--client-name needs --client-ca")
+        }
+        // An empty name would pin nothing; a pattern is not a name.
+        if let bad = clientNames.first(where: { $0.isEmpty || $0.contains("*") }) {
+            throw .usage("--client-name must be a client's exact name (no wildcards), got \"\(bad)\"")
+        }
+        let certificate = flags.string("tls-cert"), key = flags.string("tls-key")
+        switch (certificate, key) {
+        case (_?, _?):
+            developmentCertificateDirectory = nil
+        case (nil, nil) where dev:
+            developmentCertificateDirectory = flags.string("dev-cert-dir") ?? Self.developmentCertificateDirectory
+        case (nil, nil):
+            throw .usage("--tls-cert and --tls-key are required (or use --dev)")
+        default:
+            throw .usage(dev ? "--tls-cert and --tls-key are given together (or neither, with --dev)"
+                             : "--tls-cert and --tls-key are required (or use --dev)")
+        }
+        let tls = TLSConfiguration(certificateChainPath: certificate ?? "", privateKeyPath: key ?? "",
+                                   minimumVersion: minimumVersion, clientCAPath: clientCA, clientNames: clientNames)
+
+        webhook = WebhookConfiguration(
+            http: http, tls: tls,
+            // With --dev nothing routes by readiness: Ctrl-C stops at once.
+            shutdownDelayMilliseconds: try read.duration("shutdown-delay", allowZero: true) ?? file.timeouts.shutdownDelay
+                ?? (dev ? 0 : WebhookConfiguration.defaultShutdownDelayMilliseconds),
+            drainTimeoutMilliseconds: try read.duration("drain-timeout") ?? file.timeouts.drainTimeout
+                ?? WebhookConfiguration.defaultDrainTimeoutMilliseconds,
+            certificatePollMilliseconds: try read.duration("cert-poll-interval")
+                ?? WebhookConfiguration.defaultCertificatePollMilliseconds,
+            loopStallTimeoutMilliseconds: try read.duration("loop-stall-timeout") ?? file.timeouts.loopStall
+                ?? WebhookConfiguration.defaultLoopStallTimeoutMilliseconds)
+        reviewer = AdmissionReviewer(rules: StreamRules(configuration: file.rules),
+                                     maxNestingDepth: file.limits.maxNestingDepth ?? AdmissionReviewer.defaultMaxNestingDepth)
+    }
+}
+
+/// Typed reading of size and duration flags.
+private struct FlagReader {
+    let flags: ParsedFlags
+
+    /// A size flag (bytes, or with Ki/Mi/Gi), nil when not given.
+    func size(_ name: String) throws(CommandExit) -> Int? {
+        guard let text = flags.string(name) else { return nil }
+        guard let value = ByteSize.parse(text), value > 0 else {
+            throw .usage("--\(name) must be a byte count such as 65536, 64Ki or 7Mi, got \(text)")
+        }
+        return value
+    }
+
+    /// A Go duration flag in milliseconds, nil when not given.
+    func duration(_ name: String, allowZero: Bool = false) throws(CommandExit) -> Int? {
+        guard let text = flags.string(name) else { return nil }
+        guard let value = GoDuration.milliseconds(text), value > 0 || (allowZero && value == 0) else {
+            throw .usage("--\(name) must be a positive Go duration such as 500ms, 10s or 1m30s, got \(text)")
+        }
+        return value
+    }
+}
