@@ -1,7 +1,7 @@
 // Micro benchmarks of the request path without I/O: JSON reading, rules, the whole
 // AdmissionReview pipeline, the HTTP parser. Release builds only; figures, not tests.
 //
-//   swift run -c release atlas-stream-webhook-benchmarks [--smoke] [--seconds S] [--filter TEXT]
+//   swift run -c release --package-path Benchmarks atlas-stream-webhook-benchmarks [--smoke] [--seconds S] [--filter TEXT]
 //                                                        [--check-allocations]
 //
 // --check-allocations fails (exit 1) when a case allocates more per operation than its

@@ -1,5 +1,6 @@
 import JSON
 import StreamRules
+import SystemSupport
 import Units
 import YAML
 
@@ -52,7 +53,7 @@ public struct ConfigurationFile: Sendable, Equatable {
     public static func load(path: String) throws(ConfigurationError) -> ConfigurationFile {
         let bytes: [UInt8]
         do {
-            bytes = try YAMLSource.read(path: path)
+            bytes = try FileContents.read(path: path)
         } catch {
             throw ConfigurationError(file: path, line: 0, key: "", reason: error.description)
         }

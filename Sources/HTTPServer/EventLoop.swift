@@ -1,6 +1,7 @@
 import CLinux
 import Glibc
 import Synchronization
+import SystemSupport
 import TLS
 
 /// One epoll loop on its own thread: accepts from its own listener, drives TLS and
@@ -10,7 +11,7 @@ import TLS
 /// `@unchecked Sendable`: created on the starting thread, then touched only by its own
 /// loop thread, except `wake()` (an eventfd write) and the atomic `stopRequested`.
 final class EventLoop: @unchecked Sendable {
-    private let epoll: Int32
+    private let epoll: Epoll
     private let wakeFD: Int32
     private var listener: Int32
     private let tls: TLSContextStore
@@ -49,12 +50,12 @@ final class EventLoop: @unchecked Sendable {
     init(listener: Int32, tls: TLSContextStore, router: HTTPRouter, configuration: HTTPServerConfiguration,
          statistics: HTTPServerStatistics, bodyBudget: BodyMemoryBudget, monitor: LoopMonitor,
          index: Int) throws(HTTPServerError) {
-        let epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard epoll >= 0 else { throw .eventLoopFailed(operation: "epoll_create1", errno: errno) }
+        let epoll = try Epoll()
         let wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
-        guard wakeFD >= 0 else {
-            close(epoll)
-            throw .eventLoopFailed(operation: "eventfd", errno: errno)
+        guard wakeFD >= 0 else { throw .eventLoopFailed(operation: "eventfd", errno: errno) }
+        if let code = epoll.add(wakeFD, events: clinux_epollin()) ?? epoll.add(listener, events: clinux_epollin()) {
+            close(wakeFD)
+            throw .eventLoopFailed(operation: "epoll_ctl", errno: code)
         }
         self.epoll = epoll
         self.wakeFD = wakeFD
@@ -68,13 +69,10 @@ final class EventLoop: @unchecked Sendable {
         self.index = index
         self.readBuffer = .allocate(byteCount: EventLoop.readBufferSize, alignment: 16)
         self.spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        register(fd: wakeFD, events: clinux_epollin())
-        register(fd: listener, events: clinux_epollin())
     }
 
     deinit {
         readBuffer.deallocate()
-        close(epoll)
         close(wakeFD)
         if spareFD >= 0 { close(spareFD) }
     }
@@ -138,15 +136,10 @@ final class EventLoop: @unchecked Sendable {
             }
             let slot = monitor.slots[index]
             slot.busySince.store(0, ordering: .releasing)
-            let ready = events.withUnsafeMutableBufferPointer { buffer in
-                epoll_wait(epoll, buffer.baseAddress, Int32(buffer.count), Int32(EventLoop.sweepInterval))
-            }
+            let waited = epoll.wait(into: &events, timeoutMilliseconds: Int32(EventLoop.sweepInterval))
             slot.busySince.store(max(1, monotonicMilliseconds()), ordering: .releasing)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                break
-            }
-            for i in 0..<Int(ready) {
+            guard let ready = waited else { break }
+            for i in 0..<ready {
                 let event = events[i]
                 let fd = Int32(truncatingIfNeeded: event.data.u64)
                 if fd == wakeFD {
@@ -198,9 +191,10 @@ final class EventLoop: @unchecked Sendable {
                 close(fd)
                 continue
             }
-            var one: Int32 = 1
-            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            guard let session = tls.current?.makeSession(socket: fd) else {
+            // Answers go out at once, not after a delayed ACK. A socket that refuses the
+            // option is broken: closed, like one that cannot be watched below.
+            guard setSocketOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1) == nil,
+                  let session = tls.current?.makeSession(socket: fd) else {
                 close(fd)
                 statistics.closed()
                 continue
@@ -210,7 +204,10 @@ final class EventLoop: @unchecked Sendable {
             store(connection)
             acceptedSinceTrim += 1
             connection.interest = clinux_epollin()
-            register(fd: fd, events: connection.interest)
+            guard epoll.add(fd, events: connection.interest) == nil else {
+                closeConnection(connection)
+                continue
+            }
             drive(connection)
         }
     }
@@ -347,7 +344,7 @@ final class EventLoop: @unchecked Sendable {
     private func awaitBudget(_ c: Connection) {
         guard !c.awaitingBudget else { return }
         c.awaitingBudget = true
-        epoll_ctl(epoll, EPOLL_CTL_DEL, c.fd, nil)
+        epoll.remove(c.fd)
         c.interest = 0
         awaitingBudget.append(c)
     }
@@ -364,7 +361,10 @@ final class EventLoop: @unchecked Sendable {
             }
             c.awaitingBudget = false
             c.interest = clinux_epollin()
-            register(fd: c.fd, events: c.interest)
+            guard epoll.add(c.fd, events: c.interest) == nil else {
+                closeConnection(c)
+                continue
+            }
             drive(c)
         }
     }
@@ -475,20 +475,12 @@ final class EventLoop: @unchecked Sendable {
         connectionCount += 1
     }
 
+    /// What the connection waits for next. If epoll refuses the change, the connection
+    /// would wait for the wrong event until its deadline: it is closed now instead.
     private func setInterest(_ c: Connection, _ events: UInt32) {
         guard c.interest != events else { return }
         c.interest = events
-        var event = epoll_event()
-        event.events = events
-        event.data.u64 = UInt64(UInt32(bitPattern: c.fd))
-        epoll_ctl(epoll, EPOLL_CTL_MOD, c.fd, &event)
-    }
-
-    private func register(fd: Int32, events: UInt32) {
-        var event = epoll_event()
-        event.events = events
-        event.data.u64 = UInt64(UInt32(bitPattern: fd))
-        epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event)
+        if epoll.modify(c.fd, events: events) != nil { closeConnection(c) }
     }
 
     private func closeConnection(_ c: Connection) {
@@ -501,7 +493,7 @@ final class EventLoop: @unchecked Sendable {
             awaitingBudget.removeAll { $0 === c }
         }
         releaseBody(c)
-        epoll_ctl(epoll, EPOLL_CTL_DEL, c.fd, nil)
+        epoll.remove(c.fd)
         close(c.fd)
         statistics.closed()
     }
@@ -518,7 +510,7 @@ final class EventLoop: @unchecked Sendable {
 
     private func closeListener() {
         guard listener >= 0 else { return }
-        if listenerPausedUntil == nil { epoll_ctl(epoll, EPOLL_CTL_DEL, listener, nil) }
+        if listenerPausedUntil == nil { epoll.remove(listener) }
         listenerPausedUntil = nil
         close(listener)
         listener = -1
@@ -527,7 +519,7 @@ final class EventLoop: @unchecked Sendable {
     /// Out of descriptors: take the listener out of epoll for a sweep interval.
     private func pauseListener() {
         guard listener >= 0, listenerPausedUntil == nil else { return }
-        epoll_ctl(epoll, EPOLL_CTL_DEL, listener, nil)
+        epoll.remove(listener)
         listenerPausedUntil = monotonicMilliseconds() + EventLoop.sweepInterval
     }
 
@@ -535,6 +527,7 @@ final class EventLoop: @unchecked Sendable {
         guard let until = listenerPausedUntil, now >= until, listener >= 0 else { return }
         listenerPausedUntil = nil
         if spareFD < 0 { spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC) }
-        register(fd: listener, events: clinux_epollin())
+        // Not watched again: retried at the next sweep.
+        if epoll.add(listener, events: clinux_epollin()) != nil { listenerPausedUntil = now + EventLoop.sweepInterval }
     }
 }

@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import SystemSupport
 import TLS
 
 /// A TLS HTTP/1.1 server: one epoll event loop per thread, each with its own

@@ -1,4 +1,5 @@
 import Synchronization
+import SystemSupport
 
 /// What each event loop is doing, readable from any thread: when it last left
 /// `epoll_wait` (0 while it waits there) and the request it is handling. A loop that

@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import SystemSupport
 
 /// What the process may use of the machine: CPUs (affinity and cgroup quota) and file
 /// descriptors (SPEC section 8). A container limited to 2 CPUs on a 64-core node gets
@@ -122,19 +123,9 @@ public enum ProcessResources {
         max(1, min(configured, descriptorLimit - reservedDescriptors))
     }
 
-    /// A small file's text (procfs and cgroupfs files are read whole by one loop).
+    /// A small file's text (procfs and cgroupfs), nil when unreadable or empty.
     private static func readSmallFile(_ path: String, limit: Int = 64 * 1024) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while bytes.count < limit {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            bytes.append(contentsOf: buffer[0..<n])
-        }
-        return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
+        guard let bytes = try? FileContents.read(path: path, limit: limit), !bytes.isEmpty else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

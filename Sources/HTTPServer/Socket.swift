@@ -1,13 +1,6 @@
 import CLinux
 import Glibc
 
-/// Milliseconds on the monotonic clock.
-public func monotonicMilliseconds() -> Int {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
-}
-
 /// A listening, non-blocking TCP socket with SO_REUSEPORT, so every event loop can
 /// bind its own listener to the same port and the kernel spreads connections.
 func makeListener(_ address: ListenAddress) throws(HTTPServerError) -> Int32 {
@@ -34,9 +27,14 @@ func makeListener(_ address: ListenAddress) throws(HTTPServerError) -> Int32 {
     }
     let fd = socket(family, Int32(SOCK_STREAM.rawValue) | clinux_sock_nonblock_cloexec(), 0)
     guard fd >= 0 else { throw .socketFailed(operation: "socket", address: address.description, errno: errno) }
-    var one: Int32 = 1
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
+    // Every loop binds its own listener to the port: without SO_REUSEPORT the second
+    // bind would fail, so a refused option is a start-up error.
+    for (name, option) in [("SO_REUSEADDR", SO_REUSEADDR), ("SO_REUSEPORT", SO_REUSEPORT)] {
+        if let code = setSocketOption(fd, SOL_SOCKET, option, 1) {
+            close(fd)
+            throw .socketFailed(operation: "setsockopt " + name, address: address.description, errno: code)
+        }
+    }
     let bound = withUnsafePointer(to: &storage) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
     }

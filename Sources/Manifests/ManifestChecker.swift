@@ -1,5 +1,6 @@
 import JSON
 import StreamRules
+import SystemSupport
 import YAML
 
 /// One problem found in a manifest.
@@ -77,7 +78,7 @@ public struct ManifestChecker: Sendable {
     public func check(path: String) -> FileResult {
         let name = path == "-" ? "<stdin>" : path
         do {
-            return check(file: name, bytes: try YAMLSource.read(path: path))
+            return check(file: name, bytes: try FileContents.read(path: path))
         } catch {
             var result = FileResult(file: name)
             result.failure = LoadFailure(file: name, line: 0, column: 0, message: error.description)

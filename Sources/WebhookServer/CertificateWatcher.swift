@@ -2,6 +2,7 @@ import CLinux
 import Glibc
 import HTTPServer
 import Synchronization
+import SystemSupport
 import TLS
 
 /// Watches the serving certificate, key and client CA files (inotify on their

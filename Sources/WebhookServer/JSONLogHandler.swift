@@ -4,6 +4,7 @@ import HTTPServer
 import JSON
 import Logging
 import Synchronization
+import SystemSupport
 
 /// Writes log lines to a file descriptor from its own thread, so an event loop never
 /// waits on a slow stderr. If the reader falls more than `limit` bytes behind, lines

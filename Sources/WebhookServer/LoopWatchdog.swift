@@ -2,6 +2,7 @@ import Glibc
 import HTTPServer
 import Logging
 import Synchronization
+import SystemSupport
 
 /// Watches the event loops from a thread of its own (a stalled loop cannot report
 /// itself): each loop away from `epoll_wait` past the stall timeout is logged once, with

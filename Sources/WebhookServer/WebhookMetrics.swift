@@ -181,9 +181,3 @@ final class WebhookMetrics: Sendable {
     }
 }
 
-/// Seconds on the monotonic clock, for latencies.
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}

@@ -5,6 +5,7 @@ import Units
 import HTTPServer
 import Logging
 import Synchronization
+import SystemSupport
 import TLS
 
 /// Everything `serve` needs to run.

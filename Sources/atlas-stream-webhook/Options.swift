@@ -1,5 +1,6 @@
 import Configuration
 import Glibc
+import SystemSupport
 
 /// `--config FILE`, shared by every command.
 let configFlag = Flag.option("config", "FILE", "YAML configuration file (rules, reference policies, limits, timeouts).")
@@ -42,12 +43,5 @@ struct StandardStream {
 
 /// All of standard input.
 func readStandardInput() -> [UInt8] {
-    var input: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65_536)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { return input }
-        input.append(contentsOf: chunk[0..<n])
-    }
+    (try? FileContents.read(path: "-")) ?? []
 }

@@ -16,7 +16,7 @@ final class TestTLSClient {
     }
 
     /// Connects and completes the handshake, verifying the server against `caFile`.
-    init(port: UInt16, caFile: String, certificate: (String, String)? = nil, timeoutSeconds: Int = 5) throws {
+    init(port: UInt16, caFile: String, certificate: (String, String)? = nil, timeoutSeconds: Double = 5) throws {
         guard let context = SSL_CTX_new(TLS_client_method()) else { throw Failure(description: "SSL_CTX_new") }
         self.context = context
         SSL_CTX_load_verify_locations(context, caFile, nil)
@@ -26,7 +26,7 @@ final class TestTLSClient {
             SSL_CTX_use_PrivateKey_file(context, key, SSL_FILETYPE_PEM)
         }
         fd = try connectTCP(port: port)
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        var timeout = timeval(tv_sec: Int(timeoutSeconds), tv_usec: Int((timeoutSeconds - timeoutSeconds.rounded(.down)) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         guard let ssl = SSL_new(context) else {

@@ -38,7 +38,7 @@ final class WatchdogTests: XCTestCase {
     /// `/healthz` from a fresh connection: the status, or nil when nothing answered in time
     /// (the connection went to the stalled loop).
     private func health(_ server: ServeProcess) -> Int? {
-        guard let client = try? TestTLSClient(port: server.port, caFile: certificates.caCertificate, timeoutSeconds: 1),
+        guard let client = try? TestTLSClient(port: server.port, caFile: certificates.caCertificate, timeoutSeconds: 0.2),
               client.write("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") else { return nil }
         return client.readResponse()?.status
     }

@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 @testable import HTTPServer
 import XCTest
@@ -98,5 +99,27 @@ final class ResourceTests: XCTestCase {
         XCTAssertEqual(chunked.next(), .needMoreBytes)
         XCTAssertEqual(chunked.bodyBytesToReserve, 1000)
         XCTAssertNil(HTTPRequestParser().bodyBytesToReserve)
+    }
+}
+
+/// Epoll's calls report what failed instead of dropping it.
+final class EpollTests: XCTestCase {
+    func testFailuresAreReportedAndWaitTimesOut() throws {
+        let epoll = try Epoll()
+        var pipeEnds: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&pipeEnds), 0)
+        defer { close(pipeEnds[0]); close(pipeEnds[1]) }
+        XCTAssertEqual(epoll.modify(pipeEnds[0], events: clinux_epollin()), ENOENT, "not watched yet")
+        XCTAssertNil(epoll.add(pipeEnds[0], events: clinux_epollin()))
+        XCTAssertEqual(epoll.add(pipeEnds[0], events: clinux_epollin()), EEXIST)
+        XCTAssertEqual(epoll.add(-1, events: clinux_epollin()), EBADF)
+        var events = [epoll_event](repeating: epoll_event(), count: 4)
+        XCTAssertEqual(epoll.wait(into: &events, timeoutMilliseconds: 10), 0)
+        XCTAssertEqual(write(pipeEnds[1], "x", 1), 1)
+        XCTAssertEqual(epoll.wait(into: &events, timeoutMilliseconds: 1000), 1)
+        XCTAssertEqual(Int32(truncatingIfNeeded: events[0].data.u64), pipeEnds[0])
+        epoll.remove(pipeEnds[0])
+        XCTAssertEqual(epoll.wait(into: &events, timeoutMilliseconds: 10), 0, "removed")
+        XCTAssertEqual(setSocketOption(-1, SOL_SOCKET, SO_REUSEADDR, 1), EBADF)
     }
 }

@@ -5,24 +5,31 @@ public struct FileReadError: Error, Sendable, Equatable, CustomStringConvertible
     public var path: String
     public var errno: Int32
 
+    public init(path: String, errno: Int32) {
+        self.path = path
+        self.errno = errno
+    }
+
     public var description: String { "cannot read \(path): \(String(cString: strerror(errno)))" }
 }
 
-/// Reading the bytes YAML is loaded from: files and standard input.
-public enum YAMLSource {
-    /// The whole file (`-` reads standard input).
-    public static func read(path: String) throws(FileReadError) -> [UInt8] {
+/// Whole files, read with plain read(2): manifests, the configuration file, standard
+/// input, procfs and cgroupfs files.
+public enum FileContents {
+    /// The file's bytes (`-` reads standard input), at most `limit` of them.
+    public static func read(path: String, limit: Int = .max) throws(FileReadError) -> [UInt8] {
         let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FileReadError(path: path, errno: errno) }
         defer { if fd != 0 { close(fd) } }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        while bytes.count < limit {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, min($0.count, limit - bytes.count)) }
             if n < 0 && errno == EINTR { continue }
             if n < 0 { throw FileReadError(path: path, errno: errno) }
-            if n == 0 { return bytes }
+            if n == 0 { break }
             bytes.append(contentsOf: chunk[0..<n])
         }
+        return bytes
     }
 }

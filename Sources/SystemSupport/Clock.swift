@@ -1,0 +1,15 @@
+import Glibc
+
+/// Milliseconds on the monotonic clock (deadlines, stall detection).
+public func monotonicMilliseconds() -> Int {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+}
+
+/// Seconds on the monotonic clock, to the nanosecond (latencies).
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
