@@ -66,18 +66,25 @@ let package = Package(
 /// Tests mirror the rooms (Tests/<Room>Tests), plus the whole-program suites.
 var testTargets: [Target] {
     [
+        // Helpers the server suites share: a TLS test client, the server in-process and
+        // as a process, temporary files, measurements.
+        .target(name: "TestSupport", dependencies: [
+            "WebhookServer", "Admission", "HTTPServer", "TLS", "COpenSSL",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Tests/TestSupport"),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CLinux"]),
         .testTarget(name: "UnitsTests", dependencies: ["Units"]),
+        .testTarget(name: "TLSTests", dependencies: ["TLS", "TestSupport"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CLinux"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "StreamRules", "JSON"]),
         .testTarget(name: "StreamRulesTests", dependencies: ["StreamRules", "JSON"]),
         .testTarget(name: "AdmissionTests", dependencies: ["Admission", "StreamRules", "JSON"]),
+        .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "StreamRules", "YAML", "JSON"]),
+        .testTarget(name: "WebhookServerTests", dependencies: ["WebhookServer", "HTTPServer", "TLS", "TestSupport"]),
         // Linear cost of every parser and rule on adversarial shapes (SPEC section 2).
         .testTarget(name: "WorstCaseTests", dependencies: ["Admission", "StreamRules", "JSON", "HTTPServer", "YAML", "Manifests"]),
-        .testTarget(name: "EndToEndTests", dependencies: [
-            "WebhookServer", "Admission", "HTTPServer", "TLS", "COpenSSL",
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        // The built executable: commands, the server as a process, deploy/.
+        .testTarget(name: "EndToEndTests", dependencies: ["TLS", "TestSupport"]),
     ]
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import TLS
+import TestSupport
 import XCTest
 
 /// Black-box attacks on the running process. After each one the server must still

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `check` as a process, on the manifests under Tests/Fixtures/manifests.

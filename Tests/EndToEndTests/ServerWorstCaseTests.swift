@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import TLS
+import TestSupport
 import XCTest
 
 /// The worst cases of the denial-of-service review against the running process, with

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import TLS
+import TestSupport
 import XCTest
 
 /// SPEC section 9: a stuck event loop is noticed (`/healthz` 503, logged once with its

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import HTTPServer
 import TLS
+import TestSupport
 import XCTest
 
 /// Production operation against the real server: deadlines under attack, certificate

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import HTTPServer
 import TLS
+import TestSupport
 import XCTest
 
 final class ServerTests: XCTestCase {
@@ -258,52 +259,5 @@ final class ServerTests: XCTestCase {
         XCTAssertFalse(server.server.isReady, "readiness turns off when the server stops")
     }
 
-    func testMismatchedKeyIsAClearStartupError() throws {
-        let a = try temporaryDirectory("a"), b = try temporaryDirectory("b")
-        let first = try DevelopmentCertificates.generate(in: a)
-        let second = try DevelopmentCertificates.generate(in: b)
-        XCTAssertThrowsError(try TLSContext(configuration: TLSConfiguration(certificateChainPath: first.certificate,
-                                                                             privateKeyPath: second.privateKey))) { error in
-            XCTAssertEqual(error as? TLSError,
-                           .privateKeyDoesNotMatchCertificate(certificate: first.certificate, key: second.privateKey))
-        }
-        XCTAssertThrowsError(try TLSContext(configuration: TLSConfiguration(certificateChainPath: a + "/missing.crt",
-                                                                             privateKeyPath: first.privateKey))) { error in
-            guard case .certificateUnreadable(let path, _)? = error as? TLSError else { return XCTFail("\(error)") }
-            XCTAssertEqual(path, a + "/missing.crt")
-        }
-    }
-
-    func testGeneratedCertificateVerifiesWithItsSANs() throws {
-        let dir = try temporaryDirectory("dev")
-        let paths = try DevelopmentCertificates.generate(in: dir)
-        let verify = try runProcess("/usr/bin/openssl", ["verify", "-CAfile", paths.caCertificate, paths.certificate])
-        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
-        let text = try runProcess("/usr/bin/openssl", ["x509", "-in", paths.certificate, "-noout", "-text"]).stdout
-        XCTAssertTrue(text.contains("DNS:localhost"), text)
-        XCTAssertTrue(text.contains("IP Address:127.0.0.1"), text)
-        XCTAssertTrue(text.contains("ASN1 OID: prime256v1"), text)
-        let mode = try FileManager.default.attributesOfItem(atPath: paths.privateKey)[.posixPermissions] as? Int
-        XCTAssertEqual(mode, 0o600)
-        // Reused when present.
-        let again = try DevelopmentCertificates.ensure(in: dir)
-        XCTAssertFalse(again.created)
-    }
 }
 
-/// A plain TCP connection to the loopback port.
-func connectTCP(port: UInt16) throws -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = port.bigEndian
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let rc = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard rc == 0 else {
-        close(fd)
-        throw POSIXError(.ECONNREFUSED)
-    }
-    return fd
-}

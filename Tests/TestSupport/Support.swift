@@ -7,12 +7,12 @@ import XCTest
 import Admission
 
 /// The repository root, found from this file.
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+public let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
-let fixtures = repositoryRoot.appendingPathComponent("Tests/Fixtures")
+public let fixtures = repositoryRoot.appendingPathComponent("Tests/Fixtures")
 
 /// A fresh temporary directory.
-func temporaryDirectory(_ name: String) throws -> String {
+public func temporaryDirectory(_ name: String) throws -> String {
     let path = FileManager.default.temporaryDirectory
         .appendingPathComponent("asw-\(name)-\(UUID().uuidString.prefix(8))").path
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -20,13 +20,13 @@ func temporaryDirectory(_ name: String) throws -> String {
 }
 
 /// The real server on an ephemeral loopback port, with a certificate made for this test.
-final class RunningServer {
-    let server: WebhookServer
-    private(set) var port: UInt16 = 0
-    let certificates: DevelopmentCertificates.Paths
-    let directory: String
+public final class RunningServer {
+    public let server: WebhookServer
+    public private(set) var port: UInt16 = 0
+    public let certificates: DevelopmentCertificates.Paths
+    public let directory: String
 
-    init(http: (inout HTTPServerConfiguration) -> Void = { _ in }, minimumTLS: TLSMinimumVersion = .tls12,
+    public init(http: (inout HTTPServerConfiguration) -> Void = { _ in }, minimumTLS: TLSMinimumVersion = .tls12,
          certificates given: DevelopmentCertificates.Paths? = nil, startNow: Bool = true,
          configure: (inout WebhookConfiguration) -> Void = { _ in }) throws {
         directory = try temporaryDirectory("server")
@@ -44,7 +44,7 @@ final class RunningServer {
     }
 
     /// Starts serving (for a server made with `startNow: false`).
-    func start() throws {
+    public func start() throws {
         port = try server.start()
     }
 
@@ -53,34 +53,34 @@ final class RunningServer {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    func url(_ path: String) -> String { "https://localhost:\(port)\(path)" }
+    public func url(_ path: String) -> String { "https://localhost:\(port)\(path)" }
 
     /// curl with certificate verification against this server's CA.
-    func curl(_ arguments: [String], stdin: Data? = nil) throws -> ProcessResult {
+    public func curl(_ arguments: [String], stdin: Data? = nil) throws -> ProcessResult {
         try runProcess("/usr/bin/curl", ["-sS", "--cacert", certificates.caCertificate] + arguments, stdin: stdin)
     }
 
     /// `openssl s_client` against this server.
-    func sClient(_ arguments: [String], stdin: Data = Data()) throws -> ProcessResult {
+    public func sClient(_ arguments: [String], stdin: Data = Data()) throws -> ProcessResult {
         try runProcess("/usr/bin/openssl",
                        ["s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost",
                         "-CAfile", certificates.caCertificate] + arguments, stdin: stdin)
     }
 
     /// Asserts the server still answers `/healthz`.
-    func assertHealthy(file: StaticString = #filePath, line: UInt = #line) throws {
+    public func assertHealthy(file: StaticString = #filePath, line: UInt = #line) throws {
         let result = try curl(["-w", "%{http_code}", url("/healthz")])
         XCTAssertEqual(result.stdout, "ok200", "server no longer healthy", file: file, line: line)
     }
 }
 
-struct ProcessResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+public struct ProcessResult {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
 }
 
-func runProcess(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> ProcessResult {
+public func runProcess(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -108,31 +108,33 @@ func runProcess(_ executable: String, _ arguments: [String], stdin: Data? = nil)
 }
 
 /// A JSON object from text, for assertions.
-func jsonObject(_ text: String, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+public func jsonObject(_ text: String, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
     let value = try JSONSerialization.jsonObject(with: Data(text.utf8))
     return try XCTUnwrap(value as? [String: Any], "not a JSON object: \(text)", file: file, line: line)
 }
 
 /// A thread-safe tally for load generated from several threads.
-final class Tally: @unchecked Sendable {  // guarded by `lock`
+public final class Tally: @unchecked Sendable {  // guarded by `lock`
     private let lock = NSLock()
     private var counts: [String: Int] = [:]
     private var notes: [String] = []
 
-    func add(_ key: String, note: String? = nil) {
+    public init() {}
+
+    public func add(_ key: String, note: String? = nil) {
         lock.lock()
         counts[key, default: 0] += 1
         if let note, notes.count < 20 { notes.append(note) }
         lock.unlock()
     }
 
-    subscript(key: String) -> Int {
+    public subscript(key: String) -> Int {
         lock.lock()
         defer { lock.unlock() }
         return counts[key] ?? 0
     }
 
-    var examples: [String] {
+    public var examples: [String] {
         lock.lock()
         defer { lock.unlock() }
         return notes
@@ -140,7 +142,7 @@ final class Tally: @unchecked Sendable {  // guarded by `lock`
 }
 
 /// A request to `path` on a fresh TLS connection; the status, or nil on any failure.
-func requestOnNewConnection(port: UInt16, caFile: String, path: String = "/healthz") -> (Int, UInt64?)? {
+public func requestOnNewConnection(port: UInt16, caFile: String, path: String = "/healthz") -> (Int, UInt64?)? {
     guard let client = try? TestTLSClient(port: port, caFile: caFile),
           client.write("GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
           let response = client.readResponse() else { return nil }
@@ -149,7 +151,7 @@ func requestOnNewConnection(port: UInt16, caFile: String, path: String = "/healt
 
 /// A client certificate for `name` (CN and DNS SAN) signed by the CA of `issuer`
 /// (made by `DevelopmentCertificates.generate`), written into `directory`.
-func clientCertificate(in directory: String, name: String, signedBy issuer: DevelopmentCertificates.Paths,
+public func clientCertificate(in directory: String, name: String, signedBy issuer: DevelopmentCertificates.Paths,
                        file: StaticString = #filePath, line: UInt = #line) throws -> (certificate: String, privateKey: String) {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let caKey = URL(fileURLWithPath: issuer.caCertificate).deletingLastPathComponent().appendingPathComponent("ca.key").path
@@ -168,7 +170,7 @@ func clientCertificate(in directory: String, name: String, signedBy issuer: Deve
 /// The Python the tests' scripts run with: a virtual environment under `.build/` with the
 /// pinned packages of Tests/Scripts/requirements.txt, made on first use (and again when
 /// that file changes), so the tests need only a bare `python3` with `venv`.
-func testPython() throws -> String {
+public func testPython() throws -> String {
     let requirements = repositoryRoot.appendingPathComponent("Tests/Scripts/requirements.txt").path
     let environment = repositoryRoot.appendingPathComponent(".build/test-python").path
     let python = environment + "/bin/python3"
@@ -192,7 +194,7 @@ func testPython() throws -> String {
 
 extension POSIXError {
     /// A POSIX error with a message for the test log.
-    init(_ code: POSIXErrorCode, _ message: String) {
+    public init(_ code: POSIXErrorCode, _ message: String) {
         print(message)
         self.init(code)
     }

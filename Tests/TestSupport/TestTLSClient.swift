@@ -4,10 +4,10 @@ import Glibc
 
 /// A small blocking TLS client on the system OpenSSL, for tests that need many
 /// connections, byte-level control or the server's certificate serial.
-final class TestTLSClient {
+public final class TestTLSClient {
     private let context: OpaquePointer
     private let ssl: OpaquePointer
-    let fd: Int32
+    public let fd: Int32
     /// Bytes read past the last response (pipelined responses arrive together).
     private var pending: [UInt8] = []
 
@@ -16,7 +16,7 @@ final class TestTLSClient {
     }
 
     /// Connects and completes the handshake, verifying the server against `caFile`.
-    init(port: UInt16, caFile: String, certificate: (String, String)? = nil, timeoutSeconds: Double = 5) throws {
+    public init(port: UInt16, caFile: String, certificate: (String, String)? = nil, timeoutSeconds: Double = 5) throws {
         guard let context = SSL_CTX_new(TLS_client_method()) else { throw Failure(description: "SSL_CTX_new") }
         self.context = context
         SSL_CTX_load_verify_locations(context, caFile, nil)
@@ -52,7 +52,7 @@ final class TestTLSClient {
     }
 
     /// The serial number of the certificate the server presented.
-    var peerSerial: UInt64? {
+    public var peerSerial: UInt64? {
         guard let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
         defer { X509_free(certificate) }
         var serial: UInt64 = 0
@@ -60,12 +60,12 @@ final class TestTLSClient {
     }
 
     @discardableResult
-    func write(_ text: String) -> Bool {
+    public func write(_ text: String) -> Bool {
         write(bytes: Array(text.utf8))
     }
 
     @discardableResult
-    func write(bytes: [UInt8]) -> Bool {
+    public func write(bytes: [UInt8]) -> Bool {
         var written = 0
         ERR_clear_error()
         return SSL_write_ex(ssl, bytes, bytes.count, &written) == 1 && written == bytes.count
@@ -73,7 +73,7 @@ final class TestTLSClient {
 
     /// Reads one response (header section and Content-Length body), keeping whatever
     /// follows for the next call; nil when the connection closed or failed first.
-    func readResponse() -> (status: Int, headers: String, body: String)? {
+    public func readResponse() -> (status: Int, headers: String, body: String)? {
         var data = pending
         var buffer = [UInt8](repeating: 0, count: 16_384)
         while true {
@@ -95,10 +95,27 @@ final class TestTLSClient {
     }
 
     /// True when the server has closed the connection (a read ends without data).
-    func isClosedByPeer() -> Bool {
+    public func isClosedByPeer() -> Bool {
         var byte: UInt8 = 0
         var count = 0
         ERR_clear_error()
         return SSL_read_ex(ssl, &byte, 1, &count) != 1
     }
+}
+
+/// A plain TCP connection to the loopback port.
+public func connectTCP(port: UInt16) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let rc = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard rc == 0 else {
+        close(fd)
+        throw POSIXError(.ECONNREFUSED)
+    }
+    return fd
 }

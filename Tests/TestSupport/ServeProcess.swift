@@ -1,0 +1,78 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// The built `atlas-stream-webhook` executable, beside the test bundle.
+public func executablePath() throws -> String {
+    let candidates = [Bundle.main.executableURL, URL(fileURLWithPath: CommandLine.arguments[0])].compactMap { $0 }
+    for candidate in candidates {
+        var directory = candidate.deletingLastPathComponent()
+        // Inside an .xctest bundle directory on some layouts: walk up a few levels.
+        for _ in 0..<4 {
+            let path = directory.appendingPathComponent("atlas-stream-webhook").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+            directory = directory.deletingLastPathComponent()
+        }
+    }
+    XCTFail("atlas-stream-webhook executable not found next to the tests")
+    throw POSIXError(.ENOENT)
+}
+
+/// `atlas-stream-webhook serve` as a child process on an ephemeral port, found from its
+/// `serving` log line.
+public final class ServeProcess {
+    public let process = Process()
+    public let port: UInt16
+    private let errors = Pipe()
+    /// What the process has logged so far (read by `waitForLog`).
+    public private(set) var log = ""
+
+    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        process.executableURL = URL(fileURLWithPath: try executablePath())
+        process.arguments = ["serve", "--listen", "127.0.0.1:0"] + arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+        var log = ""
+        let deadline = Date().addingTimeInterval(10)
+        var found: UInt16?
+        while found == nil && Date() < deadline {
+            let chunk = errors.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            log += String(decoding: chunk, as: UTF8.self)
+            if let match = log.firstMatch(of: /"address":"127\.0\.0\.1:(\d+)"/) { found = UInt16(match.1) }
+        }
+        guard let found else {
+            process.terminate()
+            XCTFail("serve did not start: \(log)")
+            throw POSIXError(.ECONNREFUSED)
+        }
+        port = found
+        self.log = log
+    }
+
+    /// Reads the log until it contains `text` or `seconds` pass; whether it appeared.
+    public func waitForLog(_ text: String, seconds: Double) -> Bool {
+        let fd = errors.fileHandleForReading.fileDescriptor
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while !log.contains(text) {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { return false }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, Int32(left * 1000) + 1) > 0 else { continue }
+            let n = read(fd, &buffer, buffer.count)
+            guard n > 0 else { return log.contains(text) }
+            log += String(decoding: buffer[0..<n], as: UTF8.self)
+        }
+        return true
+    }
+
+    public func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        process.waitUntilExit()
+    }
+}
