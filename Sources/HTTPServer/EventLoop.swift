@@ -42,9 +42,6 @@ final class EventLoop: @unchecked Sendable {
     private var acceptedSinceTrim = 0
 
     private static let readBufferSize = 64 * 1024
-    /// Stop parsing pipelined requests while this much output waits for the client.
-    private static let outputHighWater = 1 << 20
-    private static let lingerMilliseconds = 2_000
     private static let sweepInterval = 100
 
     init(listener: Int32, tls: TLSContextStore, router: HTTPRouter, configuration: HTTPServerConfiguration,
@@ -119,7 +116,7 @@ final class EventLoop: @unchecked Sendable {
 
     /// Served at least one request and waits for the next: nothing is lost by closing.
     private func isIdle(_ c: Connection) -> Bool {
-        c.phase == .open && c.requestsServed > 0 && !c.hasPendingOutput && !c.parser.isMidRequest
+        c.machine.isIdle(hasPendingOutput: c.hasPendingOutput)
     }
 
     func run() {
@@ -148,11 +145,7 @@ final class EventLoop: @unchecked Sendable {
                 } else if fd == listener {
                     acceptConnections()
                 } else if let connection = connection(fd) {
-                    if connection.phase == .lingering {
-                        discardLingering(connection)
-                    } else {
-                        drive(connection)
-                    }
+                    drive(connection)
                 }
             }
         }
@@ -199,8 +192,9 @@ final class EventLoop: @unchecked Sendable {
                 statistics.closed()
                 continue
             }
-            let connection = Connection(fd: fd, session: session, limits: configuration.limits,
-                                        deadline: monotonicMilliseconds() + configuration.timeouts.handshake)
+            let machine = ConnectionMachine(limits: configuration.limits, timeouts: configuration.timeouts,
+                                            requestTimeout: router.requestTimeout, now: monotonicMilliseconds())
+            let connection = Connection(fd: fd, session: session, machine: machine)
             store(connection)
             acceptedSinceTrim += 1
             connection.interest = clinux_epollin()
@@ -214,77 +208,52 @@ final class EventLoop: @unchecked Sendable {
 
     // MARK: - Driving a connection
 
-    /// Advances a connection as far as its socket allows: handshake, then in turn
-    /// answer what is parsed, flush, read. Returns once TLS wants to wait.
+    /// Advances a connection as far as its socket allows, carrying out what its machine
+    /// decides: handshake, then in turn answer what is parsed, flush, read. Returns once
+    /// TLS wants to wait, or the connection is closed or waits for memory.
     private func drive(_ c: Connection) {
-        if c.phase == .handshaking {
-            switch c.session.handshake() {
-            case .done:
-                c.phase = .open
-                setDeadline(c, .headers)
-            case .wantRead:
-                return setInterest(c, clinux_epollin())
-            case .wantWrite:
-                return setInterest(c, clinux_epollout())
-            case .closed, .failed:
-                statistics.handshakeFailed()
-                return closeConnection(c)
-            }
-        }
-        // Whether the socket or OpenSSL may hold more input. After a short read with
-        // nothing buffered in OpenSSL, level-triggered epoll reports the next bytes: no
-        // read(2) that would only say EAGAIN.
-        var mayHaveInput = true
+        var action = c.machine.resume()
         while true {
-            let needsInput = answerParsedRequests(c)
-            updateRequestDeadline(c)
-            if c.hasPendingOutput {
-                switch flush(c) {
-                case .wantRead: return setInterest(c, clinux_epollin())
-                case .wantWrite: return setInterest(c, clinux_epollout())
-                case .closed, .failed: return closeConnection(c)
-                case .done: break
+            switch action {
+            case .handshake:
+                action = c.machine.handshake(.init(c.session.handshake()), now: monotonicMilliseconds())
+            case .answer:
+                answerParsedRequests(c)
+                action = c.machine.answered(hasPendingOutput: c.hasPendingOutput, now: monotonicMilliseconds())
+            case .flush:
+                action = c.machine.flushed(.init(flush(c)))
+            case .read:
+                guard reserveBody(c) else { return awaitBudget(c) }
+                let result = c.session.read(into: readBuffer)
+                var more = false
+                if case .done(let count) = result {
+                    c.machine.parser.append(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
+                    more = count == readBuffer.count || c.session.hasBufferedInput
                 }
-            }
-            if c.closeWhenFlushed { return finish(c) }
-            if c.inputClosed {
-                // Everything complete is answered and flushed: nothing more can come.
-                if needsInput { return finish(c) }
-                continue
-            }
-            if !mayHaveInput {
-                c.parser.releaseIdleBuffer()
+                action = c.machine.read(.init(result), more: more, now: monotonicMilliseconds())
+            case .discard:
+                return discardLingering(c)
+            case .waitReadable:
+                c.machine.parser.releaseIdleBuffer()
                 return setInterest(c, clinux_epollin())
-            }
-            if !reserveBody(c) { return awaitBudget(c) }
-            switch c.session.read(into: readBuffer) {
-            case .done(let count):
-                c.parser.append(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
-                updateRequestDeadline(c)
-                mayHaveInput = count == readBuffer.count || c.session.hasBufferedInput
-            case .wantRead:
-                c.parser.releaseIdleBuffer()
-                return setInterest(c, clinux_epollin())
-            case .wantWrite:
+            case .waitWritable:
                 return setInterest(c, clinux_epollout())
-            case .closed:
-                // The client is done sending; answer what is complete (as long as the
-                // answers take to flush), then close.
-                c.inputClosed = true
-            case .failed:
+            case .close(let handshakeFailed):
+                if handshakeFailed { statistics.handshakeFailed() }
                 return closeConnection(c)
+            case .finish(let linger):
+                return finish(c, linger: linger)
             }
         }
     }
 
-    /// Runs the parser over buffered bytes and queues a response for each request,
-    /// until it needs more bytes (returns true), the connection must close, or output
-    /// backs up (false).
-    private func answerParsedRequests(_ c: Connection) -> Bool {
-        while !c.closeWhenFlushed && c.output.count - c.outputOffset < EventLoop.outputHighWater {
-            switch c.parser.next() {
-            case .needMoreBytes:
-                return true
+    /// Answers the parsed requests in turn, queueing each response, until the machine
+    /// stops (more bytes needed, the connection closes, or output backs up).
+    private func answerParsedRequests(_ c: Connection) {
+        while true {
+            switch c.machine.nextRequest(backlog: c.output.count - c.outputOffset) {
+            case .needInput, .stop:
+                return
             case .sendContinue:
                 c.output.append(contentsOf: HTTPResponseWriter.continueLine)
             case .request(var request):
@@ -297,28 +266,47 @@ final class EventLoop: @unchecked Sendable {
                     && !keepAliveDisabled.load(ordering: .relaxed)
                 HTTPResponseWriter.write(response, keepAlive: keepAlive, announceKeepAlive: request.minorVersion == 0,
                                          into: &c.output)
-                c.requestsServed += 1
-                if keepAlive {
-                    setDeadline(c, .idle)
-                    updateRequestDeadline(c)
-                } else {
-                    closeAfterFlush(c)
-                }
-            case .reject(let error):
+                c.machine.responded(keepAlive: keepAlive, now: monotonicMilliseconds())
+            case .refuse(let error):
                 releaseBody(c)
                 HTTPResponseWriter.write(router.respond(to: error), keepAlive: false, into: &c.output)
-                closeAfterFlush(c)
             }
         }
-        return false
     }
 
-    /// After the last answer: close once it is flushed, lingering (unless the client has
-    /// already stopped sending) so that bytes it still sends, such as pipelined requests,
-    /// do not turn the close into a reset that destroys the answer before it is read.
-    private func closeAfterFlush(_ c: Connection) {
-        c.closeWhenFlushed = true
-        c.lingerWhenFlushed = !c.inputClosed
+    private func flush(_ c: Connection) -> TLSIOResult {
+        while c.hasPendingOutput {
+            let result = c.output.withUnsafeBytes { bytes in
+                c.session.write(UnsafeRawBufferPointer(rebasing: bytes[c.outputOffset...]))
+            }
+            guard case .done(let written) = result else { return result }
+            c.outputOffset += written
+        }
+        if c.output.capacity > 64 * 1024 {
+            c.output = []
+        } else {
+            c.output.removeAll(keepingCapacity: true)
+        }
+        c.outputOffset = 0
+        return .done(0)
+    }
+
+    /// After the last response: close_notify, then either close or linger.
+    private func finish(_ c: Connection, linger: Bool) {
+        c.session.shutdown()
+        guard linger else { return closeConnection(c) }
+        Glibc.shutdown(c.fd, Int32(SHUT_WR))
+        c.machine.startLingering(now: monotonicMilliseconds())
+        setInterest(c, clinux_epollin())
+    }
+
+    private func discardLingering(_ c: Connection) {
+        while true {
+            let n = recv(c.fd, readBuffer.baseAddress, readBuffer.count, 0)
+            if n > 0 { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            return closeConnection(c)
+        }
     }
 
     // MARK: - Body memory budget
@@ -326,7 +314,7 @@ final class EventLoop: @unchecked Sendable {
     /// Before reading a body: reserves it (all of it, once). False when the budget is
     /// spent; the connection must then wait.
     private func reserveBody(_ c: Connection) -> Bool {
-        guard c.reservedBodyBytes == 0, let bytes = c.parser.bodyBytesToReserve, bytes > 0 else { return true }
+        guard c.reservedBodyBytes == 0, let bytes = c.machine.parser.bodyBytesToReserve, bytes > 0 else { return true }
         guard bodyBudget.tryReserve(bytes) else { return false }
         c.reservedBodyBytes = bytes
         return true
@@ -369,80 +357,7 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
-    private func flush(_ c: Connection) -> TLSIOResult {
-        while c.hasPendingOutput {
-            let result = c.output.withUnsafeBytes { bytes in
-                c.session.write(UnsafeRawBufferPointer(rebasing: bytes[c.outputOffset...]))
-            }
-            guard case .done(let written) = result else { return result }
-            c.outputOffset += written
-        }
-        if c.output.capacity > 64 * 1024 {
-            c.output = []
-        } else {
-            c.output.removeAll(keepingCapacity: true)
-        }
-        c.outputOffset = 0
-        return .done(0)
-    }
-
-    /// After the last response: close_notify, then either close or linger.
-    private func finish(_ c: Connection) {
-        c.session.shutdown()
-        guard c.lingerWhenFlushed else { return closeConnection(c) }
-        Glibc.shutdown(c.fd, Int32(SHUT_WR))
-        c.phase = .lingering
-        c.deadline = monotonicMilliseconds() + EventLoop.lingerMilliseconds
-        c.deadlineKind = .linger
-        setInterest(c, clinux_epollin())
-    }
-
-    private func discardLingering(_ c: Connection) {
-        while true {
-            let n = recv(c.fd, readBuffer.baseAddress, readBuffer.count, 0)
-            if n > 0 { continue }
-            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
-            return closeConnection(c)
-        }
-    }
-
     // MARK: - Deadlines
-
-    private func setDeadline(_ c: Connection, _ kind: Connection.DeadlineKind) {
-        let t = configuration.timeouts
-        let span: Int
-        switch kind {
-        case .handshake: span = t.handshake
-        case .idle: span = t.idle
-        case .headers: span = t.requestHeaders
-        case .body: span = bodyTimeout(c)
-        case .linger: span = EventLoop.lingerMilliseconds
-        }
-        c.deadlineKind = kind
-        c.deadline = monotonicMilliseconds() + span
-    }
-
-    /// Moves the deadline along as a request progresses: the first byte starts the
-    /// header clock, a complete header section starts the body clock.
-    private func updateRequestDeadline(_ c: Connection) {
-        switch c.deadlineKind {
-        case .idle where c.parser.isMidRequest:
-            setDeadline(c, .headers)
-            if c.parser.requestAwaitingBody != nil { setDeadline(c, .body) }
-        case .headers where c.parser.requestAwaitingBody != nil:
-            setDeadline(c, .body)
-        default:
-            break
-        }
-    }
-
-    /// The body timeout, shortened by what the layer above reads in the request's head
-    /// (the webhook: its `?timeout=`).
-    private func bodyTimeout(_ c: Connection) -> Int {
-        let configured = configuration.timeouts.requestBody
-        guard let head = c.parser.requestAwaitingBody, let requested = router.requestTimeout?(head) else { return configured }
-        return min(configured, max(requested, 1))
-    }
 
     private func sweepDeadlines(now: Int) {
         if connectionCount == 0 && acceptedSinceTrim > 0 {
@@ -452,9 +367,10 @@ final class EventLoop: @unchecked Sendable {
             clinux_malloc_trim()
         }
         guard connectionCount > 0 else { return }
-        for case let c? in connections where c.deadline <= now {
-            if c.deadlineKind == .handshake { statistics.handshakeFailed() }
-            if c.deadlineKind != .idle && c.deadlineKind != .linger { statistics.timedOutConnection() }
+        for case let c? in connections where c.machine.deadline <= now {
+            let kind = c.machine.deadlineKind
+            if kind == .handshake { statistics.handshakeFailed() }
+            if kind != .idle && kind != .linger { statistics.timedOutConnection() }
             closeConnection(c)
         }
     }
