@@ -212,14 +212,16 @@ final class EventLoop: @unchecked Sendable {
     /// decides: handshake, then in turn answer what is parsed, flush, read. Returns once
     /// TLS wants to wait, or the connection is closed or waits for memory.
     private func drive(_ c: Connection) {
+        // One clock read per wakeup, and one after each answer (a review may take a while).
+        var now = monotonicMilliseconds()
         var action = c.machine.resume()
         while true {
             switch action {
             case .handshake:
-                action = c.machine.handshake(.init(c.session.handshake()), now: monotonicMilliseconds())
+                action = c.machine.handshake(.init(c.session.handshake()), now: now)
             case .answer:
-                answerParsedRequests(c)
-                action = c.machine.answered(hasPendingOutput: c.hasPendingOutput, now: monotonicMilliseconds())
+                if answerParsedRequests(c) { now = monotonicMilliseconds() }
+                action = c.machine.answered(hasPendingOutput: c.hasPendingOutput, now: now)
             case .flush:
                 action = c.machine.flushed(.init(flush(c)))
             case .read:
@@ -230,7 +232,7 @@ final class EventLoop: @unchecked Sendable {
                     c.machine.parser.append(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
                     more = count == readBuffer.count || c.session.hasBufferedInput
                 }
-                action = c.machine.read(.init(result), more: more, now: monotonicMilliseconds())
+                action = c.machine.read(.init(result), more: more, now: now)
             case .discard:
                 return discardLingering(c)
             case .waitReadable:
@@ -248,12 +250,14 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// Answers the parsed requests in turn, queueing each response, until the machine
-    /// stops (more bytes needed, the connection closes, or output backs up).
-    private func answerParsedRequests(_ c: Connection) {
+    /// stops (more bytes needed, the connection closes, or output backs up). Returns
+    /// whether it answered any.
+    private func answerParsedRequests(_ c: Connection) -> Bool {
+        var answered = false
         while true {
             switch c.machine.nextRequest(backlog: c.output.count - c.outputOffset) {
             case .needInput, .stop:
-                return
+                return answered
             case .sendContinue:
                 c.output.append(contentsOf: HTTPResponseWriter.continueLine)
             case .request(var request):
@@ -267,9 +271,11 @@ final class EventLoop: @unchecked Sendable {
                 HTTPResponseWriter.write(response, keepAlive: keepAlive, announceKeepAlive: request.minorVersion == 0,
                                          into: &c.output)
                 c.machine.responded(keepAlive: keepAlive, now: monotonicMilliseconds())
+                answered = true
             case .refuse(let error):
                 releaseBody(c)
                 HTTPResponseWriter.write(router.respond(to: error), keepAlive: false, into: &c.output)
+                answered = true
             }
         }
     }

@@ -49,17 +49,19 @@ struct JSONNode: Sendable {
     }
 
     var kind: JSONKind {
-        JSONKind(rawValue: UInt8(truncatingIfNeeded: packed >> 28) & 0x7) ?? .null
+        @inline(__always) get { JSONKind(rawValue: UInt8(truncatingIfNeeded: packed >> 28) & 0x7) ?? .null }
     }
 
     /// For strings: the content holds backslash escapes that need decoding.
-    var hasEscapes: Bool { packed & (1 << 31) != 0 }
+    var hasEscapes: Bool {
+        @inline(__always) get { packed & (1 << 31) != 0 }
+    }
 
     /// For strings and numbers: the content length in bytes. For containers: the
     /// number of elements, or of members for an object.
     var count: UInt32 {
-        get { packed & 0x0FFF_FFFF }
-        set { packed = (packed & 0xF000_0000) | (newValue & 0x0FFF_FFFF) }
+        @inline(__always) get { packed & 0x0FFF_FFFF }
+        @inline(__always) set { packed = (packed & 0xF000_0000) | (newValue & 0x0FFF_FFFF) }
     }
 }
 

@@ -229,17 +229,36 @@ struct ConnectionRules {
             if tooLong { checks.tooLong(path, max: Self.maxBootstrapServersBytes) }
             if tooMany { checks.tooMany(path, entryCount, max: Self.maxBootstrapServers) }
             guard !tooLong && !tooMany else { return }
-            // Servers compare case-insensitively (host names do).
-            var seen = Set<[UInt8]>()
+            // Servers compare case-insensitively (host names do). A few are compared pair
+            // by pair (no hashing, no allocation); more go through a set, so 256 entries
+            // cost 256 lookups rather than 32,640 comparisons.
+            var seen: [Slice<UnsafeBufferPointer<UInt8>>] = []
+            var seenSet = Set<String>()
             for entry in bytes.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
                 if checks.timeIsUp() { return }
                 if let problem = Self.bootstrapServerProblem(Array(entry)) {
                     checks.invalid(path, bytes: entry, problem)
-                } else if !seen.insert(entry.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }).inserted {
-                    checks.duplicate(path, bytes: entry)
+                    continue
                 }
+                let duplicate: Bool
+                if entryCount <= Self.pairwiseDuplicateLimit {
+                    duplicate = seen.contains { Self.equalIgnoringCase($0, entry) }
+                    seen.append(entry)
+                } else {
+                    duplicate = !seenSet.insert(String(decoding: entry.map(Self.lowercased), as: UTF8.self)).inserted
+                }
+                if duplicate { checks.duplicate(path, bytes: entry) }
             }
         }
+    }
+
+    /// Up to this many servers, duplicates are found by comparing every pair.
+    static let pairwiseDuplicateLimit = 8
+
+    private static func lowercased(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c + 0x20 : c }
+
+    private static func equalIgnoringCase(_ a: Slice<UnsafeBufferPointer<UInt8>>, _ b: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { lowercased($0) == lowercased($1) }
     }
 
     static let hostProblem = "host must be an RFC 1123 hostname, an IPv4 address or a bracketed IPv6 address"
