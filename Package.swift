@@ -2,7 +2,7 @@
 import Foundation
 import PackageDescription
 
-// Rooms and who imports whom follow ../shared/DESIGN.md; README.md explains the deviations.
+// Rooms and who imports whom follow the project's DESIGN.md; README.md, "Architecture", explains the deviations.
 
 /// Release links with lld: relative relocations packed (DT_RELR, glibc 2.36+) instead of
 /// 24 bytes each, and the functions a serving process runs laid out together
