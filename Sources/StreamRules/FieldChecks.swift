@@ -151,7 +151,7 @@ func isEmptyValue(_ value: JSONValue?) -> Bool {
     guard let value else { return true }
     switch value.kind {
     case .null: return true
-    case .string: return value.string?.isEmpty ?? true
+    case .string: return value.stringByteCount == 0  // no escape writes an empty string
     case .object: return value.members.allSatisfy { isEmptyValue($0.value) }
     default: return false
     }

@@ -83,13 +83,14 @@ func effectiveNamespace(_ reference: JSONValue?, default namespace: String) -> S
 
 /// Whether a reference needs its namespace filled: it has a name and no namespace.
 func needsNamespace(_ reference: JSONValue?) -> Bool {
-    guard let reference, reference.isObject, let name = reference["name"]?.string, !name.isEmpty else { return false }
+    guard let reference, reference.isObject, let name = reference["name"], name.kind == .string,
+          name.stringByteCount > 0 else { return false }
     guard let ns = reference["namespace"] else { return true }
-    return ns.isNull || ns.string == ""
+    return ns.isNull || (ns.kind == .string && ns.stringByteCount == 0)
 }
 
 /// An absent, null or empty-string member may be defaulted; anything else is the user's.
 func isDefaultable(_ value: JSONValue?) -> Bool {
     guard let value else { return true }
-    return value.isNull || value.string == ""
+    return value.isNull || (value.kind == .string && value.stringByteCount == 0)
 }
