@@ -26,6 +26,41 @@ struct ConnectionRules {
         "sasl.jaas.config": "spec.kafkaConfig.authentication.credentials (a Secret)",
     ]
 
+    /// The paths of the fields the rules visit, built once: a path made for every visit
+    /// would cost an allocation each, error or not.
+    enum Paths {
+        static let spec = FieldPath("spec")
+        static let name = spec.child("name")
+        static let type = spec.child("type")
+        static let kafka = spec.child("kafkaConfig")
+        static let cluster = spec.child("clusterConfig")
+        static let clusterName = cluster.child("name")
+        static let role = cluster.child("role")
+        static let roleName = role.child("name")
+        static let roleType = role.child("type")
+        static let servers = kafka.child("bootstrapServers")
+        static let authentication = kafka.child("authentication")
+        static let mechanism = authentication.child("mechanism")
+        static let credentials = SecretReferencePaths(authentication.child("credentials"))
+        static let security = kafka.child("security")
+        static let securityProtocol = security.child("protocol")
+        static let certificate = SecretReferencePaths(security.child("certificate"))
+        static let config = kafka.child("config")
+    }
+
+    /// A `{name, namespace}` reference's paths.
+    struct SecretReferencePaths: Sendable {
+        let reference: FieldPath
+        let name: FieldPath
+        let namespace: FieldPath
+
+        init(_ reference: FieldPath) {
+            self.reference = reference
+            name = reference.child("name")
+            namespace = reference.child("namespace")
+        }
+    }
+
     static let forbiddenConfigKeyLengths = Set(forbiddenConfigKeys.keys.map(\.utf8.count))
 
     func defaults(spec: JSONValue, namespace: String, into patch: inout [PatchOperation]) {
@@ -42,18 +77,17 @@ struct ConnectionRules {
 
     func validate(object: JSONValue, old: JSONValue?, namespace: String, checks: inout FieldChecks,
                   warnings: inout [String]) {
-        let specPath = FieldPath("spec")
-        guard let spec = object["spec"], !spec.isNull else { return checks.required(specPath) }
-        guard let spec = checks.object(spec, specPath) else { return }
+        guard let spec = object["spec"], !spec.isNull else { return checks.required(Paths.spec) }
+        guard let spec = checks.object(spec, Paths.spec) else { return }
 
-        let namePath = specPath.child("name")
+        let namePath = Paths.name
         let name = checks.string(spec["name"], namePath)
         if name == nil && isDefaultable(spec["name"]) { checks.required(namePath) }
-        let typePath = specPath.child("type")
+        let typePath = Paths.type
         let type = checks.oneOf(spec["type"], typePath, Self.types)
 
-        let kafkaPath = specPath.child("kafkaConfig")
-        let clusterPath = specPath.child("clusterConfig")
+        let kafkaPath = Paths.kafka
+        let clusterPath = Paths.cluster
         let hasKafka = !isEmptyValue(spec["kafkaConfig"])
         let hasCluster = !isEmptyValue(spec["clusterConfig"])
         switch type {
@@ -95,20 +129,20 @@ struct ConnectionRules {
 
     private func validateCluster(_ value: JSONValue?, _ path: FieldPath, _ checks: inout FieldChecks) {
         guard let config = checks.object(value, path) else { return }
-        let namePath = path.child("name")
+        let namePath = Paths.clusterName
         if let name = checks.string(config["name"], namePath) {
             if !isAtlasName(name) { checks.invalid(namePath, name, "must contain only ASCII letters, digits and '-'") }
             if name.utf8.count > 64 { checks.tooLong(namePath, max: 64) }
         } else if isDefaultable(config["name"]) {
             checks.required(namePath)
         }
-        let rolePath = path.child("role")
+        let rolePath = Paths.role
         guard !isEmptyValue(config["role"]) else { return checks.required(rolePath) }
         guard let role = checks.object(config["role"], rolePath) else { return }
-        let roleNamePath = rolePath.child("name")
+        let roleNamePath = Paths.roleName
         let roleName = checks.string(role["name"], roleNamePath)
         if roleName == nil && isDefaultable(role["name"]) { checks.required(roleNamePath) }
-        let roleType = checks.oneOf(role["type"], rolePath.child("type"), Self.roleTypes)
+        let roleType = checks.oneOf(role["type"], Paths.roleType, Self.roleTypes)
         if roleType == "BUILT_IN", let roleName, !configuration.builtInRoles.contains(roleName) {
             checks.notSupported(roleNamePath, roleName, configuration.builtInRoles)
         }
@@ -120,30 +154,30 @@ struct ConnectionRules {
                                _ warnings: inout [String]) {
         guard let kafka = checks.object(value, path) else { return }
 
-        let serversPath = path.child("bootstrapServers")
+        let serversPath = Paths.servers
         if let servers = checks.string(kafka["bootstrapServers"], serversPath) {
             validateBootstrapServers(servers, serversPath, &checks)
         } else if isDefaultable(kafka["bootstrapServers"]) {
             checks.required(serversPath)
         }
 
-        let authPath = path.child("authentication")
+        let authPath = Paths.authentication
         var mechanism: String?
         if isEmptyValue(kafka["authentication"]) && kafka["authentication"]?.isObject != true {
             checks.required(authPath)
         } else if let auth = checks.object(kafka["authentication"], authPath) {
-            mechanism = checks.oneOf(auth["mechanism"], authPath.child("mechanism"), Self.mechanisms)
-            validateSecretReference(auth["credentials"], authPath.child("credentials"), namespace: namespace,
+            mechanism = checks.oneOf(auth["mechanism"], Paths.mechanism, Self.mechanisms)
+            validateSecretReference(auth["credentials"], Paths.credentials, namespace: namespace,
                                     required: nil, &checks)
         }
 
-        let securityPath = path.child("security")
+        let securityPath = Paths.security
         var protocolName: String?
         if isEmptyValue(kafka["security"]) && kafka["security"]?.isObject != true {
             checks.required(securityPath)
         } else if let security = checks.object(kafka["security"], securityPath) {
-            protocolName = checks.oneOf(security["protocol"], securityPath.child("protocol"), Self.protocols)
-            let certificatePath = securityPath.child("certificate")
+            protocolName = checks.oneOf(security["protocol"], Paths.securityProtocol, Self.protocols)
+            let certificatePath = Paths.certificate
             switch configuration.kafkaCertificate {
             case .always:
                 validateSecretReference(security["certificate"], certificatePath, namespace: namespace,
@@ -158,7 +192,7 @@ struct ConnectionRules {
             }
         }
 
-        validateConfig(kafka["config"], path.child("config"), &checks)
+        validateConfig(kafka["config"], Paths.config, &checks)
 
         if protocolName == "PLAINTEXT" {
             warnings.append(Self.plaintextWarning)
@@ -168,14 +202,14 @@ struct ConnectionRules {
 
     /// A `{name, namespace}` Secret reference: name required (with `required` as the
     /// detail, if given), DNS-1123 names, and the secret reference policy.
-    private func validateSecretReference(_ value: JSONValue?, _ path: FieldPath, namespace: String, required detail: String?,
-                                         _ checks: inout FieldChecks) {
-        let namePath = path.child("name")
+    private func validateSecretReference(_ value: JSONValue?, _ paths: SecretReferencePaths, namespace: String,
+                                         required detail: String?, _ checks: inout FieldChecks) {
+        let namePath = paths.name
         guard !isEmptyValue(value) || value?.isObject == true else {
             return checks.required(namePath, detail)
         }
-        guard let reference = checks.object(value, path) else { return }
-        let nsPath = path.child("namespace")
+        guard let reference = checks.object(value, paths.reference) else { return }
+        let nsPath = paths.namespace
         let refNamespace = checks.string(reference["namespace"], nsPath)
         if let refNamespace { checks.label(refNamespace, nsPath) }
         guard let name = checks.string(reference["name"], namePath) else {

@@ -19,25 +19,28 @@ struct OperatorMetadataRules {
         (versionPolicy, ["allow"]),
     ]
 
+    static let metadataPath = FieldPath("metadata")
+    static let annotationsPath = metadataPath.child("annotations")
+    static let labelsPath = metadataPath.child("labels")
+    /// Each annotation's path, built once.
+    static let annotationPaths = annotations.map { annotationsPath.key($0.key) }
+    static let resourceVersionPath = labelsPath.key(resourceVersion)
+
     static let versionFormat = #"must be a semantic version such as 2.15.1 (an optional "v" prefix, -prerelease and +build)"#
 
     func validate(object: JSONValue, old: JSONValue?, checks: inout FieldChecks) {
-        let metadataPath = FieldPath("metadata")
-        guard let metadata = checks.object(object["metadata"], metadataPath) else { return }
+        guard let metadata = checks.object(object["metadata"], Self.metadataPath) else { return }
         let oldMetadata = old?["metadata"]
 
-        let annotationsPath = metadataPath.child("annotations")
-        let annotations = checks.object(metadata["annotations"], annotationsPath)
-        for (key, supported) in Self.annotations {
-            let path = annotationsPath.key(key)
+        let annotations = checks.object(metadata["annotations"], Self.annotationsPath)
+        for ((key, supported), path) in zip(Self.annotations, Self.annotationPaths) {
             guard changed(annotations?[key], from: oldMetadata?["annotations"]?[key], isUpdate: old != nil),
                   let value = checks.string(annotations?[key], path) else { continue }
             if !supported.contains(value) { checks.notSupported(path, value, supported) }
         }
 
-        let labelsPath = metadataPath.child("labels")
-        let labels = checks.object(metadata["labels"], labelsPath)
-        let path = labelsPath.key(Self.resourceVersion)
+        let labels = checks.object(metadata["labels"], Self.labelsPath)
+        let path = Self.resourceVersionPath
         let label = labels?[Self.resourceVersion]
         guard changed(label, from: oldMetadata?["labels"]?[Self.resourceVersion], isUpdate: old != nil),
               let text = checks.string(label, path) else { return }
