@@ -5,6 +5,21 @@ struct InstanceRules {
     let configuration: RuleConfiguration
 
     static let tiers = ["SP10", "SP30", "SP50"]
+
+    /// The paths of the fields the rules visit, built once (registry entries, which are
+    /// numbered, get theirs as they are visited).
+    enum Paths {
+        static let spec = FieldPath("spec")
+        static let name = spec.child("name")
+        static let clusterConfig = spec.child("clusterConfig")
+        static let provider = clusterConfig.child("provider")
+        static let region = clusterConfig.child("region")
+        static let tier = clusterConfig.child("tier")
+        static let projectRef = spec.child("projectRef")
+        static let projectName = projectRef.child("name")
+        static let projectNamespace = projectRef.child("namespace")
+        static let registry = spec.child("connectionRegistry")
+    }
     static let defaultProvider = "AWS"
     static let defaultTier = "SP10"
 
@@ -37,11 +52,11 @@ struct InstanceRules {
 
     func validate(object: JSONValue, old: JSONValue?, namespace: String, checks: inout FieldChecks,
                   warnings: inout [String]) {
-        let specPath = FieldPath("spec")
+        let specPath = Paths.spec
         guard let spec = object["spec"], !spec.isNull else { return checks.required(specPath) }
         guard let spec = checks.object(spec, specPath) else { return }
 
-        let namePath = specPath.child("name")
+        let namePath = Paths.name
         let name = checks.string(spec["name"], namePath)
         if let name {
             if !isAtlasName(name) { checks.invalid(namePath, name, "must contain only ASCII letters, digits and '-'") }
@@ -49,7 +64,7 @@ struct InstanceRules {
             checks.required(namePath)
         }
 
-        let tier = validateClusterConfig(spec["clusterConfig"], specPath.child("clusterConfig"), &checks)
+        let tier = validateClusterConfig(spec["clusterConfig"], Paths.clusterConfig, &checks)
         // AKO (v2.x) sends provider and region to Atlas, never the tier: on CREATE a tier
         // other than the default, on UPDATE any change, will not happen.
         if let tier {
@@ -60,8 +75,8 @@ struct InstanceRules {
                 warnings.append(Self.tierWarning)
             }
         }
-        let project = validateProjectRef(spec["projectRef"], specPath.child("projectRef"), &checks)
-        validateRegistry(spec["connectionRegistry"], specPath.child("connectionRegistry"), namespace: namespace, &checks)
+        let project = validateProjectRef(spec["projectRef"], Paths.projectRef, &checks)
+        validateRegistry(spec["connectionRegistry"], Paths.registry, namespace: namespace, &checks)
 
         if let oldSpec = old?["spec"], oldSpec.isObject {
             let oldName = oldSpec["name"]?.string ?? ""
@@ -69,12 +84,12 @@ struct InstanceRules {
             let oldProject = oldSpec["projectRef"]
             if let project, let oldProjectName = oldProject?["name"]?.string, !oldProjectName.isEmpty {
                 if project.name != oldProjectName {
-                    checks.invalid(specPath.child("projectRef").child("name"), project.name, "field is immutable")
+                    checks.invalid(Paths.projectName, project.name, "field is immutable")
                 }
                 let newNamespace = project.namespace ?? namespace
                 let oldNamespace = effectiveNamespace(oldProject, default: namespace)
                 if newNamespace != oldNamespace {
-                    checks.invalid(specPath.child("projectRef").child("namespace"), newNamespace, "field is immutable")
+                    checks.invalid(Paths.projectNamespace, newNamespace, "field is immutable")
                 }
             }
         }
@@ -88,7 +103,7 @@ struct InstanceRules {
         }
         guard let config = checks.object(value, path) else { return nil }
         let providers = configuration.regions.map(\.provider)
-        let providerPath = path.child("provider")
+        let providerPath = Paths.provider
         var provider: String?
         if isDefaultable(config["provider"]) {
             provider = Self.defaultProvider
@@ -96,7 +111,7 @@ struct InstanceRules {
         } else {
             provider = checks.oneOf(config["provider"], providerPath, providers)
         }
-        let regionPath = path.child("region")
+        let regionPath = Paths.region
         if let region = checks.string(config["region"], regionPath) {
             if let provider, let regions = configuration.regions(of: provider), !regions.contains(region) {
                 checks.notSupported(regionPath, region, regions)
@@ -105,7 +120,7 @@ struct InstanceRules {
             checks.required(regionPath)
         }
         guard !isDefaultable(config["tier"]) else { return Self.defaultTier }
-        return checks.oneOf(config["tier"], path.child("tier"), Self.tiers)
+        return checks.oneOf(config["tier"], Paths.tier, Self.tiers)
     }
 
     /// Returns the reference when its name is usable.
@@ -116,13 +131,13 @@ struct InstanceRules {
             return nil
         }
         guard let ref = checks.object(value, path) else { return nil }
-        let namespace = checks.string(ref["namespace"], path.child("namespace"))
-        if let namespace { checks.label(namespace, path.child("namespace")) }
-        guard let name = checks.string(ref["name"], path.child("name")) else {
-            if isDefaultable(ref["name"]) { checks.required(path.child("name")) }
+        let namespace = checks.string(ref["namespace"], Paths.projectNamespace)
+        if let namespace { checks.label(namespace, Paths.projectNamespace) }
+        guard let name = checks.string(ref["name"], Paths.projectName) else {
+            if isDefaultable(ref["name"]) { checks.required(Paths.projectName) }
             return nil
         }
-        checks.subdomain(name, path.child("name"))
+        checks.subdomain(name, Paths.projectName)
         return (name, namespace)
     }
 
@@ -145,11 +160,12 @@ struct InstanceRules {
             let nsPath = entryPath.child("namespace")
             let entryNamespace = checks.string(entry["namespace"], nsPath)
             if let entryNamespace { checks.label(entryNamespace, nsPath) }
-            guard let name = checks.string(entry["name"], entryPath.child("name")) else {
-                if isDefaultable(entry["name"]) { checks.required(entryPath.child("name")) }
+            let namePath = entryPath.child("name")
+            guard let name = checks.string(entry["name"], namePath) else {
+                if isDefaultable(entry["name"]) { checks.required(namePath) }
                 continue
             }
-            checks.subdomain(name, entryPath.child("name"))
+            checks.subdomain(name, namePath)
             let resolved = entryNamespace ?? namespace
             if resolved != namespace && !configuration.registryReferences.permits(resolved) {
                 checks.forbidden(nsPath, "may not reference an AtlasStreamConnection in namespace \(goQuote(resolved)); allowed: "
