@@ -48,6 +48,9 @@ let package = Package(
         .target(name: "Admission", dependencies: ["StreamRules", "JSON"]),
         .target(name: "YAML", dependencies: ["CYAML", "JSON"]),
         .target(name: "Configuration", dependencies: ["YAML", "StreamRules", "JSON", "Units", "SystemSupport"]),
+        .target(name: "KubernetesClient", dependencies: ["TLS", "JSON", "YAML", "SystemSupport"]),
+        .target(name: "ClusterCache", dependencies: ["KubernetesClient", "StreamRules", "JSON", "TLS", "SystemSupport",
+                                                     .product(name: "Logging", package: "swift-log")]),
         .target(name: "Manifests", dependencies: ["YAML", "StreamRules", "JSON", "SystemSupport"]),
         .target(name: "WebhookServer", dependencies: [
             "HTTPServer", "TLS", "Admission", "StreamRules", "JSON", "CLinux", "Units", "SystemSupport",
@@ -55,6 +58,7 @@ let package = Package(
         ]),
         .executableTarget(name: "atlas-stream-webhook", dependencies: [
             "WebhookServer", "Admission", "HTTPServer", "TLS", "Units", "Configuration", "Manifests", "StreamRules", "YAML",
+            "ClusterCache", "KubernetesClient",
             "CLinux", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["link-order.txt"],

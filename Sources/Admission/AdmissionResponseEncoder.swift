@@ -16,7 +16,10 @@ enum AdmissionResponseEncoder {
             w.key("patchType"); w.string("JSONPatch")
             w.key("patch"); w.string(Base64.encode(patchBytes(decision.patch)))
         }
-        if !decision.allowed {
+        if let forbidden = decision.forbidden {
+            w.key("status")
+            writeForbidden(&w, request: request, kind: kind, reason: forbidden)
+        } else if !decision.allowed {
             w.key("status")
             writeDenial(&w, request: request, kind: kind, errors: decision.errors, omitted: decision.omittedErrorCount)
         }
@@ -79,6 +82,26 @@ enum AdmissionResponseEncoder {
         w.endArray()
         w.endObject()
         w.key("code"); w.int(422)
+        w.endObject()
+    }
+
+    /// A 403 Forbidden status, as the apiserver builds `NewForbidden`:
+    /// `<Kind>.<group> "<name>" is forbidden: <reason>`.
+    private static func writeForbidden(_ w: inout JSONWriter, request: AdmissionRequest, kind: StreamKind?, reason: String) {
+        let kindName = kind?.rawValue ?? request.kind
+        let name = echoed(request.oldObject?["metadata"]?["name"]?.string ?? request.name)
+        w.beginObject()
+        w.key("metadata"); w.beginObject(); w.endObject()
+        w.key("status"); w.string("Failure")
+        w.key("message"); w.string("\(kindName).\(StreamKind.group) \"\(name)\" is forbidden: \(reason)")
+        w.key("reason"); w.string("Forbidden")
+        w.key("details")
+        w.beginObject()
+        w.key("name"); w.string(name)
+        w.key("group"); w.string(StreamKind.group)
+        w.key("kind"); w.string(kindName)
+        w.endObject()
+        w.key("code"); w.int(403)
         w.endObject()
     }
 

@@ -13,6 +13,8 @@ public struct AdmissionSummary: Sendable {
     public var allowed: Bool
     public var patchOperations: Int
     public var dryRun: Bool
+    /// What the reference rules found (for `reference_findings_total`).
+    public var referenceFindings: [ReferenceFinding]
 }
 
 /// The answer to one review body.
@@ -33,11 +35,17 @@ public struct AdmissionReviewer: Sendable {
     /// JSON nesting deeper than this is refused (400).
     public let maxNestingDepth: Int
 
+    /// The cluster as the cache last saw it, read once per review; nil without cluster
+    /// lookups. Never waits: the cache swaps whole snapshots in.
+    public let cluster: @Sendable () -> ClusterSnapshot?
+
     public static let defaultMaxNestingDepth = JSONReader.defaultMaxDepth
 
-    public init(rules: StreamRules = StreamRules(), maxNestingDepth: Int = AdmissionReviewer.defaultMaxNestingDepth) {
+    public init(rules: StreamRules = StreamRules(), maxNestingDepth: Int = AdmissionReviewer.defaultMaxNestingDepth,
+                cluster: @escaping @Sendable () -> ClusterSnapshot? = { nil }) {
         self.rules = rules
         self.maxNestingDepth = maxNestingDepth
+        self.cluster = cluster
     }
 
     /// `decoded` sees the request once it is decoded (a server notes its uid and kind
@@ -60,21 +68,26 @@ public struct AdmissionReviewer: Sendable {
                                        namespace: echoed(request.namespace), name: echoed(objectName(request)),
                                        operation: echoed(request.operation), user: echoed(request.username),
                                        allowed: decision.allowed,
-                                       patchOperations: decision.patch.count, dryRun: request.dryRun)
+                                       patchOperations: decision.patch.count, dryRun: request.dryRun,
+                                       referenceFindings: decision.referenceFindings)
         let kind = StreamKind(group: request.group, kind: request.kind)
         return .answered(body: AdmissionResponseEncoder.encode(request: request, kind: kind, decision: decision),
                          summary: summary)
     }
 
-    /// Foreign kinds, subresources, DELETE and CONNECT pass untouched.
+    /// Foreign kinds, subresources and CONNECT pass untouched; DELETE is judged at
+    /// `/validate` only, against the cluster (SPEC section 11).
     func decide(_ request: AdmissionRequest, at endpoint: AdmissionEndpoint, budget: ReviewBudget = .unlimited) -> Decision {
         guard let kind = StreamKind(group: request.group, kind: request.kind), request.subResource == nil,
-              let operation = AdmissionOperation(rawValue: request.operation),
-              operation == .create || operation == .update else {
+              let operation = AdmissionOperation(rawValue: request.operation), operation != .connect else {
             return .allow
         }
-        let input = RuleInput(kind: kind, operation: operation, object: request.object, oldObject: request.oldObject,
-                              requestNamespace: request.namespace, budget: budget)
+        var input = RuleInput(kind: kind, operation: operation, object: request.object, oldObject: request.oldObject,
+                              requestNamespace: request.namespace, requestName: request.name, budget: budget)
+        if endpoint == .validate { input.cluster = cluster() }
+        if operation == .delete {
+            return endpoint == .validate ? rules.validateDelete(input) : .allow
+        }
         switch endpoint {
         case .mutate:
             var decision = rules.mutate(input)

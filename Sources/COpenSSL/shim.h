@@ -29,6 +29,9 @@ static inline int copenssl_ctx_set_min_proto_version(SSL_CTX *ctx, int version) 
 static inline int copenssl_ctx_set_max_proto_version(SSL_CTX *ctx, int version) {
     return (int)SSL_CTX_set_max_proto_version(ctx, version);
 }
+static inline long copenssl_ctx_add0_chain_cert(SSL_CTX *ctx, X509 *certificate) {
+    return SSL_CTX_add0_chain_cert(ctx, certificate);
+}
 static inline long copenssl_ctx_set_mode(SSL_CTX *ctx, long mode) {
     return SSL_CTX_set_mode(ctx, mode);
 }

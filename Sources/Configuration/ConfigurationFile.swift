@@ -40,6 +40,15 @@ public struct ConfiguredTimeouts: Sendable, Equatable {
     public var loopStall: Int?
 }
 
+/// Cluster access from the file (SPEC section 11); nil where the file says nothing. The
+/// reference policies themselves are rule settings (`RuleConfiguration`).
+public struct ConfiguredCluster: Sendable, Equatable {
+    /// `cluster.lookups`: whether to watch the cluster at all.
+    public var lookups: Bool?
+    /// `cluster.watchNamespaces`: the namespaces to follow (the operator's).
+    public var watchNamespaces: [String]?
+}
+
 /// The YAML configuration file (`--config`): rule data, reference policies, limits and
 /// timeouts. Anything it does not know, or cannot read, stops the program with the key
 /// and its line: the server never starts half-configured.
@@ -47,6 +56,7 @@ public struct ConfigurationFile: Sendable, Equatable {
     public var rules = RuleConfiguration()
     public var limits = ConfiguredLimits()
     public var timeouts = ConfiguredTimeouts()
+    public var cluster = ConfiguredCluster()
 
     public init() {}
 
@@ -81,7 +91,8 @@ public struct ConfigurationFile: Sendable, Equatable {
 
 /// The keys of one mapping of the file, in the order the error message lists them: a
 /// switch over them is exhaustive, so a key added here must be read.
-private enum TopKey: String, CaseIterable { case rules, limits, timeouts }
+private enum TopKey: String, CaseIterable { case rules, limits, timeouts, cluster }
+private enum ClusterKey: String, CaseIterable { case lookups, watchNamespaces, missingReferences, deleteReferencedConnection }
 private enum RuleKey: String, CaseIterable {
     case regions, sampleSources, builtInRoles, secretReferences, registryReferences, kafkaCertificate, operatorVersion
 }
@@ -169,6 +180,7 @@ private struct Reader {
             case .rules: try readRules(value, into: &configuration.rules)
             case .limits: try readLimits(value, into: &configuration.limits)
             case .timeouts: try readTimeouts(value, into: &configuration.timeouts)
+            case .cluster: try readCluster(value, into: &configuration)
             }
         }
     }
@@ -230,6 +242,29 @@ private struct Reader {
             throw fail(namespacesValue, key + ".allowedNamespaces", "only meaningful with policy: deny")
         }
         return allow ? .allowAll : .allowList(namespaces)
+    }
+
+    private func readCluster(_ value: JSONValue, into configuration: inout ConfigurationFile) throws(ConfigurationError) {
+        for (name, v) in try members(value, "cluster", as: ClusterKey.self) {
+            let key = "cluster." + name.rawValue
+            switch name {
+            case .lookups:
+                guard let on = v.bool else { throw fail(v, key, "must be true or false") }
+                configuration.cluster.lookups = on
+            case .watchNamespaces:
+                configuration.cluster.watchNamespaces = try strings(v, key, allowEmpty: false)
+            case .missingReferences:
+                guard let text = v.string, let policy = MissingReferencePolicy(rawValue: text) else {
+                    throw fail(v, key, "must be warn or deny")
+                }
+                configuration.rules.missingReferences = policy
+            case .deleteReferencedConnection:
+                guard let text = v.string, let policy = ReferencedDeletePolicy(rawValue: text) else {
+                    throw fail(v, key, "must be deny, warn or allow")
+                }
+                configuration.rules.deleteReferencedConnection = policy
+            }
+        }
     }
 
     private func readLimits(_ value: JSONValue, into limits: inout ConfiguredLimits) throws(ConfigurationError) {

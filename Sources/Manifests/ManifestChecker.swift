@@ -39,7 +39,7 @@ public struct Finding: Sendable, Equatable {
 }
 
 /// A file that could not be read or parsed.
-public struct LoadFailure: Sendable, Equatable {
+public struct LoadFailure: Error, Sendable, Equatable {
     public var file: String
     public var line: Int
     public var column: Int
@@ -67,11 +67,57 @@ public struct ManifestChecker: Sendable {
     /// The namespace of objects whose metadata names none.
     public let defaultNamespace: String
     public let limits: YAMLLimits
+    /// The objects references are judged against (`--resolve-references`); nil to judge
+    /// each object alone.
+    public var cluster: ClusterSnapshot?
 
-    public init(rules: StreamRules, defaultNamespace: String = "default", limits: YAMLLimits = YAMLLimits()) {
+    public init(rules: StreamRules, defaultNamespace: String = "default", limits: YAMLLimits = YAMLLimits(),
+                cluster: ClusterSnapshot? = nil) {
         self.rules = rules
         self.defaultNamespace = defaultNamespace
         self.limits = limits
+        self.cluster = cluster
+    }
+
+    /// `check --resolve-references`: every input is read first, the Secrets,
+    /// AtlasProjects, AtlasStreamConnections and AtlasStreamInstances found in them make
+    /// the snapshot, then each object is checked against it, as the server checks it
+    /// against its cluster cache.
+    public func checkResolvingReferences(paths: [String]) -> [FileResult] {
+        var loaded: [(file: String, documents: Result<[YAMLDocument], LoadFailure>)] = []
+        for path in paths {
+            let name = path == "-" ? "<stdin>" : path
+            let bytes: [UInt8]
+            do {
+                bytes = try FileContents.read(path: path)
+            } catch {
+                loaded.append((name, .failure(LoadFailure(file: name, line: 0, column: 0, message: error.description))))
+                continue
+            }
+            do {
+                loaded.append((name, .success(try YAMLLoader.load(bytes, limits: limits))))
+            } catch {
+                loaded.append((name, .failure(LoadFailure(file: name, line: error.mark.line, column: error.mark.column,
+                                                          message: error.reasonText))))
+            }
+        }
+        var builder = ManifestSnapshotBuilder(defaultNamespace: defaultNamespace)
+        for case (_, .success(let documents)) in loaded {
+            for document in documents { builder.add(document.value) }
+        }
+        var checker = self
+        checker.cluster = builder.snapshot
+        return loaded.map { file, documents in
+            var result = FileResult(file: file)
+            switch documents {
+            case .failure(let failure): result.failure = failure
+            case .success(let documents):
+                for document in documents where !document.value.isNull {
+                    result.defaulted.append(checker.check(document, file: file, into: &result))
+                }
+            }
+            return result
+        }
     }
 
     /// Reads and checks one file (`-` for standard input).
@@ -114,7 +160,7 @@ public struct ManifestChecker: Sendable {
                                               requestNamespace: namespace))
         let defaulted = PatchApplication.apply(mutation.patch, to: object)
         let decision = rules.validate(RuleInput(kind: kind, operation: .create, object: defaulted, oldObject: nil,
-                                                requestNamespace: namespace))
+                                                requestNamespace: namespace, cluster: cluster))
         result.objects += 1
         if !decision.allowed { result.invalidObjects += 1 }
         let base = Finding(file: file, line: document.start.line, kind: kind.rawValue, name: name, namespace: namespace,

@@ -11,17 +11,25 @@ public struct Decision: Sendable {
     public var warnings: [String]
     /// The review's budget ran out before the rules were done: nothing here is an answer.
     public var outOfTime: Bool
+    /// A refusal that is not about fields (403 Forbidden): the message after
+    /// `<Kind>.<group> "<name>" is forbidden: `.
+    public var forbidden: String?
+    /// What the reference rules (SPEC section 11) found, warned of or denied.
+    public var referenceFindings: [ReferenceFinding]
 
     public init(errors: [FieldError] = [], omittedErrorCount: Int = 0, patch: [PatchOperation] = [],
-                warnings: [String] = [], outOfTime: Bool = false) {
+                warnings: [String] = [], outOfTime: Bool = false, forbidden: String? = nil,
+                referenceFindings: [ReferenceFinding] = []) {
         self.errors = errors
         self.omittedErrorCount = omittedErrorCount
         self.patch = patch
         self.warnings = warnings
         self.outOfTime = outOfTime
+        self.forbidden = forbidden
+        self.referenceFindings = referenceFindings
     }
 
-    public var allowed: Bool { errors.isEmpty }
+    public var allowed: Bool { errors.isEmpty && forbidden == nil }
 
     public static let allow = Decision()
 }

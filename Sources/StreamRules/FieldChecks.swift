@@ -80,6 +80,11 @@ struct FieldChecks {
         add(.duplicate, path, "Duplicate value: \(goQuote(prefixBytes(value)))")
     }
 
+    /// A referenced object that does not exist (`Not found: "<ns>/<name>"`).
+    mutating func notFound(_ path: FieldPath, _ value: String) {
+        add(.notFound, path, "Not found: \(goQuote(value))")
+    }
+
     mutating func tooLong(_ path: FieldPath, max: Int) {
         add(.tooLong, path, "Too long: may not be more than \(max) bytes")
     }

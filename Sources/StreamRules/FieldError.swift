@@ -76,6 +76,7 @@ public struct FieldError: Sendable, Equatable, CustomStringConvertible {
         case duplicate = "FieldValueDuplicate"
         case tooLong = "FieldValueTooLong"
         case tooMany = "FieldValueTooMany"
+        case notFound = "FieldValueNotFound"
     }
 
     public var reason: Reason

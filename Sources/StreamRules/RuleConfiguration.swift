@@ -47,6 +47,10 @@ public struct RuleConfiguration: Sendable, Equatable {
     /// The operator's version, when known: a `mongodb.com/atlas-resource-version` label
     /// newer than it is refused (AKO would not reconcile the object).
     public var operatorVersion: OperatorVersion?
+    /// A reference to an object the cluster does not hold: warned of, or denied.
+    public var missingReferences: MissingReferencePolicy
+    /// DELETE of a connection an instance still lists.
+    public var deleteReferencedConnection: ReferencedDeletePolicy
 
     public init(regions: [(provider: String, regions: [String])] = RuleConfiguration.builtInRegions,
                 sampleSources: [String] = ["sample_stream_solar"],
@@ -54,7 +58,9 @@ public struct RuleConfiguration: Sendable, Equatable {
                 secretReferences: ReferencePolicy = .ownNamespaceOnly,
                 registryReferences: ReferencePolicy = .allowAll,
                 kafkaCertificate: KafkaCertificateRule = .always,
-                operatorVersion: OperatorVersion? = nil) {
+                operatorVersion: OperatorVersion? = nil,
+                missingReferences: MissingReferencePolicy = .warn,
+                deleteReferencedConnection: ReferencedDeletePolicy = .deny) {
         self.regions = regions
         self.sampleSources = sampleSources
         self.builtInRoles = builtInRoles
@@ -62,6 +68,8 @@ public struct RuleConfiguration: Sendable, Equatable {
         self.registryReferences = registryReferences
         self.kafkaCertificate = kafkaCertificate
         self.operatorVersion = operatorVersion
+        self.missingReferences = missingReferences
+        self.deleteReferencedConnection = deleteReferencedConnection
     }
 
     public static let builtInRegions: [(provider: String, regions: [String])] = [
@@ -80,5 +88,6 @@ public struct RuleConfiguration: Sendable, Equatable {
             && a.sampleSources == b.sampleSources && a.builtInRoles == b.builtInRoles
             && a.secretReferences == b.secretReferences && a.registryReferences == b.registryReferences
             && a.kafkaCertificate == b.kafkaCertificate && a.operatorVersion == b.operatorVersion
+            && a.missingReferences == b.missingReferences && a.deleteReferencedConnection == b.deleteReferencedConnection
     }
 }

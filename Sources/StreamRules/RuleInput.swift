@@ -49,15 +49,23 @@ public struct RuleInput: Sendable {
     public var oldObject: JSONValue?
     /// `request.namespace`, used when the object carries none.
     public var requestNamespace: String
+    /// `request.name` (DELETE names its object here).
+    public var requestName: String
     public var budget: ReviewBudget
+    /// The cluster as the cache last saw it; nil without cluster lookups (the reference
+    /// rules of SPEC section 11 then say nothing).
+    public var cluster: ClusterSnapshot?
 
     public init(kind: StreamKind, operation: AdmissionOperation, object: JSONValue?, oldObject: JSONValue?,
-                requestNamespace: String, budget: ReviewBudget = .unlimited) {
+                requestNamespace: String, requestName: String = "", budget: ReviewBudget = .unlimited,
+                cluster: ClusterSnapshot? = nil) {
         self.kind = kind
         self.operation = operation
         self.object = object
         self.oldObject = oldObject
         self.requestNamespace = requestNamespace
+        self.requestName = requestName
         self.budget = budget
+        self.cluster = cluster
     }
 }

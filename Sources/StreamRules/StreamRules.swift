@@ -42,6 +42,7 @@ public struct StreamRules: Sendable {
         }
         OperatorMetadataRules(configuration: configuration).validate(object: object, old: old, checks: &checks)
         var warnings: [String] = []
+        var findings = ReferenceRules.Findings()
         if specNeedsJudging(object, old: old) {
             if input.budget.isExhausted { return Decision(outOfTime: true) }
             let namespace = objectNamespace(input)
@@ -53,9 +54,47 @@ public struct StreamRules: Sendable {
                 ConnectionRules(configuration: configuration).validate(object: object, old: old, namespace: namespace,
                                                                        checks: &checks, warnings: &warnings)
             }
+            // References last: their warnings come after those of sections 3 to 5.
+            if let cluster = input.cluster, let spec = object["spec"], spec.isObject {
+                let references = ReferenceRules(configuration: configuration, snapshot: cluster)
+                switch input.kind {
+                case .instance: references.validateInstance(spec: spec, namespace: namespace, checks: &checks, findings: &findings)
+                case .connection: references.validateConnection(spec: spec, namespace: namespace, checks: &checks, findings: &findings)
+                }
+                warnings += findings.warnings
+            }
         }
         return Decision(errors: checks.errors, omittedErrorCount: checks.omitted, warnings: warnings,
-                        outOfTime: checks.outOfTime)
+                        outOfTime: checks.outOfTime, referenceFindings: findings.found)
+    }
+
+    /// DELETE at `/validate`: an AtlasStreamConnection that an AtlasStreamInstance (not
+    /// itself being deleted) lists in its registry would hang in Terminating on the
+    /// operator's finalizer, so it is refused (403) or warned of, per
+    /// `deleteReferencedConnection`. Anything else is allowed.
+    public func validateDelete(_ input: RuleInput) -> Decision {
+        guard input.kind == .connection, let cluster = input.cluster,
+              configuration.deleteReferencedConnection != .allow else { return .allow }
+        let stored = input.oldObject?["metadata"]
+        let name = stored?["name"]?.string.flatMap { $0.isEmpty ? nil : $0 } ?? input.requestName
+        let namespace = stored?["namespace"]?.string.flatMap { $0.isEmpty ? nil : $0 } ?? input.requestNamespace
+        guard !name.isEmpty else { return .allow }
+        let connection = ObjectReference(namespace: namespace, name: name)
+        let references = ReferenceRules(configuration: configuration, snapshot: cluster)
+        let (holders, more) = references.instancesListing(connection)
+        guard !holders.isEmpty else { return .allow }
+        let listed = holders.map(\.shown).joined(separator: ", ") + (more > 0 ? ", and \(more) more" : "")
+        switch configuration.deleteReferencedConnection {
+        case .deny:
+            return Decision(forbidden: "listed in spec.connectionRegistry of AtlasStreamInstance \(listed); remove it there first",
+                            referenceFindings: [.referencedConnectionDeleted])
+        case .warn:
+            return Decision(warnings: ["AtlasStreamConnection \(connection.shown) is listed in spec.connectionRegistry of "
+                                       + "AtlasStreamInstance \(listed); it stays in Terminating until removed there"],
+                            referenceFindings: [.referencedConnectionDeleted])
+        case .allow:
+            return .allow
+        }
     }
 
     /// On CREATE always; on UPDATE when `spec` changed (compared as JSON, in one pass).

@@ -41,6 +41,18 @@ public struct WebhookConfiguration: Sendable {
     }
 }
 
+/// What the server asks of the cluster cache, when lookups are on (SPEC section 11):
+/// whether it has listed everything once, and its metrics.
+public struct ClusterCacheHooks: Sendable {
+    public var isSynced: @Sendable () -> Bool
+    public var renderMetrics: @Sendable () -> String
+
+    public init(isSynced: @escaping @Sendable () -> Bool, renderMetrics: @escaping @Sendable () -> String) {
+        self.isSynced = isSynced
+        self.renderMetrics = renderMetrics
+    }
+}
+
 /// The admission webhook: the TLS HTTP server with `/mutate`, `/validate`,
 /// `/healthz`, `/readyz` and `/metrics`.
 public final class WebhookServer: Sendable {
@@ -51,12 +63,13 @@ public final class WebhookServer: Sendable {
     private let watchdog: LoopWatchdog
 
     /// Loads the certificate pair (a clear error if it is unreadable or mismatched).
-    public init(configuration: WebhookConfiguration, reviewer: AdmissionReviewer, logger: Logger) throws(TLSError) {
+    public init(configuration: WebhookConfiguration, reviewer: AdmissionReviewer, logger: Logger,
+                cluster: ClusterCacheHooks? = nil) throws(TLSError) {
         self.configuration = configuration
         let baseline = CertificateWatcher.fingerprint(of: configuration.tls.files)
         let context = try TLSContext(configuration: configuration.tls)
         let monitor = LoopMonitor(loopCount: configuration.http.loopCount)
-        let endpoints = WebhookEndpoints(reviewer: reviewer, logger: logger, tlsContexts: TLSContextStore(context),
+        let endpoints = WebhookEndpoints(reviewer: reviewer, logger: logger, tlsContexts: TLSContextStore(context), cluster: cluster,
                                          monitor: monitor, stallTimeoutMilliseconds: configuration.loopStallTimeoutMilliseconds,
                                          defaultReviewBudgetMilliseconds: configuration.http.timeouts.requestBody)
         self.endpoints = endpoints
@@ -70,7 +83,8 @@ public final class WebhookServer: Sendable {
         }
     }
 
-    /// Ready: a certificate is loaded and the server is not draining.
+    /// Ready: a certificate is loaded, the cluster cache (if any) has synced, and the
+    /// server is not draining.
     public var isReady: Bool { endpoints.isReady }
 
     /// Starts serving; returns the bound port.
@@ -163,6 +177,7 @@ final class WebhookEndpoints: Sendable {
     let reviewer: AdmissionReviewer
     let logger: Logger
     let tlsContexts: TLSContextStore
+    let cluster: ClusterCacheHooks?
     let statistics = HTTPServerStatistics()
     let metrics = WebhookMetrics()
     let draining = Atomic<Bool>(false)
@@ -171,18 +186,19 @@ final class WebhookEndpoints: Sendable {
     /// A review's time budget when its request names no `?timeout=`.
     let defaultReviewBudget: Int
 
-    init(reviewer: AdmissionReviewer, logger: Logger, tlsContexts: TLSContextStore, monitor: LoopMonitor,
+    init(reviewer: AdmissionReviewer, logger: Logger, tlsContexts: TLSContextStore, cluster: ClusterCacheHooks?, monitor: LoopMonitor,
          stallTimeoutMilliseconds: Int, defaultReviewBudgetMilliseconds: Int) {
         self.reviewer = reviewer
         self.logger = logger
         self.tlsContexts = tlsContexts
+        self.cluster = cluster
         self.monitor = monitor
         self.stallTimeout = stallTimeoutMilliseconds
         self.defaultReviewBudget = defaultReviewBudgetMilliseconds
     }
 
     var isReady: Bool {
-        tlsContexts.current != nil && !draining.load(ordering: .relaxed)
+        tlsContexts.current != nil && !draining.load(ordering: .relaxed) && (cluster?.isSynced() ?? true)
     }
 
     func certificateReloaded(_ result: Result<TLSContext, TLSError>) {
@@ -233,11 +249,16 @@ final class WebhookEndpoints: Sendable {
         }
         #endif
         router.add("GET", "/readyz") { _ in
-            self.isReady ? WebhookEndpoints.plain(.ok, "ok") : WebhookEndpoints.plain(.serviceUnavailable, "not ready")
+            if self.isReady { return WebhookEndpoints.plain(.ok, "ok") }
+            if self.cluster?.isSynced() == false && !self.draining.load(ordering: .relaxed) {
+                return WebhookEndpoints.plain(.serviceUnavailable, "not ready: the cluster cache has not listed every resource yet")
+            }
+            return WebhookEndpoints.plain(.serviceUnavailable, "not ready")
         }
         router.add("GET", "/metrics") { _ in
             let text = self.metrics.render(http: self.statistics,
-                                           certificateNotAfter: self.tlsContexts.current?.certificateNotAfter)
+                                           certificateNotAfter: self.tlsContexts.current?.certificateNotAfter,
+                                           cluster: self.cluster?.renderMetrics())
             return HTTPResponse(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8))
         }
         return router

@@ -18,6 +18,7 @@ struct Check: Subcommand {
         .switch("print-defaulted", "Write the defaulted manifests as YAML on stdout (findings go to stderr)."),
         .option("namespace", "NAME", "Namespace of objects whose metadata names none (default \"default\")."),
         .switch("strict", "Warnings fail the check too."),
+        .switch("resolve-references", "Check references (Secrets, AtlasProjects, connections) against the objects in all the inputs."),
         configFlag,
     ]
 
@@ -42,7 +43,10 @@ struct Check: Subcommand {
         let checker = ManifestChecker(rules: StreamRules(configuration: file.rules),
                                       defaultNamespace: flags.string("namespace") ?? "default",
                                       limits: YAMLLimits(maxDepth: file.limits.maxNestingDepth ?? YAMLLimits().maxDepth))
-        let report = CheckReport(results: ManifestInputs.expand(paths).map(checker.check(path:)), strict: flags.isOn("strict"))
+        let inputs = ManifestInputs.expand(paths)
+        let results = flags.isOn("resolve-references") ? checker.checkResolvingReferences(paths: inputs)
+                                                        : inputs.map(checker.check(path:))
+        let report = CheckReport(results: results, strict: flags.isOn("strict"))
         let findingsStream = printDefaulted ? StandardStream.error : StandardStream.output
         if outputJSON {
             findingsStream.write(report.json())

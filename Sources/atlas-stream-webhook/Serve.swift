@@ -1,4 +1,8 @@
+import Admission
 import CLinux
+import Glibc
+import ClusterCache
+import KubernetesClient
 import Logging
 import TLS
 import WebhookServer
@@ -32,6 +36,9 @@ struct Serve: Subcommand {
         .option("header-timeout", "DURATION", "Deadline for a request's header section (default 10s)."),
         .option("body-timeout", "DURATION", "Deadline for a request's body after its headers (default 30s)."),
         .option("idle-timeout", "DURATION", "Keep-alive idle deadline (default 120s)."),
+        .option("kubeconfig", "FILE", "Reach the cluster with this kubeconfig's current context (default: in-cluster when in a pod)."),
+        .option("cluster-lookups", "BOOL", "Check references against a watch cache of the cluster: true or false (default true when a cluster configuration is found)."),
+        .option("watch-namespaces", "NS,...", "Namespaces the cache follows, the operator's watched ones (default all)."),
         .option("log-level", "LEVEL", "trace, debug, info, notice, warning, error or critical (default info)."),
         configFlag,
     ]
@@ -69,10 +76,18 @@ struct Serve: Subcommand {
                 throw .status(1)
             }
         }
+        let cache = try startClusterCache(settings.cluster, logger: logger)
+        var reviewer = settings.reviewer
+        var hooks: ClusterCacheHooks?
+        if let cache {
+            reviewer = AdmissionReviewer(rules: reviewer.rules, maxNestingDepth: reviewer.maxNestingDepth,
+                                         cluster: { cache.snapshot() })
+            hooks = ClusterCacheHooks(isSynced: { cache.isSynced }, renderMetrics: { cache.renderMetrics() })
+        }
         let server: WebhookServer
         let port: UInt16
         do {
-            server = try WebhookServer(configuration: configuration, reviewer: settings.reviewer, logger: logger)
+            server = try WebhookServer(configuration: configuration, reviewer: reviewer, logger: logger, cluster: hooks)
             port = try server.start()
         } catch {
             logger.critical("cannot start", metadata: ["error": .string(String(describing: error))])
@@ -91,5 +106,57 @@ struct Serve: Subcommand {
         // The drain deadline passed with requests in flight or a loop stuck: exit non-zero
         // (the stuck loop's thread ends with the process).
         guard server.waitForTerminationSignal() else { throw .status(1) }
+    }
+}
+
+extension Serve {
+    /// The cluster cache of SPEC section 11, started, when lookups are on; a cluster
+    /// configuration that cannot be used is a startup error.
+    func startClusterCache(_ settings: ClusterSettings, logger: Logger) throws(CommandExit) -> ClusterCache? {
+        guard settings.lookups != false else { return nil }
+        let access: ClusterAccess?
+        do {
+            if let path = settings.kubeconfigPath {
+                access = try ClusterAccess.kubeconfig(path: path)
+            } else {
+                access = try ClusterAccess.inCluster(environment: Self.clusterEnvironment())
+            }
+        } catch {
+            logger.critical("cannot use the cluster configuration", metadata: ["error": .string(error.description)])
+            throw .status(1)
+        }
+        guard let access else {
+            if settings.lookups == true {
+                logger.critical("cluster lookups are on but no cluster configuration was found: give --kubeconfig, or run in a pod")
+                throw .status(1)
+            }
+            logger.info("cluster lookups off: no cluster configuration (in-cluster or --kubeconfig)")
+            return nil
+        }
+        let client: KubernetesAPIClient
+        do {
+            client = try KubernetesAPIClient(access: access)
+        } catch {
+            logger.critical("cannot use the cluster configuration", metadata: ["error": .string(error.description)])
+            throw .status(1)
+        }
+        let cache = ClusterCache(client: client, namespaces: settings.watchNamespaces, logger: logger)
+        logger.info("cluster lookups on", metadata: [
+            "cluster": .string(access.origin), "server": .string("\(access.host):\(access.port)"),
+            "namespaces": .string(settings.watchNamespaces?.joined(separator: ",") ?? "all"),
+        ])
+        cache.start()
+        return cache
+    }
+}
+
+extension Serve {
+    /// The variables the in-cluster configuration reads.
+    static func clusterEnvironment() -> [String: String] {
+        var out: [String: String] = [:]
+        for name in ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"] {
+            if let value = getenv(name) { out[name] = String(cString: value) }
+        }
+        return out
     }
 }

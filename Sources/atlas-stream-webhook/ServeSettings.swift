@@ -18,6 +18,7 @@ struct ServeSettings {
     var developmentCertificateDirectory: String?
     var logLevel: Logger.Level
     var reviewer: AdmissionReviewer
+    var cluster: ClusterSettings
 
     /// Where `serve` listens unless told: every interface in a pod, loopback with `--dev`.
     static let defaultListen = "0.0.0.0:9443"
@@ -94,8 +95,34 @@ struct ServeSettings {
                 ?? WebhookConfiguration.defaultCertificatePollMilliseconds,
             loopStallTimeoutMilliseconds: try read.duration("loop-stall-timeout") ?? file.timeouts.loopStall
                 ?? WebhookConfiguration.defaultLoopStallTimeoutMilliseconds)
+        cluster = try ClusterSettings(flags: flags, file: file)
         reviewer = AdmissionReviewer(rules: StreamRules(configuration: file.rules),
                                      maxNestingDepth: file.limits.maxNestingDepth ?? AdmissionReviewer.defaultMaxNestingDepth)
+    }
+}
+
+/// Cluster access (SPEC section 11): on, off, or on when a configuration is found.
+struct ClusterSettings {
+    /// nil: on when an in-cluster configuration or `--kubeconfig` is there.
+    var lookups: Bool?
+    var kubeconfigPath: String?
+    var watchNamespaces: [String]?
+
+    init(flags: ParsedFlags, file: ConfigurationFile) throws(CommandExit) {
+        switch flags.string("cluster-lookups") {
+        case nil: lookups = file.cluster.lookups
+        case "true": lookups = true
+        case "false": lookups = false
+        case let other?: throw .usage("--cluster-lookups must be true or false, got \(other)")
+        }
+        kubeconfigPath = flags.string("kubeconfig")
+        if let text = flags.string("watch-namespaces") {
+            let names = text.split(separator: ",").map { String($0.filter { $0 != " " }) }.filter { !$0.isEmpty }
+            guard !names.isEmpty else { throw .usage("--watch-namespaces needs at least one namespace") }
+            watchNamespaces = names
+        } else {
+            watchNamespaces = file.cluster.watchNamespaces
+        }
     }
 }
 

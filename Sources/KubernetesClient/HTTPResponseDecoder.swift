@@ -1,0 +1,232 @@
+/// Why a response from the API server could not be read.
+public enum HTTPResponseError: Error, Sendable, Equatable, CustomStringConvertible {
+    case malformedStatusLine
+    case malformedHeader
+    case headerTooLarge
+    case malformedChunk
+    case bodyTooLarge(limit: Int)
+
+    public var description: String {
+        switch self {
+        case .malformedStatusLine: return "malformed HTTP status line"
+        case .malformedHeader: return "malformed HTTP header"
+        case .headerTooLarge: return "HTTP header section too large"
+        case .malformedChunk: return "malformed chunked encoding"
+        case .bodyTooLarge(let limit): return "response body larger than \(limit) bytes"
+        }
+    }
+}
+
+/// The status line and the headers this client reads.
+public struct HTTPResponseHead: Sendable, Equatable {
+    public var status: Int
+    public var contentLength: Int?
+    public var chunked: Bool
+    public var contentType: String
+}
+
+/// An HTTP/1.1 response, decoded incrementally and purely: bytes in (split anywhere),
+/// the head, then body bytes as they come, then the end. Content-Length, chunked, and
+/// a body that runs to the connection's close are all understood.
+public struct HTTPResponseDecoder: Sendable {
+    public enum Event: Sendable, Equatable {
+        case head(HTTPResponseHead)
+        case body([UInt8])
+        case end
+    }
+
+    private enum State: Sendable {
+        case head
+        case fixed(remaining: Int)
+        case chunkSize
+        case chunkData(remaining: Int)
+        case chunkDataEnd
+        case trailer
+        case untilClose
+        case done
+    }
+
+    public static let maxHeaderBytes = 64 * 1024
+    private var state = State.head
+    private var pending: [UInt8] = []
+
+    public init() {}
+
+    public var isDone: Bool {
+        if case .done = state { return true }
+        return false
+    }
+
+    /// Decodes what `bytes` complete; the rest waits for the next call.
+    public mutating func feed(_ bytes: some Collection<UInt8>) throws(HTTPResponseError) -> [Event] {
+        pending.append(contentsOf: bytes)
+        var events: [Event] = []
+        var start = 0
+        defer { pending.removeFirst(start) }
+        loop: while true {
+            switch state {
+            case .head:
+                guard let end = Self.find(Self.crlfcrlf, in: pending, from: start) else {
+                    if pending.count - start > Self.maxHeaderBytes { throw .headerTooLarge }
+                    break loop
+                }
+                let head = try Self.parseHead(pending[start..<end])
+                start = end + 4
+                events.append(.head(head))
+                if head.status == 204 || head.status == 304 || (100..<200).contains(head.status) {
+                    state = .done
+                } else if head.chunked {
+                    state = .chunkSize
+                } else if let length = head.contentLength {
+                    state = length == 0 ? .done : .fixed(remaining: length)
+                } else {
+                    state = .untilClose
+                }
+                if case .done = state { events.append(.end); break loop }
+            case .fixed(let remaining):
+                guard start < pending.count else { break loop }
+                let take = min(remaining, pending.count - start)
+                events.append(.body(Array(pending[start..<start + take])))
+                start += take
+                state = take == remaining ? .done : .fixed(remaining: remaining - take)
+                if case .done = state { events.append(.end); break loop }
+            case .chunkSize:
+                guard let end = Self.find(Self.crlf, in: pending, from: start) else {
+                    if pending.count - start > 1024 { throw .malformedChunk }
+                    break loop
+                }
+                let size = try Self.chunkSize(pending[start..<end])
+                start = end + 2
+                state = size == 0 ? .trailer : .chunkData(remaining: size)
+            case .chunkData(let remaining):
+                guard start < pending.count else { break loop }
+                let take = min(remaining, pending.count - start)
+                events.append(.body(Array(pending[start..<start + take])))
+                start += take
+                state = take == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - take)
+            case .chunkDataEnd:
+                guard pending.count - start >= 2 else { break loop }
+                guard pending[start] == 0x0D, pending[start + 1] == 0x0A else { throw .malformedChunk }
+                start += 2
+                state = .chunkSize
+            case .trailer:
+                guard let end = Self.find(Self.crlf, in: pending, from: start) else {
+                    if pending.count - start > Self.maxHeaderBytes { throw .headerTooLarge }
+                    break loop
+                }
+                let isEmptyLine = end == start
+                start = end + 2
+                if isEmptyLine {  // the empty line that ends the trailer section
+                    state = .done
+                    events.append(.end)
+                    break loop
+                }
+            case .untilClose:
+                guard start < pending.count else { break loop }
+                events.append(.body(Array(pending[start...])))
+                start = pending.count
+                break loop
+            case .done:
+                start = pending.count
+                break loop
+            }
+        }
+        return events
+    }
+
+    /// The connection closed: the end of a body that runs to the close, else an error
+    /// when a response was cut short.
+    public mutating func finish() throws(HTTPResponseError) -> [Event] {
+        switch state {
+        case .untilClose:
+            state = .done
+            return [.end]
+        case .done:
+            return []
+        case .head:
+            throw .malformedStatusLine
+        default:
+            throw .malformedChunk
+        }
+    }
+
+    private static let crlf: [UInt8] = [0x0D, 0x0A]
+    private static let crlfcrlf: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A]
+
+    private static func find(_ needle: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
+        guard bytes.count - start >= needle.count else { return nil }
+        var i = start
+        let last = bytes.count - needle.count
+        while i <= last {
+            if bytes[i] == needle[0] {
+                var j = 1
+                while j < needle.count && bytes[i + j] == needle[j] { j += 1 }
+                if j == needle.count { return i }
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    private static func chunkSize(_ line: ArraySlice<UInt8>) throws(HTTPResponseError) -> Int {
+        var size = 0
+        var digits = 0
+        for byte in line {
+            let value: Int
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = Int(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = Int(byte - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): value = Int(byte - UInt8(ascii: "A") + 10)
+            case UInt8(ascii: ";"), UInt8(ascii: " "), UInt8(ascii: "\t"):
+                guard digits > 0 else { throw .malformedChunk }
+                return size  // chunk extensions are ignored
+            default: throw .malformedChunk
+            }
+            digits += 1
+            guard digits <= 15 else { throw .malformedChunk }
+            size = size * 16 + value
+        }
+        guard digits > 0 else { throw .malformedChunk }
+        return size
+    }
+
+    private static func parseHead(_ bytes: ArraySlice<UInt8>) throws(HTTPResponseError) -> HTTPResponseHead {
+        var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map { line in
+            line.last == 0x0D ? line.dropLast() : line
+        }
+        guard !lines.isEmpty else { throw .malformedStatusLine }
+        let statusLine = lines.removeFirst()
+        let parts = statusLine.split(separator: 0x20, maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count >= 2, parts[0].starts(with: Array("HTTP/1.".utf8)), parts[1].count == 3,
+              let status = Int(String(decoding: parts[1], as: UTF8.self)), (100...599).contains(status) else {
+            throw .malformedStatusLine
+        }
+        var head = HTTPResponseHead(status: status, contentLength: nil, chunked: false, contentType: "")
+        for line in lines {
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { throw .malformedHeader }
+            let name = String(decoding: line[line.startIndex..<colon], as: UTF8.self).lowercased()
+            let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingSpaces
+            switch name {
+            case "content-length":
+                guard let length = Int(value), length >= 0 else { throw .malformedHeader }
+                head.contentLength = length
+            case "transfer-encoding":
+                head.chunked = value.lowercased().hasSuffix("chunked")
+            case "content-type":
+                head.contentType = value
+            default:
+                break
+            }
+        }
+        return head
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var view = Substring(self)
+        while let first = view.first, first == " " || first == "\t" { view = view.dropFirst() }
+        while let last = view.last, last == " " || last == "\t" { view = view.dropLast() }
+        return String(view)
+    }
+}
