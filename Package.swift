@@ -85,6 +85,12 @@ var testTargets: [Target] {
         .testTarget(name: "StreamRulesTests", dependencies: ["StreamRules", "JSON"]),
         .testTarget(name: "AdmissionTests", dependencies: ["Admission", "StreamRules", "JSON"]),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "StreamRules", "YAML", "JSON"]),
+        .testTarget(name: "KubernetesClientTests", dependencies: ["KubernetesClient", "TLS", "JSON", "TestSupport"]),
+        // The cache against a stand-in API server (Tests/Scripts/fake_apiserver.py).
+        .testTarget(name: "ClusterCacheTests", dependencies: [
+            "ClusterCache", "KubernetesClient", "StreamRules", "TLS", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "WebhookServerTests", dependencies: ["WebhookServer", "HTTPServer", "TLS", "TestSupport"]),
         // Linear cost of every parser and rule on adversarial shapes (SPEC section 2).
         .testTarget(name: "WorstCaseTests", dependencies: ["Admission", "StreamRules", "JSON", "HTTPServer", "YAML", "Manifests"]),

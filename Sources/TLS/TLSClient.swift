@@ -44,6 +44,9 @@ public final class TLSClientContext: @unchecked Sendable {
     let context: OpaquePointer
 
     public init(configuration: TLSClientConfiguration) throws(TLSClientError) {
+        // OpenSSL writes with write(2): a server that closed first would raise SIGPIPE,
+        // which ends the process. A client needs it ignored wherever it runs.
+        signal(SIGPIPE, SIG_IGN)
         ERR_clear_error()
         guard let context = SSL_CTX_new(TLS_client_method()) else {
             throw .configuration(openSSLErrors())
