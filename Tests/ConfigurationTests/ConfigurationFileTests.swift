@@ -39,6 +39,20 @@ final class ConfigurationFileTests: XCTestCase {
         XCTAssertEqual(try parse("rules:\n  kafkaCertificate: always\n").rules.kafkaCertificate, .always)
     }
 
+    func testClusterKeys() throws {
+        let file = try parse("cluster:\n  lookups: false\n  watchNamespaces: [a, b]\n  missingReferences: deny\n  deleteReferencedConnection: warn\n")
+        XCTAssertEqual(file.cluster, ConfiguredCluster(lookups: false, watchNamespaces: ["a", "b"]))
+        XCTAssertEqual(file.rules.missingReferences, .deny)
+        XCTAssertEqual(file.rules.deleteReferencedConnection, .warn)
+        XCTAssertEqual(error("cluster:\n  missingReferences: maybe\n"),
+                       ConfigurationError(file: "test.yaml", line: 2, key: "cluster.missingReferences", reason: "must be warn or deny"))
+        XCTAssertEqual(error("cluster:\n  deleteReferencedConnection: no\n"),
+                       ConfigurationError(file: "test.yaml", line: 2, key: "cluster.deleteReferencedConnection",
+                                          reason: "must be deny, warn or allow"))
+        XCTAssertEqual(error("cluster:\n  lookups: sometimes\n"),
+                       ConfigurationError(file: "test.yaml", line: 2, key: "cluster.lookups", reason: "must be true or false"))
+    }
+
     func testEmptyFileMeansDefaults() throws {
         XCTAssertEqual(try parse(""), ConfigurationFile())
         XCTAssertEqual(try parse("# nothing\n"), ConfigurationFile())
@@ -93,7 +107,7 @@ final class ConfigurationFileTests: XCTestCase {
     func testEveryKindOfMistakeNamesKeyAndLine() {
         let cases: [(String, ConfigurationError)] = [
             ("rule:\n  x: 1\n", ConfigurationError(file: "test.yaml", line: 1, key: "rule",
-                                                  reason: "unknown key; known keys here: rules, limits, timeouts")),
+                                                  reason: "unknown key; known keys here: rules, limits, timeouts, cluster")),
             ("limits:\n  maxConnections: 10\n  maxBody: 5\n", ConfigurationError(file: "test.yaml", line: 3, key: "limits.maxBody",
                 reason: "unknown key; known keys here: maxRequestBody, maxHeaderBytes, maxHeaderFields, maxConnections, maxNestingDepth, maxBufferedBodies")),
             ("limits:\n  maxConnections: many\n", ConfigurationError(file: "test.yaml", line: 2, key: "limits.maxConnections",

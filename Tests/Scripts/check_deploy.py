@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks deploy/ and certs/ against the real server.
 
-1. `kubectl kustomize` renders the base and both overlays (the self-signed one after
+1. `kubectl kustomize` renders the base, both overlays and the no-cluster-lookups component (the self-signed one after
    certs/generate.sh wrote its files, in a scratch copy of deploy/).
 2. Every rendered object validates against the Kubernetes schemas (kubernetes-validate,
    strict); cert-manager objects, which have no schema there, are checked by hand.
@@ -116,6 +116,38 @@ def check_common(docs):
                   and sorted(rule["operations"]) == ["CREATE", "UPDATE"] and rule["apiGroups"] == ["atlas.mongodb.com"],
                   f"{kind} rules {rule}")
     return deployment, service
+
+
+def check_cluster_access(docs, deployment):
+    """SPEC section 11: read access to what references point at, the token mounted,
+    DELETE of connections reviewed."""
+    role = one(docs, "ClusterRole")
+    granted = {(g, r): set(rule["verbs"]) for rule in role.get("rules", []) for g in rule["apiGroups"] for r in rule["resources"]}
+    for key in [("", "secrets"), ("atlas.mongodb.com", "atlasstreamconnections"),
+                ("atlas.mongodb.com", "atlasstreaminstances"), ("atlas.mongodb.com", "atlasprojects")]:
+        check(granted.get(key) == {"get", "list", "watch"}, f"ClusterRole does not grant get, list, watch on {key}")
+    check(all(verbs <= {"get", "list", "watch"} for verbs in granted.values()), "ClusterRole grants more than reading")
+    binding = one(docs, "ClusterRoleBinding")
+    account = one(docs, "ServiceAccount")
+    check(binding["roleRef"]["name"] == role["metadata"]["name"]
+          and {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": account["metadata"]["namespace"]}
+          in binding["subjects"], "ClusterRoleBinding does not bind the role to the server's ServiceAccount")
+    pod = deployment["spec"]["template"]["spec"]
+    check(pod["serviceAccountName"] == account["metadata"]["name"] and pod.get("automountServiceAccountToken") is True,
+          "the pod does not mount its ServiceAccount token")
+    rules = one(docs, "ValidatingWebhookConfiguration")["webhooks"][0]["rules"]
+    check(any(r["operations"] == ["DELETE"] and r["resources"] == ["atlasstreamconnections"] for r in rules),
+          "the validating webhook does not review DELETE of atlasstreamconnections")
+
+
+def check_no_cluster_lookups(docs):
+    deployment = one(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    check(not [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")], "no-cluster-lookups keeps RBAC")
+    check("--cluster-lookups=false" in pod["containers"][0]["args"] and pod.get("automountServiceAccountToken") is False,
+          "no-cluster-lookups does not turn lookups and the token off")
+    rules = one(docs, "ValidatingWebhookConfiguration")["webhooks"][0]["rules"]
+    check(all("DELETE" not in r["operations"] for r in rules), "no-cluster-lookups still reviews DELETE")
 
 
 def check_cert_manager(docs, deployment):
@@ -240,6 +272,7 @@ def main():
         cm_docs = render(os.path.join(ROOT, "deploy", "overlays", "cert-manager"))
         deployment, _ = check_common(cm_docs)
         check_cert_manager(cm_docs, deployment)
+        check_cluster_access(cm_docs, deployment)
 
         shutil.copytree(os.path.join(ROOT, "deploy"), os.path.join(scratch, "deploy"))
         overlay = os.path.join(scratch, "deploy", "overlays", "self-signed")
@@ -253,6 +286,12 @@ def main():
         check(again.returncode == 0 and "kept CA" in again.stdout, f"renewal: {again.stdout}{again.stderr}")
         check(open(f"{generated}/ca.crt").read() == ca_before, "renewal replaced the CA")
         check(open(f"{generated}/tls.crt").read() != leaf_before, "renewal did not replace the serving certificate")
+        without = os.path.join(scratch, "deploy", "overlays", "without-lookups")
+        os.makedirs(without)
+        with open(os.path.join(without, "kustomization.yaml"), "w") as f:
+            f.write("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../cert-manager]\n"
+                    "components: [../../components/no-cluster-lookups]\n")
+        check_no_cluster_lookups(render(without))
         ss_docs = render(overlay)
         deployment, service = check_common(ss_docs)
         check_self_signed(binary, ss_docs, deployment, service, scratch, generated)

@@ -16,9 +16,11 @@ public final class FakeAPIServer {
     private let output = Pipe()
     private var pending: [UInt8] = []
 
-    public init(name: String, token: String = "token-one", clientCA: String? = nil) throws {
+    /// The certificate names `localhost` and the addresses in `ipAddresses`.
+    public init(name: String, token: String = "token-one", clientCA: String? = nil,
+                ipAddresses: [String] = ["127.0.0.1"]) throws {
         directory = try temporaryDirectory("apiserver-\(name)")
-        certificates = try DevelopmentCertificates.generate(in: directory + "/pki")
+        certificates = try DevelopmentCertificates.generate(in: directory + "/pki", ipAddresses: ipAddresses)
         tokenFile = directory + "/accepted-token"
         try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
         process.executableURL = URL(fileURLWithPath: try testPython())

@@ -1,0 +1,168 @@
+import JSON
+import StreamRules
+import XCTest
+
+private let kafkaSpec = #"{"name":"k","type":"Kafka","kafkaConfig":{"bootstrapServers":"broker:9092","authentication":{"mechanism":"SCRAM-256","credentials":{"name":"creds"}},"security":{"protocol":"SSL","certificate":{"name":"cert","namespace":"team-a"}}}}"#
+
+private func instanceSpec(registry: String = #"[{"name":"c1"},{"name":"c2","namespace":"shared"}]"#,
+                          project: String = #"{"name":"proj"}"#) -> String {
+    #"{"name":"i","clusterConfig":{"provider":"AWS","region":"VIRGINIA_USA","tier":"SP10"},"projectRef":\#(project),"connectionRegistry":\#(registry)}"#
+}
+
+/// A cluster where every reference of `kafkaSpec` and `instanceSpec()` resolves.
+private func fullCluster() -> ClusterSnapshot {
+    ClusterSnapshot(
+        secrets: ["team-a": ["creds": SecretRecord(hasCredentialsLabel: true), "cert": SecretRecord(hasCredentialsLabel: true)]],
+        credentialKeys: ["team-a": ["creds": ["password", "username"], "cert": ["certificate"]]],
+        projects: ["team-a": ["proj": ProjectRecord()]],
+        connections: ["team-a": ["c1": ConnectionRecord(specName: "kafka")], "shared": ["c2": ConnectionRecord(specName: "sample")]],
+        instances: [:])
+}
+
+private func validate(_ kind: StreamKind, _ spec: String, _ cluster: ClusterSnapshot?,
+                      _ configuration: RuleConfiguration = RuleConfiguration()) -> Decision {
+    var ruleInput = input(kind, spec)
+    ruleInput.cluster = cluster
+    var configured = configuration
+    configured.registryReferences = .allowAll
+    return StreamRules(configuration: configured).validate(ruleInput)
+}
+
+/// SPEC section 11, as tables: each reference rule on its own against a snapshot.
+final class ReferenceRulesTests: XCTestCase {
+    func testEverythingFoundSaysNothing() {
+        for (kind, spec) in [(StreamKind.connection, kafkaSpec), (.instance, instanceSpec())] {
+            let decision = validate(kind, spec, fullCluster())
+            XCTAssertEqual(rendered(decision.errors), [], "\(kind)")
+            XCTAssertEqual(decision.warnings, [], "\(kind)")
+            XCTAssertEqual(decision.referenceFindings, [], "\(kind)")
+        }
+    }
+
+    func testWithoutASnapshotNothingIsLookedUp() {
+        XCTAssertEqual(validate(.connection, kafkaSpec, nil).warnings, [])
+        XCTAssertEqual(validate(.instance, instanceSpec(), nil).warnings, [])
+    }
+
+    func testSecretFindingsInOrderOneOf() {
+        typealias Case = (String, (inout ClusterSnapshot) -> Void, [String], [ReferenceFinding])
+        let cases: [Case] = [
+            ("missing", { $0.secrets["team-a"]?["creds"] = nil },
+             ["spec.kafkaConfig.authentication.credentials: Secret team-a/creds not found"], [.secretNotFound]),
+            // Unlabelled: to the operator it does not exist, so its keys are not judged.
+            ("unlabelled", { $0.secrets["team-a"]?["creds"] = SecretRecord(hasCredentialsLabel: false); $0.credentialKeys["team-a"]?["creds"] = [] },
+             ["spec.kafkaConfig.authentication.credentials: Secret team-a/creds lacks label atlas.mongodb.com/type=credentials"],
+             [.secretWithoutLabel]),
+            ("keys", { $0.credentialKeys["team-a"]?["creds"] = ["user"] },
+             [#"spec.kafkaConfig.authentication.credentials: Secret team-a/creds has no key "username""#,
+              #"spec.kafkaConfig.authentication.credentials: Secret team-a/creds has no key "password""#],
+             [.secretKeyMissing, .secretKeyMissing]),
+            ("certificate key", { $0.credentialKeys["team-a"]?["cert"] = ["ca.crt"] },
+             [#"spec.kafkaConfig.security.certificate: Secret team-a/cert has no key "certificate""#], [.secretKeyMissing]),
+            // Labelled, but the labelled watch has not seen it yet: its keys are unknown.
+            ("keys unknown", { $0.credentialKeys["team-a"]?["cert"] = nil }, [], []),
+            ("not watched", { $0.watchedNamespaces = ["elsewhere"] },
+             ["spec.kafkaConfig.authentication.credentials: namespace team-a is not watched by the operator",
+              "spec.kafkaConfig.security.certificate: namespace team-a is not watched by the operator"],
+             [.namespaceNotWatched, .namespaceNotWatched]),
+        ]
+        for (name, change, warnings, findings) in cases {
+            var cluster = fullCluster()
+            change(&cluster)
+            let decision = validate(.connection, kafkaSpec, cluster)
+            XCTAssertEqual(decision.warnings, warnings, name)
+            XCTAssertEqual(decision.referenceFindings, findings, name)
+            XCTAssertTrue(decision.allowed, name)
+        }
+    }
+
+    func testMissingReferencesDeniedWhenConfigured() {
+        var cluster = fullCluster()
+        cluster.secrets["team-a"]?["creds"] = nil
+        cluster.credentialKeys["team-a"]?["cert"] = []
+        let decision = validate(.connection, kafkaSpec, cluster, RuleConfiguration(missingReferences: .deny))
+        XCTAssertEqual(rendered(decision.errors), [
+            #"FieldValueNotFound spec.kafkaConfig.authentication.credentials: Not found: "team-a/creds""#,
+            #"FieldValueNotFound spec.kafkaConfig.security.certificate[certificate]: Not found: "team-a/cert""#,
+        ])
+        XCTAssertEqual(decision.warnings, [])
+    }
+
+    func testInstanceProjectAndRegistry() {
+        var cluster = fullCluster()
+        cluster.projects = [:]
+        cluster.connections["shared"] = nil
+        let decision = validate(.instance, instanceSpec(), cluster)
+        XCTAssertEqual(decision.warnings, [
+            "spec.projectRef: AtlasProject team-a/proj not found",
+            "spec.connectionRegistry[1]: AtlasStreamConnection shared/c2 not found",
+        ])
+        XCTAssertEqual(decision.referenceFindings, [.projectNotFound, .connectionNotFound])
+        let denied = validate(.instance, instanceSpec(), cluster, RuleConfiguration(missingReferences: .deny))
+        XCTAssertEqual(rendered(denied.errors), [
+            #"FieldValueNotFound spec.projectRef: Not found: "team-a/proj""#,
+            #"FieldValueNotFound spec.connectionRegistry[1]: Not found: "shared/c2""#,
+        ])
+    }
+
+    func testTwoConnectionsWithOneSpecNameAreAlwaysDenied() {
+        var cluster = fullCluster()
+        cluster.connections["shared"]?["c2"] = ConnectionRecord(specName: "kafka")
+        cluster.connections["team-a"]?["c3"] = ConnectionRecord(specName: "kafka")
+        let spec = instanceSpec(registry: #"[{"name":"c1"},{"name":"c2","namespace":"shared"},{"name":"c3"}]"#)
+        let decision = validate(.instance, spec, cluster)
+        XCTAssertEqual(rendered(decision.errors), [
+            #"FieldValueInvalid spec.connectionRegistry[1].name: Invalid value: "c2": its spec.name "kafka" is already used by spec.connectionRegistry[0]"#,
+            #"FieldValueInvalid spec.connectionRegistry[2].name: Invalid value: "c3": its spec.name "kafka" is already used by spec.connectionRegistry[0]"#,
+        ])
+        XCTAssertEqual(decision.referenceFindings, [.duplicateSpecName, .duplicateSpecName])
+    }
+
+    func testReferenceWarningsComeAfterTheOthers() {
+        var cluster = fullCluster()
+        cluster.projects = [:]
+        // Kafka over PLAINTEXT draws a section 4 warning first.
+        let spec = kafkaSpec.replacingOccurrences(of: #""protocol":"SSL""#, with: #""protocol":"PLAINTEXT""#)
+        var connectionCluster = cluster
+        connectionCluster.secrets["team-a"]?["creds"] = nil
+        let decision = validate(.connection, spec, connectionCluster)
+        XCTAssertEqual(decision.warnings.last, "spec.kafkaConfig.authentication.credentials: Secret team-a/creds not found")
+        XCTAssertGreaterThan(decision.warnings.count, 1, "\(decision.warnings)")
+    }
+
+    func testDeleteOfAListedConnection() {
+        var cluster = fullCluster()
+        cluster.instances = [
+            "team-a": ["i1": InstanceRecord(registry: [ObjectReference(namespace: "team-a", name: "c1")], isBeingDeleted: false),
+                       "gone": InstanceRecord(registry: [ObjectReference(namespace: "team-a", name: "c1")], isBeingDeleted: true)],
+            "team-b": ["i2": InstanceRecord(registry: [ObjectReference(namespace: "team-a", name: "c1")], isBeingDeleted: false)],
+        ]
+        func delete(_ name: String, _ policy: ReferencedDeletePolicy) -> Decision {
+            let deletion = RuleInput(kind: .connection, operation: .delete, object: nil, oldObject: nil,
+                                     requestNamespace: "team-a", requestName: name, cluster: cluster)
+            return StreamRules(configuration: RuleConfiguration(deleteReferencedConnection: policy)).validateDelete(deletion)
+        }
+        let denied = delete("c1", .deny)
+        XCTAssertEqual(denied.forbidden, "listed in spec.connectionRegistry of AtlasStreamInstance team-a/i1, team-b/i2; remove it there first")
+        XCTAssertFalse(denied.allowed)
+        XCTAssertEqual(denied.referenceFindings, [.referencedConnectionDeleted])
+        let warned = delete("c1", .warn)
+        XCTAssertTrue(warned.allowed)
+        XCTAssertEqual(warned.warnings.count, 1)
+        XCTAssertTrue(delete("c1", .allow).allowed)
+        XCTAssertTrue(delete("unlisted", .deny).allowed)
+        // Only an instance being deleted lists it: nothing holds it.
+        cluster.instances["team-b"] = nil
+        cluster.instances["team-a"]?["i1"] = nil
+        XCTAssertTrue(delete("c1", .deny).allowed)
+    }
+
+    func testEchoedNamesAreCut() {
+        var cluster = fullCluster()
+        cluster.projects = [:]
+        let long = String(repeating: "p", count: 10_000)
+        let decision = validate(.instance, instanceSpec(project: #"{"name":"\#(long)"}"#), cluster)
+        XCTAssertEqual(decision.warnings.count, 1)
+        XCTAssertLessThan(decision.warnings[0].utf8.count, 400)
+    }
+}
