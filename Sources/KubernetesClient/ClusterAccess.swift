@@ -56,10 +56,12 @@ public struct ClusterAccess: Sendable, Equatable {
 
     public static let serviceAccountDirectory = "/var/run/secrets/kubernetes.io/serviceaccount"
 
-    /// The in-cluster configuration, or nil outside a pod (no `KUBERNETES_SERVICE_HOST`).
+    /// The in-cluster configuration, or nil outside a pod (no `KUBERNETES_SERVICE_HOST`)
+    /// or in a pod without a service-account token (`automountServiceAccountToken: false`).
     public static func inCluster(environment: [String: String],
                                  serviceAccountDirectory: String = ClusterAccess.serviceAccountDirectory) throws(ClusterAccessError) -> ClusterAccess? {
-        guard let host = environment["KUBERNETES_SERVICE_HOST"], !host.isEmpty else { return nil }
+        guard let host = environment["KUBERNETES_SERVICE_HOST"], !host.isEmpty,
+              FileContents.exists(path: serviceAccountDirectory + "/token") else { return nil }
         let portText = environment["KUBERNETES_SERVICE_PORT"] ?? "443"
         guard let port = Int(portText), (1...65535).contains(port) else {
             throw ClusterAccessError("KUBERNETES_SERVICE_PORT is not a port: \(portText)")

@@ -32,4 +32,9 @@ public enum FileContents {
         }
         return bytes
     }
+
+    /// Whether `path` names something this process can see.
+    public static func exists(path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
 }

@@ -102,8 +102,13 @@ final class ClusterAccessTests: XCTestCase {
         XCTAssertEqual(access.host, "10.0.0.1")
         XCTAssertEqual(access.token, .file(directory + "/token"))
         XCTAssertEqual(try access.token.current(), "sa-token")
+        // No token mounted: no in-cluster configuration. A token without ca.crt: an error.
+        XCTAssertNil(try ClusterAccess.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "h"],
+                                                 serviceAccountDirectory: directory + "/missing"))
+        try FileManager.default.createDirectory(atPath: directory + "/noca", withIntermediateDirectories: true)
+        _ = try write("noca/token", "t")
         XCTAssertThrowsError(try ClusterAccess.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "h"],
-                                                         serviceAccountDirectory: directory + "/missing"))
+                                                         serviceAccountDirectory: directory + "/noca"))
     }
 
     // MARK: - Against the stand-in

@@ -29,7 +29,11 @@ public final class ServeProcess {
 
     public init(_ arguments: [String], environment: [String: String] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: try executablePath())
-        process.arguments = ["serve", "--listen", "127.0.0.1:0"] + arguments
+        // No cluster unless the test gives one: a test machine that is itself a pod must
+        // not turn lookups on for every server the tests start.
+        let cluster = arguments.contains { $0.hasPrefix("--kubeconfig") || $0.hasPrefix("--cluster-lookups") }
+            ? [] : ["--cluster-lookups=false"]
+        process.arguments = ["serve", "--listen", "127.0.0.1:0"] + cluster + arguments
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }

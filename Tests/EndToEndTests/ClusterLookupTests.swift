@@ -1,0 +1,240 @@
+import Foundation
+import TLS
+import TestSupport
+import XCTest
+
+/// SPEC section 11 end to end: the real server with `--kubeconfig` pointing at the
+/// stand-in API server (Tests/Scripts/fake_apiserver.py, a test double), reviewed over
+/// TLS with curl.
+final class ClusterLookupTests: XCTestCase {
+    private var apiserver: FakeAPIServer!
+    private var server: ServeProcess?
+    private var certificates: DevelopmentCertificates.Paths!
+    private var directory = ""
+    private static let secretValue = "s3cr3t-value-42"
+
+    override func setUpWithError() throws {
+        apiserver = try FakeAPIServer(name: "e2e-" + name.filter { $0.isLetter })
+        directory = try temporaryDirectory("cluster-e2e")
+        certificates = try DevelopmentCertificates.generate(in: directory + "/serving")
+        try apiserver.put(ClusterObjects.secret("team", "creds", data: ["username": "alice", "password": Self.secretValue]))
+        try apiserver.put(ClusterObjects.secret("team", "cert", data: ["certificate": "PEM"]))
+        try apiserver.put(ClusterObjects.project("team", "proj"))
+        try apiserver.put(ClusterObjects.connection("team", "c1", specName: "kafka"))
+        try apiserver.put(ClusterObjects.connection("team", "c2", specName: "kafka"))
+        try apiserver.put(ClusterObjects.connection("team", "c3", specName: "other"))
+        try apiserver.put(ClusterObjects.instance("team", "inst", registry: ["c1"]))
+    }
+
+    override func tearDown() {
+        server?.stop()
+        apiserver.stop()
+    }
+
+    private func startServer(_ extra: [String] = []) throws -> ServeProcess {
+        let kubeconfig = try apiserver.kubeconfig(user: "tokenFile: \(apiserver.tokenFile)")
+        let server = try ServeProcess(["--tls-cert", certificates.certificate, "--tls-key", certificates.privateKey,
+                                       "--kubeconfig", kubeconfig, "--shutdown-delay", "0s", "--log-level", "debug"] + extra)
+        self.server = server
+        return server
+    }
+
+    private func get(_ path: String, _ server: ServeProcess) throws -> (Int, String) {
+        let result = try runProcess("/usr/bin/curl", ["-sS", "--cacert", certificates.caCertificate, "-w", "\n%{http_code}",
+                                                      "https://localhost:\(server.port)\(path)"])
+        let code = Int(result.stdout.split(separator: "\n").last ?? "") ?? 0
+        return (code, String(result.stdout.dropLast(String(code).count + 1)))
+    }
+
+    /// The `response` of a review at /validate.
+    private func review(_ request: [String: Any], _ server: ServeProcess) throws -> [String: Any] {
+        var full = request
+        full["uid"] = UUID().uuidString
+        let body = try JSONSerialization.data(withJSONObject: ["apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                                                               "request": full])
+        let result = try runProcess("/usr/bin/curl", ["-sS", "--cacert", certificates.caCertificate, "-H", "Content-Type: application/json",
+                                                      "--data-binary", "@-", "https://localhost:\(server.port)/validate"], stdin: body)
+        let root = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], result.stdout)
+        return try XCTUnwrap(root["response"] as? [String: Any])
+    }
+
+    private func create(_ object: [String: Any]) -> [String: Any] {
+        let metadata = object["metadata"] as? [String: Any] ?? [:]
+        return ["kind": ["group": "atlas.mongodb.com", "version": "v1", "kind": object["kind"] ?? ""], "operation": "CREATE",
+                "namespace": metadata["namespace"] ?? "", "name": metadata["name"] ?? "", "object": object,
+                "userInfo": ["username": "alice"]]
+    }
+
+    private func kafka(credentials: String) -> [String: Any] {
+        ["apiVersion": "atlas.mongodb.com/v1", "kind": "AtlasStreamConnection", "metadata": ["name": "k", "namespace": "team"],
+         "spec": ["name": "k", "type": "Kafka",
+                  "kafkaConfig": ["bootstrapServers": "broker:9092",
+                                  "authentication": ["mechanism": "PLAIN", "credentials": ["name": credentials, "namespace": "team"]],
+                                  "security": ["protocol": "SSL", "certificate": ["name": "cert", "namespace": "team"]]]]]
+    }
+
+    private func warnings(_ response: [String: Any]) -> [String] { response["warnings"] as? [String] ?? [] }
+
+    private func eventually(_ what: String, seconds: Double = 15, _ condition: () throws -> Bool,
+                            file: StaticString = #filePath, line: UInt = #line) rethrows {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return }
+            usleep(50_000)
+        }
+        XCTFail("timed out waiting for \(what)", file: file, line: line)
+    }
+
+    private func waitReady(_ server: ServeProcess) throws {
+        try eventually("ready") { try get("/readyz", server).0 == 200 }
+    }
+
+    func testReadinessWaitsForEveryCache() throws {
+        try apiserver.send(["op": "slow_list", "seconds": 2])
+        let server = try startServer()
+        let (code, text) = try get("/readyz", server)
+        XCTAssertEqual(code, 503)
+        XCTAssertTrue(text.contains("cluster cache"), text)
+        XCTAssertEqual(try get("/healthz", server).0, 200, "alive while it syncs")
+        try waitReady(server)
+        let metrics = try get("/metrics", server).1
+        for resource in ["secrets", "credential_secrets", "atlasstreamconnections", "atlasstreaminstances", "atlasprojects"] {
+            XCTAssertTrue(metrics.contains("atlas_stream_webhook_cache_synced{resource=\"\(resource)\"} 1"), metrics)
+        }
+        XCTAssertTrue(metrics.contains("atlas_stream_webhook_cache_objects{resource=\"atlasstreamconnections\"} 3"), metrics)
+    }
+
+    func testSecretWarningsFollowTheCluster() throws {
+        let server = try startServer()
+        try waitReady(server)
+        let request = create(kafka(credentials: "new-creds"))
+        func credentialWarnings() throws -> [String] {
+            warnings(try review(request, server)).filter { $0.hasPrefix("spec.kafkaConfig.authentication.credentials") }
+        }
+        XCTAssertEqual(try credentialWarnings(), ["spec.kafkaConfig.authentication.credentials: Secret team/new-creds not found"])
+        try apiserver.put(ClusterObjects.secret("team", "new-creds", labelled: false, data: ["username": "u", "password": "p"]))
+        try eventually("lacks label") {
+            try credentialWarnings() == ["spec.kafkaConfig.authentication.credentials: Secret team/new-creds lacks label atlas.mongodb.com/type=credentials"]
+        }
+        try apiserver.put(ClusterObjects.secret("team", "new-creds", data: ["username": "u"]))
+        try eventually("missing key") {
+            try credentialWarnings() == [#"spec.kafkaConfig.authentication.credentials: Secret team/new-creds has no key "password""#]
+        }
+        try apiserver.put(ClusterObjects.secret("team", "new-creds", data: ["username": "u", "password": "p"]))
+        try eventually("no warning") { try credentialWarnings().isEmpty }
+        XCTAssertEqual(try review(request, server)["allowed"] as? Bool, true)
+        try apiserver.delete(kind: "Secret", namespace: "team", name: "new-creds")
+        try eventually("not found again") { try credentialWarnings().count == 1 }
+
+        let metrics = try get("/metrics", server).1
+        XCTAssertTrue(metrics.contains(#"atlas_stream_webhook_reference_findings_total{rule="secret_not_found"}"#), metrics)
+        XCTAssertFalse(metrics.contains(#"atlas_stream_webhook_reference_findings_total{rule="secret_not_found"} 0"#), metrics)
+    }
+
+    func testMissingReferencesDeniedWhenConfigured() throws {
+        let config = directory + "/config.yaml"
+        try "cluster:\n  missingReferences: deny\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try startServer(["--config", config])
+        try waitReady(server)
+        let response = try review(create(kafka(credentials: "absent")), server)
+        XCTAssertEqual(response["allowed"] as? Bool, false)
+        let status = try XCTUnwrap(response["status"] as? [String: Any])
+        let causes = try XCTUnwrap((status["details"] as? [String: Any])?["causes"] as? [[String: Any]])
+        XCTAssertEqual(causes.first?["reason"] as? String, "FieldValueNotFound")
+        XCTAssertEqual(causes.first?["message"] as? String, #"Not found: "team/absent""#)
+        XCTAssertEqual(causes.first?["field"] as? String, "spec.kafkaConfig.authentication.credentials")
+    }
+
+    func testInstanceReferencesAndTheSameSpecName() throws {
+        let server = try startServer()
+        try waitReady(server)
+        var instance = ClusterObjects.instance("team", "new", registry: ["c1", "c3", "ghost"])
+        var spec = instance["spec"] as? [String: Any] ?? [:]
+        spec["projectRef"] = ["name": "proj"]
+        spec["clusterConfig"] = ["provider": "AWS", "region": "VIRGINIA_USA", "tier": "SP10"]
+        instance["spec"] = spec
+        let response = try review(create(instance), server)
+        XCTAssertEqual(response["allowed"] as? Bool, true)
+        XCTAssertEqual(warnings(response), ["spec.connectionRegistry[2]: AtlasStreamConnection team/ghost not found"])
+
+        spec["connectionRegistry"] = [["name": "c1"], ["name": "c2"]]
+        instance["spec"] = spec
+        let denied = try review(create(instance), server)
+        XCTAssertEqual(denied["allowed"] as? Bool, false)
+        let message = (denied["status"] as? [String: Any])?["message"] as? String ?? ""
+        XCTAssertTrue(message.contains(#"spec.connectionRegistry[1].name: Invalid value: "c2": its spec.name "kafka" is already used by spec.connectionRegistry[0]"#), message)
+    }
+
+    func testDeleteOfAListedConnectionIsForbiddenUntilUnlisted() throws {
+        let server = try startServer()
+        try waitReady(server)
+        let deletion: [String: Any] = [
+            "kind": ["group": "atlas.mongodb.com", "version": "v1", "kind": "AtlasStreamConnection"], "operation": "DELETE",
+            "namespace": "team", "name": "c1", "userInfo": ["username": "alice"],
+            "oldObject": ClusterObjects.connection("team", "c1", specName: "kafka"),
+        ]
+        let denied = try review(deletion, server)
+        XCTAssertEqual(denied["allowed"] as? Bool, false)
+        let status = try XCTUnwrap(denied["status"] as? [String: Any])
+        XCTAssertEqual(status["code"] as? Int, 403)
+        XCTAssertEqual(status["reason"] as? String, "Forbidden")
+        XCTAssertEqual(status["message"] as? String,
+                       #"AtlasStreamConnection.atlas.mongodb.com "c1" is forbidden: listed in spec.connectionRegistry of AtlasStreamInstance team/inst; remove it there first"#)
+        // Unlisted in the cluster: the DELETE goes through.
+        try apiserver.put(ClusterObjects.instance("team", "inst", registry: ["c3"]))
+        try eventually("allowed once unlisted") { try review(deletion, server)["allowed"] as? Bool == true }
+        var other = deletion
+        other["name"] = "c3"
+        other["oldObject"] = ClusterObjects.connection("team", "c3", specName: "other")
+        XCTAssertEqual(try review(other, server)["allowed"] as? Bool, false)
+        // An instance being deleted no longer holds its connections.
+        try apiserver.put(ClusterObjects.instance("team", "inst", registry: ["c3"], deleting: true))
+        try eventually("allowed while the instance goes") { try review(other, server)["allowed"] as? Bool == true }
+    }
+
+    func testRecoversAfterDroppedWatchesExpiryAndTokenRotation() throws {
+        let server = try startServer()
+        try waitReady(server)
+        var instance = ClusterObjects.instance("team", "x", registry: [])
+        instance["spec"] = ["name": "x", "clusterConfig": ["provider": "AWS", "region": "VIRGINIA_USA", "tier": "SP10"],
+                            "projectRef": ["name": "later"]]
+        func projectWarnings() throws -> [String] { warnings(try review(create(instance), server)) }
+        XCTAssertEqual(try projectWarnings(), ["spec.projectRef: AtlasProject team/later not found"])
+        // Watches cut, history compacted (410 on resume), the token rotated on disk.
+        try "token-rotated".write(toFile: apiserver.tokenFile, atomically: true, encoding: .utf8)
+        try apiserver.send(["op": "compact"])
+        try apiserver.send(["op": "drop_watches"])
+        try apiserver.put(ClusterObjects.project("team", "later"))
+        try eventually("the project after relist", seconds: 20) { try projectWarnings().isEmpty }
+        XCTAssertTrue(server.waitForLog("resourceVersion expired", seconds: 5))
+        XCTAssertEqual(try get("/readyz", server).0, 200)
+    }
+
+    func testNoSecretValueInLogsOrMetrics() throws {
+        let server = try startServer()
+        try waitReady(server)
+        _ = try review(create(kafka(credentials: "creds")), server)
+        try apiserver.put(ClusterObjects.secret("team", "creds", data: ["username": "bob", "password": Self.secretValue]))
+        usleep(300_000)
+        let metrics = try get("/metrics", server).1
+        XCTAssertTrue(server.waitForLog("admission", seconds: 5))
+        let encoded = Data(Self.secretValue.utf8).base64EncodedString()
+        for text in [metrics, server.log] {
+            XCTAssertFalse(text.contains(Self.secretValue))
+            XCTAssertFalse(text.contains(encoded))
+        }
+        XCTAssertTrue(server.log.contains("cache synced"), server.log)
+    }
+
+    func testUnsupportedKubeconfigUsersAreAStartupError() throws {
+        let exec = try apiserver.kubeconfig(user: "exec:\n      command: aws-iam-authenticator", name: "exec")
+        let result = try runProcess(try executablePath(), ["serve", "--listen", "127.0.0.1:0", "--tls-cert", certificates.certificate,
+                                                           "--tls-key", certificates.privateKey, "--kubeconfig", exec])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains(#"user \"tester\" authenticates with exec"#), result.stderr)
+        let forced = try runProcess(try executablePath(), ["serve", "--listen", "127.0.0.1:0", "--tls-cert", certificates.certificate,
+                                                           "--tls-key", certificates.privateKey, "--cluster-lookups=true"])
+        XCTAssertEqual(forced.status, 1)
+        XCTAssertTrue(forced.stderr.contains("no cluster configuration"), forced.stderr)
+    }
+}
