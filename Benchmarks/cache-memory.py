@@ -13,10 +13,14 @@ Usage: python3 Benchmarks/cache-memory.py .build/release/atlas-stream-webhook [S
 """
 import json
 import os
+import re
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -74,19 +78,38 @@ users: [{{name: bench, user: {{token: bench-token}}}}]
 
     def measure(extra):
         server = subprocess.Popen([binary, "serve", "--dev", "--dev-cert-dir", f"{work}/dev", "--listen", "127.0.0.1:0",
-                                   "--kubeconfig", f"{work}/kubeconfig", "--loops", "2", "--log-level", "warning"] + extra,
+                                   "--kubeconfig", f"{work}/kubeconfig", "--loops", "2", "--log-level", "info"] + extra,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
-            # Ready once every cache listed: poll the process's view through /proc (no port needed).
+            port = None
+            while port is None:
+                line = server.stderr.readline()
+                if not line:
+                    sys.exit("serve did not start")
+                match = re.search(r'"address":"127\.0\.0\.1:(\d+)"', line)
+                port = match and int(match.group(1))
+            context = ssl.create_default_context(cafile=f"{work}/dev/ca.crt")
             started = time.time()
-            time.sleep(1)
+            while time.time() - started < 120:
+                try:
+                    with urllib.request.urlopen(f"https://localhost:{port}/readyz", context=context) as answer:
+                        if answer.status == 200:
+                            break
+                except urllib.error.HTTPError:
+                    time.sleep(0.2)
+            synced = time.time() - started
+            # The RSS once it stops moving (lists parsed, their buffers freed).
             last, steady = -1, 0
-            while time.time() - started < 120 and steady < 5:
+            while steady < 4:
                 time.sleep(0.5)
                 now = rss_kib(server.pid)
                 steady = steady + 1 if abs(now - last) < 64 else 0
                 last = now
-            return last, time.time() - started
+            with urllib.request.urlopen(f"https://localhost:{port}/metrics", context=context) as answer:
+                objects = [l for l in answer.read().decode().splitlines() if l.startswith("atlas_stream_webhook_cache_objects")]
+            print(f"{' '.join(extra) or 'all namespaces'}: ready after {synced:.1f} s, RSS {last} KiB; " + ", ".join(
+                l.split("resource=")[1].replace('"}', "=").replace('"', "") for l in objects))
+            return last, synced
         finally:
             server.terminate()
             server.wait()

@@ -43,7 +43,7 @@ func readFile(_ path: String) -> [UInt8]? {
 
 /// Allocations per operation each case may make (release build).
 let allocationBudgets: [String: Int] = [
-    "json read 2.5KB": 8, "pipeline /validate 2.5KB": 60, "pipeline /validate 2.5KB lookups": 64, "pipeline /mutate 2.5KB": 24, "http parse 2.5KB": 16,
+    "json read 2.5KB": 8, "pipeline /validate 2.5KB": 60, "pipeline /validate 2.5KB lookups": 32, "pipeline /validate 2.5KB no lookups": 60, "pipeline /mutate 2.5KB": 24, "http parse 2.5KB": 16,
     "json read 250KB": 8, "pipeline /validate 250KB": 24, "pipeline /mutate 250KB": 24,
     "json read 2.2MB": 8, "pipeline /validate 2.2MB": 24, "pipeline /mutate 2.2MB": 24,
 ]
@@ -166,9 +166,14 @@ func clusterSnapshot() -> ClusterSnapshot {
     return snapshot
 }
 if let kafka = inputs.first(where: { $0.0 == "2.5KB" })?.1 {
+    // Both with the snapshot in memory (the heap it leaves behind slows malloc a little),
+    // alternated so that neither gets the warmer machine.
     let snapshot = clusterSnapshot()
     let withLookups = AdmissionReviewer(cluster: { snapshot })
-    measure("pipeline /validate 2.5KB lookups", bytes: kafka.count) { _ = withLookups.review(kafka, at: .validate) }
+    for _ in 0..<2 {
+        measure("pipeline /validate 2.5KB no lookups", bytes: kafka.count) { _ = reviewer.review(kafka, at: .validate) }
+        measure("pipeline /validate 2.5KB lookups", bytes: kafka.count) { _ = withLookups.review(kafka, at: .validate) }
+    }
 }
 
 if checkAllocations {
