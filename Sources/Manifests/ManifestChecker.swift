@@ -205,11 +205,20 @@ public struct ManifestChecker: Sendable {
         return line
     }
 
-    /// A warning names its field first (`spec.kafkaConfig.security.protocol: ...`).
+    /// A warning names its field first (`spec.kafkaConfig.security.protocol: ...`,
+    /// `spec.connectionRegistry[2]: ...`).
     private func line(of dottedField: String, in document: YAMLDocument) -> Int {
         var path: FieldPath?
         for part in dottedField.split(separator: ".") {
-            path = path?.child(String(part)) ?? FieldPath(String(part))
+            var name = part
+            var indices: [Int] = []
+            while name.hasSuffix("]"), let open = name.lastIndex(of: "["),
+                  let index = Int(name[name.index(after: open)..<name.index(before: name.endIndex)]) {
+                indices.insert(index, at: 0)
+                name = name[..<open]
+            }
+            path = path?.child(String(name)) ?? FieldPath(String(name))
+            for index in indices { path = path?.index(index) }
         }
         return path.map { line(of: $0, in: document) } ?? document.start.line
     }

@@ -1,3 +1,4 @@
+import Foundation
 import JSON
 import Manifests
 import StreamRules
@@ -38,6 +39,22 @@ final class ManifestCheckerTests: XCTestCase {
             #"m.yaml:11: AtlasStreamConnection/k: spec.kafkaConfig.bootstrapServers: Duplicate value: "b:1""#,
         ])
         XCTAssertEqual(result.defaulted.count, 2, "every document is passed on, defaulted where owned")
+    }
+
+    func testResolvingReferencesJudgesThemAgainstTheInputs() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/manifests/references/team.yaml").path
+        let results = checker.checkResolvingReferences(paths: [fixtures])
+        let texts = results.flatMap(\.findings).map { $0.text.replacingOccurrences(of: fixtures, with: "team.yaml") }
+        XCTAssertEqual(texts, [
+            #"team.yaml:32: AtlasStreamConnection/kafka-a: warning: spec.kafkaConfig.authentication.credentials: Secret team/kafka-creds has no key "password""#,
+            #"team.yaml:35: AtlasStreamConnection/kafka-a: warning: spec.kafkaConfig.security.certificate: Secret team/kafka-ca lacks label atlas.mongodb.com/type=credentials"#,
+            #"team.yaml:41: AtlasStreamConnection/kafka-b: spec.name: Unsupported value: "kafka": supported values: "sample_stream_solar""#,
+            #"team.yaml:53: AtlasStreamInstance/instance: spec.connectionRegistry[1].name: Invalid value: "kafka-b": its spec.name "kafka" is already used by spec.connectionRegistry[0]"#,
+            #"team.yaml:54: AtlasStreamInstance/instance: warning: spec.connectionRegistry[2]: AtlasStreamConnection team/ghost not found"#,
+        ])
+        // Without the flag each object is judged alone: no reference findings.
+        XCTAssertEqual(checker.check(path: fixtures).findings.count, 1)
     }
 
     func testAnObjectWithMoreThanOneHundredErrorsEndsWithACount() {

@@ -1,5 +1,6 @@
 import Admission
 import JSON
+import StreamRules
 import XCTest
 
 /// An AdmissionReview of `kind` with `object` and, for UPDATE, `oldObject` (JSON text).
@@ -120,6 +121,30 @@ final class AdmissionWorstCaseTests: XCTestCase {
                 XCTAssertLessThanOrEqual(text.components(separatedBy: #""reason":"FieldValue"#).count - 1, 100, shape.name)
             }
         }
+    }
+
+    /// The reference rules of SPEC section 11 against a cache: a registry whose entries are
+    /// all missing (a warning each, 20 kept), all present with one shared spec.name (an
+    /// error each, 100 kept), and Secret names of a megabyte, all in linear time.
+    func testReferenceRulesAreLinear() {
+        var snapshot = ClusterSnapshot()
+        for i in 0..<1_000 { snapshot.connections["team-a", default: [:]]["same\(i)"] = ConnectionRecord(specName: "one") }
+        let withCache = AdmissionReviewer(cluster: { [snapshot] in snapshot })
+        LinearCost.assertLinear("registry entries not found", n: 120, make: { n in
+            review("AtlasStreamInstance", object: instance(registry((0..<n).map { #"{"name":"ghost\#($0)"}"# }.joined(separator: ","))))
+        }, run: { body in _ = withCache.review(body, at: .validate) })
+        LinearCost.assertLinear("registry entries with one spec.name", n: 120, make: { n in
+            review("AtlasStreamInstance", object: instance(registry((0..<n).map { #"{"name":"same\#($0)"}"# }.joined(separator: ","))))
+        }, run: { body in _ = withCache.review(body, at: .validate) })
+        LinearCost.assertLinear("Secret name length", n: 64 * 1024, make: { n in
+            let name = String(repeating: "s", count: n)
+            return review("AtlasStreamConnection", object: connection(
+                #"{"name":"k","type":"Kafka","kafkaConfig":{"bootstrapServers":"b:9092","authentication":{"mechanism":"SCRAM-256","credentials":{"name":"\#(name)"}},"security":{"protocol":"SSL","certificate":{"name":"\#(name)"}}}}"#))
+        }, run: { body in _ = withCache.review(body, at: .validate) })
+        // DELETE scans the cache's instances once, whatever the request.
+        guard case .answered(let answer, _) = withCache.review(
+            review("AtlasStreamConnection", operation: "DELETE", object: "null"), at: .validate) else { return XCTFail("no answer") }
+        XCTAssertLessThan(answer.count, 1024)
     }
 
     /// The defaults of a large registry: one patch operation per entry, built in linear time.
