@@ -122,11 +122,14 @@ extension KubernetesAPIClient {
         // A quiet watch still ends when the server's timeout passes; past it with a margin, it is dead.
         try stream(path, accept: resource.watchAccept, readTimeoutSeconds: timeoutSeconds + 60,
                    onConnection: onConnection) { line throws(KubernetesAPIError) in
-            try onEvent(Self.decodeEvent(line))
+            try onEvent(WatchEvent.decode(line))
         }
     }
+}
 
-    static func decodeEvent(_ line: [UInt8]) throws(KubernetesAPIError) -> WatchEvent {
+extension WatchEvent {
+    /// One line of a watch stream.
+    public static func decode(_ line: [UInt8]) throws(KubernetesAPIError) -> WatchEvent {
         let document: JSONDocument
         do {
             document = try JSONReader.parse(line)

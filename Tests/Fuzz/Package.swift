@@ -16,6 +16,7 @@ let package = Package(
         .executableTarget(name: "FuzzAdmissionCost", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzYAML", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzConfiguration", dependencies: ["FuzzSupport"]),
+        .executableTarget(name: "FuzzKubernetesClient", dependencies: ["FuzzSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
