@@ -47,36 +47,47 @@ public enum JSONReader {
 
     public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONError) -> JSONDocument {
         guard bytes.count < JSONNode.countLimit else { throw JSONError(reason: .tooLarge, offset: 0) }
-        var parser = Parser(maxDepth: maxDepth)
-        let result = bytes.withUnsafeBufferPointer { parser.run($0) }
-        if let error = result { throw error }
-        return JSONDocument(storage: bytes, nodes: parser.nodes)
+        // Room for the most nodes a text can hold (one per two bytes, `[0,0,...]`, plus
+        // a top-level scalar), reserved once and written in place: the tape is never
+        // grown or copied, and only the pages written become resident.
+        var failure: JSONError?
+        let nodes = [JSONNode](unsafeUninitializedCapacity: bytes.count / 2 + 2) { tape, initialized in
+            var parser = Parser(maxDepth: maxDepth, tape: tape)
+            failure = bytes.withUnsafeBufferPointer { parser.run($0) }
+            initialized = parser.count
+        }
+        if let failure { throw failure }
+        return JSONDocument(storage: bytes, nodes: nodes)
     }
 }
 
 private struct Parser {
     let maxDepth: Int
-    var nodes: [JSONNode] = []
+    /// The tape, written in place; `count` nodes so far.
+    let tape: UnsafeMutableBufferPointer<JSONNode>
+    var count = 0
     /// Indices of the open containers, innermost last.
     var open: [Int] = []
 
-    init(maxDepth: Int) {
+    init(maxDepth: Int, tape: UnsafeMutableBufferPointer<JSONNode>) {
         self.maxDepth = maxDepth
+        self.tape = tape
     }
-
-    /// Past this many bytes a document's tape is reserved whole (a separate mapping).
-    private static let largeDocument = 256 * 1024
 
     private static let quote = UInt8(ascii: "\"")
     private static let backslash = UInt8(ascii: "\\")
 
+    /// Appends a node; false when the tape is full (a text has at most one node per two
+    /// bytes, so this is only a guard).
+    @inline(__always)
+    private mutating func append(_ node: JSONNode) -> Bool {
+        guard count < tape.count, let base = tape.baseAddress else { return false }
+        (base + count).initialize(to: node)
+        count += 1
+        return true
+    }
+
     mutating func run(_ p: UnsafeBufferPointer<UInt8>) -> JSONError? {
-        // About one node per 16 bytes of typical Kubernetes JSON, and small documents
-        // grow from there. A large one gets room for the most nodes it can hold (one per
-        // two bytes, `[0,0,...]`) at once: only the pages written become resident, and
-        // the tape is never copied while it grows (growing by doubling would hold the old
-        // and the new tape together, 1.5 times the final size, at the worst moment).
-        nodes.reserveCapacity(p.count > Self.largeDocument ? p.count / 2 + 2 : min(p.count / 16, 16_384) + 4)
         var i = 0
         let n = p.count
 
@@ -98,9 +109,11 @@ private struct Parser {
                 switch b {
                 case UInt8(ascii: "{"), UInt8(ascii: "["):
                     guard open.count < maxDepth else { return JSONError(reason: .tooDeep(limit: maxDepth), offset: i) }
-                    open.append(nodes.count)
-                    nodes.append(JSONNode(kind: b == UInt8(ascii: "{") ? .object : .array,
-                                          hasEscapes: false, start: UInt32(i), count: 0, end: 0))
+                    open.append(count)
+                    guard append(JSONNode(kind: b == UInt8(ascii: "{") ? .object : .array,
+                                          hasEscapes: false, start: UInt32(i), count: 0, end: 0)) else {
+                        return JSONError(reason: .tooLarge, offset: i)
+                    }
                     i += 1
                     skipWhitespace(&i)
                     guard i < n else { return JSONError(reason: .unexpectedEnd, offset: i) }
@@ -119,13 +132,16 @@ private struct Parser {
                     if let error = readString(p, &i) { return error }
                 case UInt8(ascii: "t"):
                     guard literal(p, i, "true") else { return JSONError(reason: .unexpectedByte(b), offset: i) }
-                    nodes.append(scalar(.true, i, 4)); i += 4
+                    guard append(scalar(.true, i, 4)) else { return JSONError(reason: .tooLarge, offset: i) }
+                    i += 4
                 case UInt8(ascii: "f"):
                     guard literal(p, i, "false") else { return JSONError(reason: .unexpectedByte(b), offset: i) }
-                    nodes.append(scalar(.false, i, 5)); i += 5
+                    guard append(scalar(.false, i, 5)) else { return JSONError(reason: .tooLarge, offset: i) }
+                    i += 5
                 case UInt8(ascii: "n"):
                     guard literal(p, i, "null") else { return JSONError(reason: .unexpectedByte(b), offset: i) }
-                    nodes.append(scalar(.null, i, 4)); i += 4
+                    guard append(scalar(.null, i, 4)) else { return JSONError(reason: .tooLarge, offset: i) }
+                    i += 4
                 case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                     if let error = readNumber(p, &i) { return error }
                 default:
@@ -138,7 +154,7 @@ private struct Parser {
             // After a value inside a container.
             guard i < n else { return JSONError(reason: .unexpectedEnd, offset: i) }
             guard let top = open.last else { break parsing }
-            let isObject = nodes[top].kind == .object
+            let isObject = tape[top].kind == .object
             let b = p[i]
             if b == UInt8(ascii: ",") {
                 i += 1
@@ -161,12 +177,12 @@ private struct Parser {
     }
 
     private func scalar(_ kind: JSONKind, _ start: Int, _ length: Int) -> JSONNode {
-        JSONNode(kind: kind, hasEscapes: false, start: UInt32(start), count: UInt32(length), end: UInt32(nodes.count + 1))
+        JSONNode(kind: kind, hasEscapes: false, start: UInt32(start), count: UInt32(length), end: UInt32(count + 1))
     }
 
     private mutating func closeContainer() {
         guard let index = open.popLast() else { return }
-        close(&nodes, containerAt: index)
+        close(tape, count: count, containerAt: index)
     }
 
     /// Reads `"key"` then `:` (with whitespace), leaving `i` at the value.
@@ -239,8 +255,10 @@ private struct Parser {
             guard let width = utf8Width(p, j) else { return JSONError(reason: .invalidUTF8, offset: j) }
             j += width
         }
-        nodes.append(JSONNode(kind: .string, hasEscapes: escapes, start: UInt32(start),
-                              count: UInt32(j - start), end: UInt32(nodes.count + 1)))
+        guard append(JSONNode(kind: .string, hasEscapes: escapes, start: UInt32(start),
+                              count: UInt32(j - start), end: UInt32(count + 1))) else {
+            return JSONError(reason: .tooLarge, offset: start)
+        }
         i = j + 1
         return nil
     }
@@ -268,7 +286,7 @@ private struct Parser {
             guard isDigit(j) else { return JSONError(reason: .invalidNumber, offset: j) }
             while isDigit(j) { j += 1 }
         }
-        nodes.append(scalar(.number, start, j - start))
+        guard append(scalar(.number, start, j - start)) else { return JSONError(reason: .tooLarge, offset: start) }
         i = j
         return nil
     }
@@ -305,6 +323,12 @@ func utf8Width(_ p: UnsafeBufferPointer<UInt8>, _ i: Int) -> Int? {
 /// where its subtree ends and counts its elements (members for an object).
 func close(_ nodes: inout [JSONNode], containerAt index: Int) {
     let end = nodes.count
+    nodes.withUnsafeMutableBufferPointer { close($0, count: end, containerAt: index) }
+}
+
+/// The same on a tape of `count` nodes written in place.
+@inline(__always)
+func close(_ nodes: UnsafeMutableBufferPointer<JSONNode>, count end: Int, containerAt index: Int) {
     var count: UInt32 = 0
     var child = index + 1
     while child < end {
