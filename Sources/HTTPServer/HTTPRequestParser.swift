@@ -356,13 +356,17 @@ public struct HTTPRequestParser: Sendable {
             if b < 0x20 && b != 0x09 { return nil }
             if b == 0x7F { return nil }
         }
-        var lowered = [UInt8]()
-        lowered.reserveCapacity(name.count)
-        for i in name {
-            let b = buffer[i]
-            lowered.append(b >= 0x41 && b <= 0x5A ? b + 0x20 : b)
+        // Lowercased straight into the string (names of up to 15 bytes need no allocation).
+        let lowered = buffer.withUnsafeBufferPointer { bytes in
+            String(unsafeUninitializedCapacity: name.count) { out in
+                for (k, i) in name.enumerated() {
+                    let b = bytes[i]
+                    out[k] = b >= 0x41 && b <= 0x5A ? b + 0x20 : b
+                }
+                return name.count
+            }
         }
-        return HTTPHeader(name: String(decoding: lowered, as: UTF8.self), value: string(valueStart..<valueEnd))
+        return HTTPHeader(name: lowered, value: string(valueStart..<valueEnd))
     }
 
     private enum ChunkSizeLine {
@@ -408,7 +412,7 @@ public struct HTTPRequestParser: Sendable {
     // MARK: - Byte helpers
 
     private func string(_ range: Range<Int>) -> String {
-        String(decoding: buffer[range], as: UTF8.self)
+        buffer.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) }
     }
 
     private func index(of byte: UInt8, in range: Range<Int>) -> Int? {

@@ -163,7 +163,8 @@ struct ConnectionRules {
 
         let authPath = Paths.authentication
         var mechanism: String?
-        if isEmptyValue(kafka["authentication"]) && kafka["authentication"]?.isObject != true {
+        // An object is judged member by member below; only other values are looked into.
+        if kafka["authentication"]?.isObject != true && isEmptyValue(kafka["authentication"]) {
             checks.required(authPath)
         } else if let auth = checks.object(kafka["authentication"], authPath) {
             mechanism = checks.oneOf(auth["mechanism"], Paths.mechanism, Self.mechanisms)
@@ -173,7 +174,7 @@ struct ConnectionRules {
 
         let securityPath = Paths.security
         var protocolName: String?
-        if isEmptyValue(kafka["security"]) && kafka["security"]?.isObject != true {
+        if kafka["security"]?.isObject != true && isEmptyValue(kafka["security"]) {
             checks.required(securityPath)
         } else if let security = checks.object(kafka["security"], securityPath) {
             protocolName = checks.oneOf(security["protocol"], Paths.securityProtocol, Self.protocols)
@@ -205,7 +206,7 @@ struct ConnectionRules {
     private func validateSecretReference(_ value: JSONValue?, _ paths: SecretReferencePaths, namespace: String,
                                          required detail: String?, _ checks: inout FieldChecks) {
         let namePath = paths.name
-        guard !isEmptyValue(value) || value?.isObject == true else {
+        guard value?.isObject == true || !isEmptyValue(value) else {
             return checks.required(namePath, detail)
         }
         guard let reference = checks.object(value, paths.reference) else { return }
