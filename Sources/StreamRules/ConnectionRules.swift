@@ -267,27 +267,35 @@ struct ConnectionRules {
             // Servers compare case-insensitively (host names do). A few are compared pair
             // by pair (no hashing, no allocation); more go through a set, so 256 entries
             // cost 256 lookups rather than 32,640 comparisons.
-            var seen: [Slice<UnsafeBufferPointer<UInt8>>] = []
             var seenSet = Set<String>()
-            for entry in bytes.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
-                if checks.timeIsUp() { return }
-                if let problem = Self.bootstrapServerProblem(Array(entry)) {
-                    checks.invalid(path, bytes: entry, problem)
-                    continue
+            // The first few entries' ranges, for the pairwise comparison (on the stack).
+            withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: Self.pairwiseDuplicateLimit) { seen in
+                var seenCount = 0
+                var entryStart = 0
+                while entryStart <= bytes.count {
+                    if checks.timeIsUp() { return }
+                    var entryEnd = entryStart
+                    while entryEnd < bytes.count && bytes[entryEnd] != UInt8(ascii: ",") { entryEnd += 1 }
+                    let entry = bytes[entryStart..<entryEnd]
+                    entryStart = entryEnd + 1
+                    if let problem = Self.bootstrapServerProblem(entry) {
+                        checks.invalid(path, bytes: entry, problem)
+                        continue
+                    }
+                    let duplicate: Bool
+                    if entryCount <= Self.pairwiseDuplicateLimit {
+                        duplicate = (0..<seenCount).contains { Self.equalIgnoringCase(bytes[seen[$0]], entry) }
+                        seen[seenCount] = entry.startIndex..<entry.endIndex
+                        seenCount += 1
+                    } else {
+                        duplicate = !seenSet.insert(String(decoding: entry.map(Self.lowercased), as: UTF8.self)).inserted
+                    }
+                    if duplicate { checks.duplicate(path, bytes: entry) }
                 }
-                let duplicate: Bool
-                if entryCount <= Self.pairwiseDuplicateLimit {
-                    duplicate = seen.contains { Self.equalIgnoringCase($0, entry) }
-                    seen.append(entry)
-                } else {
-                    duplicate = !seenSet.insert(String(decoding: entry.map(Self.lowercased), as: UTF8.self)).inserted
-                }
-                if duplicate { checks.duplicate(path, bytes: entry) }
             }
         }
     }
 
-    /// Up to this many servers, duplicates are found by comparing every pair.
     static let pairwiseDuplicateLimit = 8
 
     private static func lowercased(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c + 0x20 : c }
@@ -300,22 +308,29 @@ struct ConnectionRules {
 
     /// Why `entry` is not `host:port`, or nil when it is. Works on the bytes: no
     /// Unicode processing on the admission path.
-    static func bootstrapServerProblem(_ entry: [UInt8]) -> String? {
-        if entry.isEmpty { return "must not be an empty entry" }
-        if entry.contains(where: { $0 == 0x20 || ($0 >= 0x09 && $0 <= 0x0D) }) { return "must not contain spaces" }
-        if entry.indices.contains(where: { i in
-            i + 2 < entry.count && entry[i] == UInt8(ascii: ":") && entry[i + 1] == UInt8(ascii: "/") && entry[i + 2] == UInt8(ascii: "/")
-        }) {
-            return "must be host:port without a scheme"
+    static func bootstrapServerProblem(_ entry: Slice<UnsafeBufferPointer<UInt8>>) -> String? {
+        guard let first = entry.first else { return "must not be an empty entry" }
+        var colon: Int?
+        var i = entry.startIndex
+        while i < entry.endIndex {
+            let b = entry[i]
+            if b == 0x20 || (b >= 0x09 && b <= 0x0D) { return "must not contain spaces" }
+            if b == UInt8(ascii: ":") {
+                if i + 2 < entry.endIndex && entry[i + 1] == UInt8(ascii: "/") && entry[i + 2] == UInt8(ascii: "/") {
+                    return Self.schemeProblem(entry, from: i)
+                }
+                colon = i
+            }
+            i += 1
         }
-        let port: ArraySlice<UInt8>
-        if entry[0] == UInt8(ascii: "[") {
-            guard let close = entry.firstIndex(of: UInt8(ascii: "]")), close + 1 < entry.count,
+        let port: Slice<UnsafeBufferPointer<UInt8>>
+        if first == UInt8(ascii: "[") {
+            guard let close = entry.firstIndex(of: UInt8(ascii: "]")), close + 1 < entry.endIndex,
                   entry[close + 1] == UInt8(ascii: ":") else { return "must be host:port" }
-            guard isIPv6(String(decoding: entry[1..<close], as: UTF8.self)) else { return hostProblem }
+            guard isIPv6(String(decoding: entry[(entry.startIndex + 1)..<close], as: UTF8.self)) else { return hostProblem }
             port = entry[(close + 2)...]
         } else {
-            guard let colon = entry.lastIndex(of: UInt8(ascii: ":")) else { return "must be host:port" }
+            guard let colon else { return "must be host:port" }
             let host = entry[..<colon]
             if host.contains(UInt8(ascii: ":")) { return "an IPv6 address must be in brackets, as [::1]:9092" }
             guard isHostname(host) else { return hostProblem }
@@ -328,19 +343,55 @@ struct ConnectionRules {
         return number >= 1 && number <= 65535 ? nil : "port must be a number from 1 to 65535"
     }
 
+    /// A `://` was found at `index`: a scheme, unless spaces come later (reported first,
+    /// as the checks ran in that order).
+    private static func schemeProblem(_ entry: Slice<UnsafeBufferPointer<UInt8>>, from index: Int) -> String {
+        entry[index...].contains { $0 == 0x20 || ($0 >= 0x09 && $0 <= 0x0D) } ? "must not contain spaces"
+            : "must be host:port without a scheme"
+    }
+
     /// An RFC 1123 hostname; all-numeric dotted names must be valid IPv4 addresses.
-    static func isHostname(_ host: ArraySlice<UInt8>) -> Bool {
+    static func isHostname(_ host: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
         guard !host.isEmpty, host.count <= 253 else { return false }
-        let labels = host.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
-        if labels.allSatisfy({ !$0.isEmpty && $0.allSatisfy(isDigit) }) {
-            return labels.count == 4 && labels.allSatisfy { $0.count <= 3 && $0.reduce(0) { $0 * 10 + Int($1 - 0x30) } <= 255 }
+        @inline(__always) func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+        @inline(__always) func isAlnum(_ b: UInt8) -> Bool { isDigit(b) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) }
+        // One pass over the labels: whether every label is a valid hostname label, and
+        // whether all are numeric (then it must be a dotted IPv4 address).
+        var labels = 0
+        var allNumeric = true
+        var validHostname = true
+        var validIPv4Octets = true
+        var labelStart = host.startIndex
+        while labelStart <= host.endIndex {
+            var labelEnd = labelStart
+            while labelEnd < host.endIndex && host[labelEnd] != UInt8(ascii: ".") { labelEnd += 1 }
+            let label = host[labelStart..<labelEnd]
+            labels += 1
+            labelStart = labelEnd + 1
+            guard let first = label.first, let last = label.last else {
+                allNumeric = false
+                validHostname = false
+                continue
+            }
+            var numeric = true
+            var value = 0
+            for b in label {
+                if isDigit(b) {
+                    value = min(value * 10 + Int(b - 0x30), 1_000)
+                } else {
+                    numeric = false
+                    if !isAlnum(b) && b != UInt8(ascii: "-") { validHostname = false }
+                }
+            }
+            if label.count > 63 || !isAlnum(first) || !isAlnum(last) { validHostname = false }
+            if numeric {
+                if label.count > 3 || value > 255 { validIPv4Octets = false }
+            } else {
+                allNumeric = false
+            }
         }
-        func isAlnum(_ b: UInt8) -> Bool { isDigit(b) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) }
-        return labels.allSatisfy { label in
-            guard let first = label.first, let last = label.last, label.count <= 63 else { return false }
-            return isAlnum(first) && isAlnum(last) && label.allSatisfy { isAlnum($0) || $0 == UInt8(ascii: "-") }
-        }
+        if allNumeric { return labels == 4 && validIPv4Octets }
+        return validHostname
     }
 
     static func isIPv6(_ text: String) -> Bool {

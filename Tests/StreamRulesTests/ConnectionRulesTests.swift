@@ -103,7 +103,8 @@ final class ConnectionRulesTests: XCTestCase {
 
     func testBootstrapServersGrammar() {
         let good = ["broker:9092", "a:1", "b-1.kafka.svc.cluster.local:65535", "10.0.0.1:9092", "[::1]:9092",
-                    "[2001:db8::1]:9093", "Broker-1:9092,broker-2:9092"]
+                    "[2001:db8::1]:9093", "Broker-1:9092,broker-2:9092", "1a.2.3.4:1", "255.255.255.255:1",
+                    String(repeating: "l", count: 63) + ".io:1"]
         for servers in good {
             XCTAssertEqual(rendered(rules.validate(input(.connection, kafkaSpec(kafkaConfig(servers: servers)))).errors), [], servers)
         }
@@ -123,6 +124,14 @@ final class ConnectionRulesTests: XCTestCase {
             ("::1:9092", [#""::1:9092": an IPv6 address must be in brackets, as [::1]:9092"#]),
             ("[zz::1]:9092", [#""[zz::1]:9092": host must be an RFC 1123 hostname, an IPv4 address or a bracketed IPv6 address"#]),
             (":9092", [#"":9092": host must be an RFC 1123 hostname, an IPv4 address or a bracketed IPv6 address"#]),
+            // Spaces are reported before a scheme, wherever they are.
+            ("h://x y:1", [#""h://x y:1": must not contain spaces"#]),
+            ("1.2.3:1", [#""1.2.3:1": host must be an RFC 1123 hostname, an IPv4 address or a bracketed IPv6 address"#]),
+            ("1.2.3.4.5:1", [#""1.2.3.4.5:1": host must be an RFC 1123 hostname, an IPv4 address or a bracketed IPv6 address"#]),
+            ("a..b:1", [#""a..b:1": host must be an RFC 1123 hostname, an IPv4 address or a bracketed IPv6 address"#]),
+            ("a.b-.c:1", [#""a.b-.c:1": host must be an RFC 1123 hostname, an IPv4 address or a bracketed IPv6 address"#]),
+            (String(repeating: "l", count: 64) + ".io:1",
+             [#"""# + String(repeating: "l", count: 64) + #".io:1": host must be an RFC 1123 hostname, an IPv4 address or a bracketed IPv6 address"#]),
         ]
         for (servers, details) in bad {
             let errors = rules.validate(input(.connection, kafkaSpec(kafkaConfig(servers: servers)))).errors
