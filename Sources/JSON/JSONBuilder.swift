@@ -92,3 +92,18 @@ public struct JSONBuilder: Sendable {
     /// The number of bytes string and number content takes so far.
     public var storageSize: Int { storage.count }
 }
+
+/// Closes the container at `index`, whose children are the nodes after it: records
+/// where its subtree ends and counts its elements (members for an object).
+func close(_ nodes: inout [JSONNode], containerAt index: Int) {
+    let end = nodes.count
+    var count: UInt32 = 0
+    var child = index + 1
+    while child < end {
+        count += 1
+        child = Int(nodes[child].end)
+    }
+    if nodes[index].kind == .object { count /= 2 }
+    nodes[index].count = count
+    nodes[index].end = UInt32(end)
+}

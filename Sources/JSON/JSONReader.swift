@@ -66,8 +66,6 @@ private struct Parser {
     /// The tape, written in place; `count` nodes so far.
     let tape: UnsafeMutableBufferPointer<JSONNode>
     var count = 0
-    /// Indices of the open containers, innermost last.
-    var open: [Int] = []
 
     init(maxDepth: Int, tape: UnsafeMutableBufferPointer<JSONNode>) {
         self.maxDepth = maxDepth
@@ -76,6 +74,8 @@ private struct Parser {
 
     private static let quote = UInt8(ascii: "\"")
     private static let backslash = UInt8(ascii: "\\")
+    /// Marks the outermost container's parent while it is open.
+    private static let noParent = UInt32.max
 
     /// Appends a node; false when the tape is full (a text has at most one node per two
     /// bytes, so this is only a guard).
@@ -87,9 +87,17 @@ private struct Parser {
         return true
     }
 
+    /// One pass, no recursion and no side stack: while a container is open its node's
+    /// `end` holds the index of the container around it, and its `count` grows by one
+    /// per element (per member for an object: keys are not counted). Closing it writes
+    /// the real `end` and moves back to the saved parent.
     mutating func run(_ p: UnsafeBufferPointer<UInt8>) -> JSONError? {
         var i = 0
         let n = p.count
+        /// The innermost open container, or -1 at the top level.
+        var top = -1
+        var topIsObject = false
+        var depth = 0
 
         @inline(__always) func skipWhitespace(_ i: inout Int) {
             while i < n {
@@ -99,76 +107,82 @@ private struct Parser {
             }
         }
 
-        // States: expecting a value; after a value (expect , or close); after a key (expect :).
-        var expectValue = true
         parsing: while true {
+            // A value is expected at `i`.
             skipWhitespace(&i)
-            if expectValue {
+            guard i < n else { return JSONError(reason: .unexpectedEnd, offset: i) }
+            let b = p[i]
+            switch b {
+            case Parser.quote:
+                if let error = readString(p, &i) { return error }
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                guard depth < maxDepth else { return JSONError(reason: .tooDeep(limit: maxDepth), offset: i) }
+                let isObject = b == UInt8(ascii: "{")
+                let parent = top < 0 ? Parser.noParent : UInt32(truncatingIfNeeded: top)
+                top = count
+                topIsObject = isObject
+                depth += 1
+                guard append(JSONNode(kind: isObject ? .object : .array, hasEscapes: false,
+                                      start: UInt32(truncatingIfNeeded: i), count: 0, end: parent)) else {
+                    return JSONError(reason: .tooLarge, offset: i)
+                }
+                i += 1
+                skipWhitespace(&i)
                 guard i < n else { return JSONError(reason: .unexpectedEnd, offset: i) }
-                let b = p[i]
-                switch b {
-                case UInt8(ascii: "{"), UInt8(ascii: "["):
-                    guard open.count < maxDepth else { return JSONError(reason: .tooDeep(limit: maxDepth), offset: i) }
-                    open.append(count)
-                    guard append(JSONNode(kind: b == UInt8(ascii: "{") ? .object : .array,
-                                          hasEscapes: false, start: UInt32(i), count: 0, end: 0)) else {
-                        return JSONError(reason: .tooLarge, offset: i)
-                    }
+                if p[i] != (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                    if isObject, let error = readKey(p, &i) { return error }
+                    continue parsing
+                }
+                // Empty: closed below like any other container.
+            case UInt8(ascii: "t"):
+                guard literal(p, i, "true") else { return JSONError(reason: .unexpectedByte(b), offset: i) }
+                guard append(scalar(.true, i, 4)) else { return JSONError(reason: .tooLarge, offset: i) }
+                i += 4
+            case UInt8(ascii: "f"):
+                guard literal(p, i, "false") else { return JSONError(reason: .unexpectedByte(b), offset: i) }
+                guard append(scalar(.false, i, 5)) else { return JSONError(reason: .tooLarge, offset: i) }
+                i += 5
+            case UInt8(ascii: "n"):
+                guard literal(p, i, "null") else { return JSONError(reason: .unexpectedByte(b), offset: i) }
+                guard append(scalar(.null, i, 4)) else { return JSONError(reason: .tooLarge, offset: i) }
+                i += 4
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                if let error = readNumber(p, &i) { return error }
+            default:
+                return JSONError(reason: .unexpectedByte(b), offset: i)
+            }
+
+            // After a value (or at the closing bracket of an empty container).
+            while true {
+                guard top >= 0, let base = tape.baseAddress else { break parsing }
+                let container = base + top
+                skipWhitespace(&i)
+                guard i < n else { return JSONError(reason: .unexpectedEnd, offset: i) }
+                let c = p[i]
+                if c == UInt8(ascii: ",") {
+                    container.pointee.count += 1
                     i += 1
-                    skipWhitespace(&i)
-                    guard i < n else { return JSONError(reason: .unexpectedEnd, offset: i) }
-                    if p[i] == (b == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
-                        i += 1
-                        closeContainer()
-                        expectValue = false
-                        if open.isEmpty { break parsing }
-                        continue
-                    }
-                    if b == UInt8(ascii: "{") {
+                    if topIsObject {
+                        skipWhitespace(&i)
                         if let error = readKey(p, &i) { return error }
                     }
-                    continue
-                case Parser.quote:
-                    if let error = readString(p, &i) { return error }
-                case UInt8(ascii: "t"):
-                    guard literal(p, i, "true") else { return JSONError(reason: .unexpectedByte(b), offset: i) }
-                    guard append(scalar(.true, i, 4)) else { return JSONError(reason: .tooLarge, offset: i) }
-                    i += 4
-                case UInt8(ascii: "f"):
-                    guard literal(p, i, "false") else { return JSONError(reason: .unexpectedByte(b), offset: i) }
-                    guard append(scalar(.false, i, 5)) else { return JSONError(reason: .tooLarge, offset: i) }
-                    i += 5
-                case UInt8(ascii: "n"):
-                    guard literal(p, i, "null") else { return JSONError(reason: .unexpectedByte(b), offset: i) }
-                    guard append(scalar(.null, i, 4)) else { return JSONError(reason: .tooLarge, offset: i) }
-                    i += 4
-                case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                    if let error = readNumber(p, &i) { return error }
-                default:
-                    return JSONError(reason: .unexpectedByte(b), offset: i)
+                    continue parsing
                 }
-                expectValue = false
-                if open.isEmpty { break parsing }
-                continue
-            }
-            // After a value inside a container.
-            guard i < n else { return JSONError(reason: .unexpectedEnd, offset: i) }
-            guard let top = open.last else { break parsing }
-            let isObject = tape[top].kind == .object
-            let b = p[i]
-            if b == UInt8(ascii: ",") {
-                i += 1
-                if isObject {
-                    skipWhitespace(&i)
-                    if let error = readKey(p, &i) { return error }
+                guard c == (topIsObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) else {
+                    return JSONError(reason: .unexpectedByte(c), offset: i)
                 }
-                expectValue = true
-            } else if b == (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
                 i += 1
-                closeContainer()
-                if open.isEmpty { break parsing }
-            } else {
-                return JSONError(reason: .unexpectedByte(b), offset: i)
+                // The element before the bracket, if any, was not counted yet.
+                if count > top + 1 { container.pointee.count += 1 }
+                let parent = container.pointee.end
+                container.pointee.end = UInt32(truncatingIfNeeded: count)
+                depth -= 1
+                if parent == Parser.noParent {
+                    top = -1
+                } else {
+                    top = Int(parent)
+                    topIsObject = base[top].kind == .object
+                }
             }
         }
         skipWhitespace(&i)
@@ -176,16 +190,14 @@ private struct Parser {
         return nil
     }
 
+    @inline(__always)
     private func scalar(_ kind: JSONKind, _ start: Int, _ length: Int) -> JSONNode {
-        JSONNode(kind: kind, hasEscapes: false, start: UInt32(start), count: UInt32(length), end: UInt32(count + 1))
-    }
-
-    private mutating func closeContainer() {
-        guard let index = open.popLast() else { return }
-        close(tape, count: count, containerAt: index)
+        JSONNode(kind: kind, hasEscapes: false, start: UInt32(truncatingIfNeeded: start),
+                 count: UInt32(truncatingIfNeeded: length), end: UInt32(truncatingIfNeeded: count + 1))
     }
 
     /// Reads `"key"` then `:` (with whitespace), leaving `i` at the value.
+    @inline(__always)
     private mutating func readKey(_ p: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> JSONError? {
         guard i < p.count else { return JSONError(reason: .unexpectedEnd, offset: i) }
         guard p[i] == Parser.quote else { return JSONError(reason: .unexpectedByte(p[i]), offset: i) }
@@ -206,6 +218,7 @@ private struct Parser {
     }
 
     /// Reads a string starting at its opening quote; validates escapes and UTF-8.
+    @inline(__always)
     private mutating func readString(_ p: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> JSONError? {
         let start = i + 1
         var j = start
@@ -255,8 +268,9 @@ private struct Parser {
             guard let width = utf8Width(p, j) else { return JSONError(reason: .invalidUTF8, offset: j) }
             j += width
         }
-        guard append(JSONNode(kind: .string, hasEscapes: escapes, start: UInt32(start),
-                              count: UInt32(j - start), end: UInt32(count + 1))) else {
+        guard append(JSONNode(kind: .string, hasEscapes: escapes, start: UInt32(truncatingIfNeeded: start),
+                              count: UInt32(truncatingIfNeeded: j - start),
+                              end: UInt32(truncatingIfNeeded: count + 1))) else {
             return JSONError(reason: .tooLarge, offset: start)
         }
         i = j + 1
@@ -317,27 +331,6 @@ func utf8Width(_ p: UnsafeBufferPointer<UInt8>, _ i: Int) -> Int? {
     default:
         return nil
     }
-}
-
-/// Closes the container at `index`, whose children are the nodes after it: records
-/// where its subtree ends and counts its elements (members for an object).
-func close(_ nodes: inout [JSONNode], containerAt index: Int) {
-    let end = nodes.count
-    nodes.withUnsafeMutableBufferPointer { close($0, count: end, containerAt: index) }
-}
-
-/// The same on a tape of `count` nodes written in place.
-@inline(__always)
-func close(_ nodes: UnsafeMutableBufferPointer<JSONNode>, count end: Int, containerAt index: Int) {
-    var count: UInt32 = 0
-    var child = index + 1
-    while child < end {
-        count += 1
-        child = Int(nodes[child].end)
-    }
-    if nodes[index].kind == .object { count /= 2 }
-    nodes[index].count = count
-    nodes[index].end = UInt32(end)
 }
 
 /// High bit set in each byte of the result where `v` has a zero byte (and possibly above
