@@ -154,7 +154,9 @@ public struct HTTPRequestParser: Sendable {
                 start = lineEnd + 2
                 if line.isEmpty { return finishRequest() }
                 if bytes + line.count + 2 > limits.maxHeaderBytes { return fail(.headersTooLarge) }
-                if parseField(line) == nil { return fail(.badRequest("malformed trailer field")) }
+                if buffer.withUnsafeBufferPointer({ parseField(line, in: $0) }) == nil {
+                    return fail(.badRequest("malformed trailer field"))
+                }
                 state = .trailers(bytes: bytes + line.count + 2)
             }
         }
@@ -235,13 +237,21 @@ public struct HTTPRequestParser: Sendable {
     private enum Framing { case none, length(Int), chunked }
 
     private func buildRequest(_ head: Range<Int>) -> Result<(HTTPRequest, Framing), HTTPParseError> {
-        guard let firstLineEnd = findCRLF(from: head.lowerBound, limit: head.upperBound + 2) else {
+        buffer.withUnsafeBufferPointer { buildRequest(head, in: $0) }
+    }
+
+    /// The header fields the parser itself acts on.
+    private enum FramingField { case contentLength, transferEncoding, connection, host, other }
+
+    private func buildRequest(_ head: Range<Int>, in p: UnsafeBufferPointer<UInt8>) -> Result<(HTTPRequest, Framing), HTTPParseError> {
+        guard let firstLineEnd = findCRLF(from: head.lowerBound, limit: head.upperBound + 2, in: p) else {
             return .failure(.badRequest("malformed request line"))
         }
         let requestLine = head.lowerBound..<min(firstLineEnd, head.upperBound)
-        guard var request = parseRequestLine(requestLine) else {
+        guard var request = parseRequestLine(requestLine, in: p) else {
             return .failure(.badRequest("malformed request line"))
         }
+        request.headers.reserveCapacity(8)
         var lineStart = requestLine.upperBound + 2
         var fields = 0
         var contentLength: Int?
@@ -252,42 +262,46 @@ public struct HTTPRequestParser: Sendable {
         var keepAliveRequested = false
         var hostSeen = false
         while lineStart < head.upperBound {
-            let lineEnd = findCRLF(from: lineStart, limit: head.upperBound + 2) ?? head.upperBound
+            let lineEnd = findCRLF(from: lineStart, limit: head.upperBound + 2, in: p) ?? head.upperBound
             let line = lineStart..<min(lineEnd, head.upperBound)
             lineStart = line.upperBound + 2
             fields += 1
             if fields > limits.maxHeaderFields { return .failure(.headersTooLarge) }
-            if let first = line.first.map({ buffer[$0] }), first == 0x20 || first == 0x09 {
+            if !line.isEmpty, p[line.lowerBound] == 0x20 || p[line.lowerBound] == 0x09 {
                 return .failure(.badRequest("folded header line"))
             }
-            guard let header = parseField(line) else { return .failure(.badRequest("malformed header field")) }
-            switch header.name {
-            case "content-length":
+            guard let (name, value) = parseField(line, in: p) else { return .failure(.badRequest("malformed header field")) }
+            switch Self.framingField(name, in: p) {
+            case .contentLength:
                 if contentLength != nil || contentLengthTooLarge { return .failure(.badRequest("repeated Content-Length")) }
-                guard !header.value.isEmpty, header.value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                guard !value.isEmpty, value.allSatisfy({ p[$0] >= 0x30 && p[$0] <= 0x39 }) else {
                     return .failure(.badRequest("bad Content-Length"))
                 }
-                if header.value.utf8.count > 15 { contentLengthTooLarge = true } else { contentLength = Int(header.value) }
-            case "transfer-encoding":
+                if value.count > 15 {
+                    contentLengthTooLarge = true
+                } else {
+                    contentLength = value.reduce(0) { $0 * 10 + Int(p[$1] - 0x30) }
+                }
+            case .transferEncoding:
                 if transferEncodingSeen { return .failure(.badRequest("repeated Transfer-Encoding")) }
                 transferEncodingSeen = true
-                guard header.value.lowercased() == "chunked" else {
+                guard Self.equalsIgnoringCase(value, "chunked", in: p) else {
                     return .failure(.badRequest("unsupported Transfer-Encoding"))
                 }
                 chunked = true
-            case "connection":
-                for token in header.value.lowercased().split(separator: ",") {
+            case .connection:
+                for token in string(value, in: p).lowercased().split(separator: ",") {
                     let t = token.trimmingSpaces
                     if t == "close" { closeRequested = true }
                     if t == "keep-alive" { keepAliveRequested = true }
                 }
-            case "host":
+            case .host:
                 if hostSeen { return .failure(.badRequest("repeated Host")) }
                 hostSeen = true
-            default:
+            case .other:
                 break
             }
-            request.headers.append(header)
+            request.headers.append(HTTPHeader(name: Self.lowercased(name, in: p), value: string(value, in: p)))
         }
         if request.minorVersion == 1 && !hostSeen { return .failure(.badRequest("missing Host header")) }
         if transferEncodingSeen && (contentLength != nil || contentLengthTooLarge) {
@@ -311,62 +325,97 @@ public struct HTTPRequestParser: Sendable {
         return .success((request, framing))
     }
 
-    private func parseRequestLine(_ line: Range<Int>) -> HTTPRequest? {
-        guard let sp1 = index(of: 0x20, in: line) else { return nil }
-        guard let sp2 = index(of: 0x20, in: sp1 + 1..<line.upperBound) else { return nil }
+    private func parseRequestLine(_ line: Range<Int>, in p: UnsafeBufferPointer<UInt8>) -> HTTPRequest? {
+        guard let sp1 = index(of: 0x20, in: line, of: p) else { return nil }
+        guard let sp2 = index(of: 0x20, in: sp1 + 1..<line.upperBound, of: p) else { return nil }
         let method = line.lowerBound..<sp1
         let target = sp1 + 1..<sp2
         let version = sp2 + 1..<line.upperBound
-        guard !method.isEmpty, method.allSatisfy({ isTokenByte(buffer[$0]) }) else { return nil }
-        guard !target.isEmpty, buffer[target.lowerBound] == UInt8(ascii: "/"),
-              target.allSatisfy({ buffer[$0] > 0x20 && buffer[$0] < 0x7F }) else { return nil }
-        guard version.count == 8, buffer[version.lowerBound..<version.lowerBound + 7].elementsEqual("HTTP/1.".utf8) else {
+        guard !method.isEmpty, method.allSatisfy({ isTokenByte(p[$0]) }) else { return nil }
+        guard !target.isEmpty, p[target.lowerBound] == UInt8(ascii: "/"),
+              target.allSatisfy({ p[$0] > 0x20 && p[$0] < 0x7F }) else { return nil }
+        guard version.count == 8, Self.equals(version.lowerBound..<version.lowerBound + 7, "HTTP/1.", in: p) else {
             return nil
         }
         let minor: Int
-        switch buffer[version.upperBound - 1] {
+        switch p[version.upperBound - 1] {
         case UInt8(ascii: "1"): minor = 1
         case UInt8(ascii: "0"): minor = 0
         default: return nil
         }
         let path: String
         var query: String?
-        if let q = index(of: UInt8(ascii: "?"), in: target) {
-            path = string(target.lowerBound..<q)
-            query = string(q + 1..<target.upperBound)
+        if let q = index(of: UInt8(ascii: "?"), in: target, of: p) {
+            path = string(target.lowerBound..<q, in: p)
+            query = string(q + 1..<target.upperBound, in: p)
         } else {
-            path = string(target)
+            path = string(target, in: p)
         }
-        return HTTPRequest(method: string(method), path: path, query: query, minorVersion: minor,
+        return HTTPRequest(method: string(method, in: p), path: path, query: query, minorVersion: minor,
                            headers: [], body: [], keepAlive: true)
     }
 
     /// `name: value` with a token name, no space before the colon, and a value of
-    /// visible characters, spaces, tabs and obs-text only.
-    private func parseField(_ line: Range<Int>) -> HTTPHeader? {
-        guard let colon = index(of: UInt8(ascii: ":"), in: line), colon > line.lowerBound else { return nil }
+    /// visible characters, spaces, tabs and obs-text only: the name's and the value's
+    /// bytes (the value without surrounding whitespace).
+    private func parseField(_ line: Range<Int>, in p: UnsafeBufferPointer<UInt8>) -> (name: Range<Int>, value: Range<Int>)? {
+        guard let colon = index(of: UInt8(ascii: ":"), in: line, of: p), colon > line.lowerBound else { return nil }
         let name = line.lowerBound..<colon
-        guard name.allSatisfy({ isTokenByte(buffer[$0]) }) else { return nil }
+        for i in name where !isTokenByte(p[i]) { return nil }
         var valueStart = colon + 1
         var valueEnd = line.upperBound
-        while valueStart < valueEnd && (buffer[valueStart] == 0x20 || buffer[valueStart] == 0x09) { valueStart += 1 }
-        while valueEnd > valueStart && (buffer[valueEnd - 1] == 0x20 || buffer[valueEnd - 1] == 0x09) { valueEnd -= 1 }
+        while valueStart < valueEnd && (p[valueStart] == 0x20 || p[valueStart] == 0x09) { valueStart += 1 }
+        while valueEnd > valueStart && (p[valueEnd - 1] == 0x20 || p[valueEnd - 1] == 0x09) { valueEnd -= 1 }
         for i in valueStart..<valueEnd {
-            let b = buffer[i]
-            if b < 0x20 && b != 0x09 { return nil }
-            if b == 0x7F { return nil }
+            let b = p[i]
+            if (b < 0x20 && b != 0x09) || b == 0x7F { return nil }
         }
-        // Lowercased straight into the string (names of up to 15 bytes need no allocation).
-        let lowered = buffer.withUnsafeBufferPointer { bytes in
-            String(unsafeUninitializedCapacity: name.count) { out in
-                for (k, i) in name.enumerated() {
-                    let b = bytes[i]
-                    out[k] = b >= 0x41 && b <= 0x5A ? b + 0x20 : b
-                }
-                return name.count
+        return (name, valueStart..<valueEnd)
+    }
+
+    /// A header name (token bytes) matched against the ones framing depends on, without
+    /// a String: by length, then byte by byte with ASCII letters folded to lower case.
+    private static func framingField(_ name: Range<Int>, in p: UnsafeBufferPointer<UInt8>) -> FramingField {
+        switch name.count {
+        case 4: return equalsIgnoringCase(name, "host", in: p) ? .host : .other
+        case 10: return equalsIgnoringCase(name, "connection", in: p) ? .connection : .other
+        case 14: return equalsIgnoringCase(name, "content-length", in: p) ? .contentLength : .other
+        case 17: return equalsIgnoringCase(name, "transfer-encoding", in: p) ? .transferEncoding : .other
+        default: return .other
+        }
+    }
+
+    /// Whether the bytes equal `lowercase` (lower-case letters, digits and `-` only) with
+    /// ASCII letters compared case-insensitively.
+    private static func equalsIgnoringCase(_ range: Range<Int>, _ lowercase: StaticString, in p: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard range.count == lowercase.utf8CodeUnitCount else { return false }
+        let w = lowercase.utf8Start
+        for k in 0..<range.count {
+            let b = p[range.lowerBound + k]
+            let folded = b >= 0x41 && b <= 0x5A ? b | 0x20 : b
+            if folded != w[k] { return false }
+        }
+        return true
+    }
+
+    private static func equals(_ range: Range<Int>, _ text: StaticString, in p: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard range.count == text.utf8CodeUnitCount else { return false }
+        let w = text.utf8Start
+        for k in 0..<range.count where p[range.lowerBound + k] != w[k] { return false }
+        return true
+    }
+
+    /// A header name lowercased straight into the string (up to 15 bytes need no allocation).
+    private static func lowercased(_ name: Range<Int>, in p: UnsafeBufferPointer<UInt8>) -> String {
+        String(unsafeUninitializedCapacity: name.count) { out in
+            var k = 0
+            for i in name {
+                let b = p[i]
+                out[k] = b >= 0x41 && b <= 0x5A ? b + 0x20 : b
+                k += 1
             }
+            return name.count
         }
-        return HTTPHeader(name: lowered, value: string(valueStart..<valueEnd))
     }
 
     private enum ChunkSizeLine {
@@ -411,22 +460,29 @@ public struct HTTPRequestParser: Sendable {
 
     // MARK: - Byte helpers
 
-    private func string(_ range: Range<Int>) -> String {
-        buffer.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) }
+    private func string(_ range: Range<Int>, in p: UnsafeBufferPointer<UInt8>) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: p[range]), as: UTF8.self)
     }
 
-    private func index(of byte: UInt8, in range: Range<Int>) -> Int? {
-        buffer[range].firstIndex(of: byte)
+    private func index(of byte: UInt8, in range: Range<Int>, of p: UnsafeBufferPointer<UInt8>) -> Int? {
+        var i = range.lowerBound
+        while i < range.upperBound {
+            if p[i] == byte { return i }
+            i += 1
+        }
+        return nil
     }
 
     /// Index of the CR of the next CRLF at or after `from` (before `limit`).
     private func findCRLF(from: Int, limit: Int? = nil) -> Int? {
-        let end = min(limit ?? buffer.count, buffer.count)
+        buffer.withUnsafeBufferPointer { findCRLF(from: from, limit: limit, in: $0) }
+    }
+
+    private func findCRLF(from: Int, limit: Int? = nil, in p: UnsafeBufferPointer<UInt8>) -> Int? {
+        let end = min(limit ?? p.count, p.count)
         var i = from
         while i + 1 < end {
-            if buffer[i] == 0x0D {
-                if buffer[i + 1] == 0x0A { return i }
-            }
+            if p[i] == 0x0D && p[i + 1] == 0x0A { return i }
             i += 1
         }
         return nil
