@@ -1,3 +1,4 @@
+import Glibc
 import JSON
 import StreamRules
 
@@ -69,31 +70,57 @@ public struct AdmissionRequest: Sendable {
         guard let versionText = root["apiVersion"]?.string else { throw .notAnAdmissionReview }
         guard let version = AdmissionAPIVersion(rawValue: versionText) else { throw .unknownAPIVersion(versionText) }
         guard let request = root["request"], request.isObject else { throw .missingRequest }
-        guard let uid = request["uid"]?.string, !uid.isEmpty else { throw .missingUID }
+        let members = RequestMembers(request)
+        guard let uid = members.uid?.string, !uid.isEmpty else { throw .missingUID }
         // The uid is echoed in the answer; the apiserver's are UUIDs (36 bytes).
         guard uid.utf8.count <= maxUIDBytes else { throw .badRequestField("AdmissionReview request.uid is longer than \(maxUIDBytes) bytes") }
-        guard let kind = request["kind"], kind.isObject, let kindName = kind["kind"]?.string else {
+        guard let kind = members.kind, kind.isObject, let kindName = kind["kind"]?.string else {
             throw .badRequestField("AdmissionReview request.kind must be an object with a string kind")
         }
-        guard let operation = request["operation"]?.string else {
+        guard let operation = members.operation?.string else {
             throw .badRequestField("AdmissionReview request.operation must be a string")
         }
-        func optionalString(_ key: String) throws(AdmissionDecodingError) -> String? {
-            guard let value = request[key], !value.isNull else { return nil }
+        func optionalString(_ value: JSONValue?, _ key: String) throws(AdmissionDecodingError) -> String? {
+            guard let value, !value.isNull else { return nil }
             guard let text = value.string else {
                 throw .badRequestField("AdmissionReview request.\(key) must be a string")
             }
             return text
         }
-        let subResource = try optionalString("subResource")
-        let namespace = try optionalString("namespace") ?? ""
-        let name = try optionalString("name") ?? ""
-        let object = request["object"].flatMap { $0.isNull ? nil : $0 }
-        let oldObject = request["oldObject"].flatMap { $0.isNull ? nil : $0 }
-        let username = request["userInfo"]?["username"]?.string ?? ""
+        let subResource = try optionalString(members.subResource, "subResource")
+        let namespace = try optionalString(members.namespace, "namespace") ?? ""
+        let name = try optionalString(members.name, "name") ?? ""
+        let object = members.object.flatMap { $0.isNull ? nil : $0 }
+        let oldObject = members.oldObject.flatMap { $0.isNull ? nil : $0 }
+        let username = members.userInfo?["username"]?.string ?? ""
+        let dryRun = members.dryRun?.bool ?? false
         return AdmissionRequest(apiVersion: version, uid: uid, group: kind["group"]?.string ?? "", kind: kindName,
                                 subResource: subResource.flatMap { $0.isEmpty ? nil : $0 }, operation: operation,
                                 namespace: namespace, name: name, object: object, oldObject: oldObject,
-                                dryRun: request["dryRun"]?.bool ?? false, username: username)
+                                dryRun: dryRun, username: username)
+    }
+}
+
+/// The members of `AdmissionReview.request` that are read, found in one pass over its
+/// members (the last of duplicate keys winning, as with a lookup by key).
+private struct RequestMembers {
+    var uid, kind, operation, subResource, namespace, name, object, oldObject, userInfo, dryRun: JSONValue?
+
+    init(_ request: JSONValue) {
+        request.forEachMember { key, value in
+            @inline(__always) func matches(_ word: StaticString) -> Bool {
+                guard key.count == word.utf8CodeUnitCount, let bytes = key.baseAddress else { return false }
+                return memcmp(bytes, word.utf8Start, key.count) == 0
+            }
+            switch key.count {
+            case 3: if matches("uid") { uid = value }
+            case 4: if matches("kind") { kind = value } else if matches("name") { name = value }
+            case 6: if matches("object") { object = value } else if matches("dryRun") { dryRun = value }
+            case 8: if matches("userInfo") { userInfo = value }
+            case 9: if matches("operation") { operation = value } else if matches("namespace") { namespace = value } else if matches("oldObject") { oldObject = value }
+            case 11: if matches("subResource") { subResource = value }
+            default: break
+            }
+        }
     }
 }

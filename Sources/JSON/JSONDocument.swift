@@ -155,6 +155,25 @@ public struct JSONValue: Sendable {
         return found.map { JSONValue(document: document, index: $0) }
     }
 
+    /// Calls `body` with each member's key (its decoded UTF-8) and value in document
+    /// order; nothing for a non-object. One pass for a reader that wants several members,
+    /// where each lookup by key would scan them all again. Later duplicates come later,
+    /// so a reader that keeps the last one seen agrees with the subscript.
+    public func forEachMember(_ body: (UnsafeBufferPointer<UInt8>, JSONValue) -> Void) {
+        for (key, value) in members {
+            let k = key.node
+            if k.hasEscapes {
+                var text = key.string ?? ""
+                text.withUTF8 { body($0, value) }
+            } else {
+                document.storage.withUnsafeBufferPointer { storage in
+                    let start = Int(k.start)
+                    body(UnsafeBufferPointer(rebasing: storage[start..<start + Int(k.count)]), value)
+                }
+            }
+        }
+    }
+
     /// The tape index of the value of member `key`, scanning keys in place.
     private func memberIndex(of key: UnsafeBufferPointer<UInt8>) -> Int? {
         document.nodes.withUnsafeBufferPointer { nodes -> Int? in
