@@ -50,6 +50,12 @@ public struct JSONWriter: Sendable {
         _ = hasElement.popLast()
     }
 
+    /// Appends a fixed fragment that is already JSON, as is: for templates of whole
+    /// answers. The writer does not place separators around it.
+    public mutating func fragment(_ json: StaticString) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: json.utf8Start, count: json.utf8CodeUnitCount))
+    }
+
     /// Writes an object key; the next value written is its value.
     public mutating func key(_ name: String) {
         separate()

@@ -52,6 +52,35 @@ final class AdmissionReviewerTests: XCTestCase {
         }
     }
 
+    /// The plain allowance comes from a template; it must be the bytes the general
+    /// writer produces (a warning that sanitizes to nothing takes the general path).
+    func testPlainAllowanceTemplateWritesWhatTheWriterWrites() throws {
+        for version in [AdmissionAPIVersion.v1, .v1beta1] {
+            for uid in ["705ab4f5-6393-11e8-b7cc-42010a800002", "quote\" back\\ tab\t é \u{1}"] {
+                let request = AdmissionRequest(apiVersion: version, uid: uid, group: "", kind: "K", subResource: nil,
+                                               operation: "CREATE", namespace: "", name: "", object: nil, oldObject: nil,
+                                               dryRun: false, username: "")
+                let template = AdmissionResponseEncoder.encode(request: request, kind: nil, decision: .allow)
+                let general = AdmissionResponseEncoder.encode(request: request, kind: nil, decision: Decision(warnings: ["\u{7}"]))
+                XCTAssertEqual(String(decoding: template, as: UTF8.self), String(decoding: general, as: UTF8.self))
+                let root = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(template)) as? [String: Any])
+                XCTAssertEqual(root["apiVersion"] as? String, version.rawValue)
+                XCTAssertEqual((root["response"] as? [String: Any])?["uid"] as? String, uid)
+            }
+        }
+    }
+
+    /// The request's members are read in one pass; with duplicate keys the last wins,
+    /// as with a lookup by key (Go's encoding/json).
+    func testDuplicateRequestMembersLastOneWins() throws {
+        let body = #"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"first","operation":"DELETE","kind":{"kind":"K"},"uid":"second","operation":"CREATE","n\u0061me":"escaped","namespace":null}}"#
+        let request = try AdmissionRequest.decode(Array(body.utf8))
+        XCTAssertEqual(request.uid, "second")
+        XCTAssertEqual(request.operation, "CREATE")
+        XCTAssertEqual(request.name, "escaped")
+        XCTAssertEqual(request.namespace, "")
+    }
+
     func testAnswerEchoesVersionAndUIDAndCarriesOnlyResponse() throws {
         for version in ["admission.k8s.io/v1", "admission.k8s.io/v1beta1"] {
             guard case .answered(let body, let summary) = AdmissionReviewer().review(review(apiVersion: version), at: .validate) else {
