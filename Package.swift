@@ -15,6 +15,9 @@ let releaseLinkerFlags: [String] = [
     "-Xlinker", "--symbol-ordering-file=\(packageDirectory)/Sources/atlas-stream-webhook/link-order.txt",
     "-Xlinker", "--no-warn-symbol-ordering",
 ]
+/// Release builds of the modules a review passes through export their bodies to the modules
+/// that use them, so `JSONValue` accessors and the like inline across module boundaries.
+let crossModuleOptimization: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
 /// The tests are left out when the directory is (a container build copies only
 /// Package.swift and Sources).
 let hasTests = FileManager.default.fileExists(atPath: packageDirectory + "/Tests")
@@ -39,13 +42,13 @@ let package = Package(
         .systemLibrary(name: "CLinux"),
 
         // Each target depends on exactly the modules its code imports.
-        .target(name: "SystemSupport"),
-        .target(name: "JSON"),
+        .target(name: "SystemSupport", swiftSettings: crossModuleOptimization),
+        .target(name: "JSON", swiftSettings: crossModuleOptimization),
         .target(name: "Units"),
-        .target(name: "TLS", dependencies: ["COpenSSL"]),
-        .target(name: "HTTPServer", dependencies: ["TLS", "CLinux", "SystemSupport"]),
-        .target(name: "StreamRules", dependencies: ["JSON"]),
-        .target(name: "Admission", dependencies: ["StreamRules", "JSON"]),
+        .target(name: "TLS", dependencies: ["COpenSSL"], swiftSettings: crossModuleOptimization),
+        .target(name: "HTTPServer", dependencies: ["TLS", "CLinux", "SystemSupport"], swiftSettings: crossModuleOptimization),
+        .target(name: "StreamRules", dependencies: ["JSON"], swiftSettings: crossModuleOptimization),
+        .target(name: "Admission", dependencies: ["StreamRules", "JSON"], swiftSettings: crossModuleOptimization),
         .target(name: "YAML", dependencies: ["CYAML", "JSON"]),
         .target(name: "Configuration", dependencies: ["YAML", "StreamRules", "JSON", "Units", "SystemSupport"]),
         .target(name: "KubernetesClient", dependencies: ["TLS", "JSON", "YAML", "SystemSupport"]),
