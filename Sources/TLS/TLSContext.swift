@@ -55,6 +55,10 @@ public final class TLSContext: @unchecked Sendable {
     static let tls12Ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" +
         "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" +
         "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+    /// The TLS 1.3 suites in the order of the 1.2 list and of Go's crypto/tls (the
+    /// apiserver's side): AES-128-GCM first, whose ten rounds cost less per record than
+    /// AES-256's fourteen (OpenSSL's own default puts AES-256 first).
+    static let tls13Ciphersuites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
     public init(configuration: TLSConfiguration) throws(TLSError) {
         ERR_clear_error()
@@ -84,6 +88,7 @@ public final class TLSContext: @unchecked Sendable {
         SSL_CTX_set_options(ctx, options)
         guard copenssl_ctx_set_min_proto_version(ctx, configuration.minimumVersion.openSSLValue) == 1,
               SSL_CTX_set_cipher_list(ctx, TLSContext.tls12Ciphers) == 1,
+              SSL_CTX_set_ciphersuites(ctx, TLSContext.tls13Ciphersuites) == 1,
               copenssl_ctx_set1_groups_list(ctx, "X25519:P-256:P-384") == 1 else {
             throw .contextCreationFailed(openSSLErrors())
         }

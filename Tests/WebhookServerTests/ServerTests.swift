@@ -138,6 +138,9 @@ final class ServerTests: XCTestCase {
             XCTAssertTrue(ok.stdout.contains(name), ok.stdout)
             XCTAssertTrue(ok.stdout.contains("Verify return code: 0 (ok)"))
         }
+        // The server's order decides: AES-128-GCM, though OpenSSL's client offers AES-256 first.
+        let suite = try server.sClient(["-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256"])
+        XCTAssertTrue(suite.stdout.contains("Cipher is TLS_AES_128_GCM_SHA256"), suite.stdout)
         let aead = try server.sClient(["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256"])
         XCTAssertNotEqual(aead.status, 0, "a CBC suite must not be negotiated")
         let only13 = try RunningServer(minimumTLS: .tls13)
