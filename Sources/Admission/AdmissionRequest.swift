@@ -67,8 +67,15 @@ public struct AdmissionRequest: Sendable {
         }
         let root = document.root
         guard root.isObject, root["kind"]?.isString("AdmissionReview") == true else { throw .notAnAdmissionReview }
-        guard let versionText = root["apiVersion"]?.string else { throw .notAnAdmissionReview }
-        guard let version = AdmissionAPIVersion(rawValue: versionText) else { throw .unknownAPIVersion(versionText) }
+        guard let versionValue = root["apiVersion"], versionValue.kind == .string else { throw .notAnAdmissionReview }
+        let version: AdmissionAPIVersion
+        if versionValue.isString(AdmissionAPIVersion.v1.rawValue) {
+            version = .v1
+        } else if versionValue.isString(AdmissionAPIVersion.v1beta1.rawValue) {
+            version = .v1beta1
+        } else {
+            throw .unknownAPIVersion(versionValue.string ?? "")
+        }
         guard let request = root["request"], request.isObject else { throw .missingRequest }
         let members = RequestMembers(request)
         guard let uid = members.uid?.string, !uid.isEmpty else { throw .missingUID }

@@ -79,7 +79,7 @@ public struct AdmissionReviewer: Sendable {
     /// `/validate` only, against the cluster (SPEC section 11).
     func decide(_ request: AdmissionRequest, at endpoint: AdmissionEndpoint, budget: ReviewBudget = .unlimited) -> Decision {
         guard let kind = StreamKind(group: request.group, kind: request.kind), request.subResource == nil,
-              let operation = AdmissionOperation(rawValue: request.operation), operation != .connect else {
+              let operation = AdmissionOperation(request.operation), operation != .connect else {
             return .allow
         }
         var input = RuleInput(kind: kind, operation: operation, object: request.object, oldObject: request.oldObject,

@@ -6,6 +6,13 @@ public enum AdmissionOperation: String, Sendable, CaseIterable {
     case update = "UPDATE"
     case delete = "DELETE"
     case connect = "CONNECT"
+
+    /// By comparison, not the synthesized `init(rawValue:)`, which builds a table of the
+    /// cases on every call (an allocation per review).
+    public init?(_ text: String) {
+        if text == "CREATE" { self = .create } else if text == "UPDATE" { self = .update }
+        else if text == "DELETE" { self = .delete } else if text == "CONNECT" { self = .connect } else { return nil }
+    }
 }
 
 /// The two custom resources of group `atlas.mongodb.com` this project owns.
@@ -16,8 +23,15 @@ public enum StreamKind: String, Sendable, CaseIterable {
     public static let group = "atlas.mongodb.com"
 
     public init?(group: String, kind: String) {
-        guard group == StreamKind.group, let known = StreamKind(rawValue: kind) else { return nil }
-        self = known
+        // By comparison, not `init(rawValue:)`, which builds a table of the cases per call.
+        guard group == StreamKind.group else { return nil }
+        if kind == "AtlasStreamConnection" {
+            self = .connection
+        } else if kind == "AtlasStreamInstance" {
+            self = .instance
+        } else {
+            return nil
+        }
     }
 }
 
