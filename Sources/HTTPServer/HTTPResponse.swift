@@ -50,14 +50,19 @@ public enum HTTPResponseWriter {
     public static func write(_ response: HTTPResponse, keepAlive: Bool, announceKeepAlive: Bool = false,
                              into out: inout [UInt8]) {
         out.reserveCapacity(out.count + response.body.count + 128)
-        appendASCII("HTTP/1.1 ", &out)
-        appendASCII(String(response.status.code), &out)
-        out.append(0x20)
-        appendASCII(response.status.reason, &out)
-        appendASCII("\r\nContent-Type: ", &out)
-        appendASCII(response.contentType, &out)
-        appendASCII("\r\nContent-Length: ", &out)
-        appendASCII(String(response.body.count), &out)
+        if response.status == .ok && response.contentType == "application/json" {
+            // Nearly every answer: one copy of a fixed head.
+            out.append(contentsOf: okJSONHead)
+        } else {
+            appendASCII("HTTP/1.1 ", &out)
+            appendDecimal(response.status.code, &out)
+            out.append(0x20)
+            appendASCII(response.status.reason, &out)
+            appendASCII("\r\nContent-Type: ", &out)
+            appendASCII(response.contentType, &out)
+            appendASCII("\r\nContent-Length: ", &out)
+        }
+        appendDecimal(response.body.count, &out)
         for header in response.headers {
             appendASCII("\r\n", &out)
             appendASCII(header.name, &out)
@@ -72,6 +77,23 @@ public enum HTTPResponseWriter {
             appendASCII("\r\n\r\n", &out)
         }
         out.append(contentsOf: response.body)
+    }
+
+    private static let okJSONHead: [UInt8] = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ".utf8)
+
+    /// A non-negative integer in decimal, without making a String.
+    private static func appendDecimal(_ value: Int, _ out: inout [UInt8]) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var v = UInt64(max(0, value))
+            var k = buffer.count
+            repeat {
+                k -= 1
+                buffer[k] = UInt8(truncatingIfNeeded: v % 10) + 0x30
+                v /= 10
+            } while v > 0 && k > 0
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[k...]))
+        }
     }
 
     @inline(__always)
