@@ -226,8 +226,8 @@ struct ConnectionMachine {
         switch deadlineKind {
         case .idle where parser.isMidRequest:
             setDeadline(.headers, now: now)
-            if parser.requestAwaitingBody != nil { setDeadline(.body, now: now) }
-        case .headers where parser.requestAwaitingBody != nil:
+            if parser.isReadingBody { setDeadline(.body, now: now) }
+        case .headers where parser.isReadingBody:
             setDeadline(.body, now: now)
         default:
             break

@@ -45,10 +45,18 @@ public struct HTTPRequestParser: Sendable {
     /// The request whose header section is complete and whose body is still arriving.
     public var requestAwaitingBody: HTTPRequest? { pending }
 
+    /// Whether a request's header section is complete and its body still arriving: the
+    /// state says so without copying the request.
+    public var isReadingBody: Bool {
+        switch state {
+        case .fixedBody, .chunkSize, .chunkData, .chunkDataEnd, .trailers: return true
+        case .head, .failed: return false
+        }
+    }
+
     /// While a body is being read: the bytes it may take, for the memory budget (its
     /// Content-Length, or the body limit when chunked). Nil between bodies.
     public var bodyBytesToReserve: Int? {
-        guard pending != nil else { return nil }
         switch state {
         case .fixedBody(let length): return length
         case .chunkSize, .chunkData, .chunkDataEnd, .trailers: return limits.maxBodyBytes
@@ -66,8 +74,15 @@ public struct HTTPRequestParser: Sendable {
 
     /// Whether a request has begun (some bytes of it are buffered or parsed).
     public var isMidRequest: Bool {
-        if pending != nil { return true }
-        return buffer[start...].contains { $0 != 0x0D && $0 != 0x0A }
+        if isReadingBody { return true }
+        return buffer.withUnsafeBufferPointer { p in
+            var i = start
+            while i < p.count {
+                if p[i] != 0x0D && p[i] != 0x0A { return true }
+                i += 1
+            }
+            return false
+        }
     }
 
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
@@ -169,8 +184,7 @@ public struct HTTPRequestParser: Sendable {
     }
 
     private mutating func continueOrWait() -> HTTPParserAction {
-        if !continueSent, let request = pending, request.minorVersion == 1,
-           request.header("expect")?.lowercased() == "100-continue" {
+        if !continueSent, pending?.minorVersion == 1, pending?.header("expect")?.lowercased() == "100-continue" {
             continueSent = true
             return .sendContinue
         }
