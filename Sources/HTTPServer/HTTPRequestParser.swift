@@ -1,3 +1,5 @@
+import Glibc
+
 /// What the parser wants the connection to do next.
 public enum HTTPParserAction: Sendable, Equatable {
     /// Read more bytes and call `next()` again.
@@ -478,13 +480,11 @@ public struct HTTPRequestParser: Sendable {
         String(decoding: UnsafeBufferPointer(rebasing: p[range]), as: UTF8.self)
     }
 
+    /// The first `byte` in `range` (memchr: a word or a vector at a time).
     private func index(of byte: UInt8, in range: Range<Int>, of p: UnsafeBufferPointer<UInt8>) -> Int? {
-        var i = range.lowerBound
-        while i < range.upperBound {
-            if p[i] == byte { return i }
-            i += 1
-        }
-        return nil
+        guard let base = p.baseAddress, range.lowerBound >= 0, range.upperBound <= p.count, !range.isEmpty,
+              let hit = memchr(base + range.lowerBound, Int32(byte), range.count) else { return nil }
+        return UnsafeRawPointer(base).distance(to: UnsafeRawPointer(hit))
     }
 
     /// Index of the CR of the next CRLF at or after `from` (before `limit`).
@@ -496,8 +496,9 @@ public struct HTTPRequestParser: Sendable {
         let end = min(limit ?? p.count, p.count)
         var i = from
         while i + 1 < end {
-            if p[i] == 0x0D && p[i + 1] == 0x0A { return i }
-            i += 1
+            guard let cr = index(of: 0x0D, in: i..<end - 1, of: p) else { return nil }
+            if p[cr + 1] == 0x0A { return cr }
+            i = cr + 1
         }
         return nil
     }
@@ -505,12 +506,16 @@ public struct HTTPRequestParser: Sendable {
     /// Whether a LF not preceded by CR appears in `range`: such a head would never
     /// complete, so it is refused at once rather than at the size limit.
     private func hasBareLineFeed(in range: Range<Int>) -> Bool {
-        var i = max(range.lowerBound, start)
-        while i < range.upperBound {
-            if buffer[i] == 0x0A && (i == start || buffer[i - 1] != 0x0D) { return true }
-            i += 1
+        buffer.withUnsafeBufferPointer { p in
+            var i = max(range.lowerBound, start)
+            let end = min(range.upperBound, p.count)
+            while i < end {
+                guard let lf = index(of: 0x0A, in: i..<end, of: p) else { return false }
+                if lf == start || p[lf - 1] != 0x0D { return true }
+                i = lf + 1
+            }
+            return false
         }
-        return false
     }
 
     /// Index of the CR of the first CRLFCRLF at or after `from`.
