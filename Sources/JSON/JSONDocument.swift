@@ -102,6 +102,21 @@ public struct JSONValue: Sendable {
         return JSONValue.decodeString(document.storage, n)
     }
 
+    /// Calls `body` with a string's decoded UTF-8, read in place when it has no escapes
+    /// (no String made); nil when this is not a string.
+    public func withUTF8<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
+        let n = node
+        guard n.kind == .string else { return nil }
+        if n.hasEscapes {
+            var text = JSONValue.decodeString(document.storage, n)
+            return text.withUTF8(body)
+        }
+        return document.storage.withUnsafeBufferPointer { storage in
+            let start = Int(n.start)
+            return body(UnsafeBufferPointer(rebasing: storage[start..<start + Int(n.count)]))
+        }
+    }
+
     /// The number exactly as written, or nil when this is not a number.
     public var numberText: String? {
         let n = node

@@ -81,8 +81,9 @@ struct ConnectionRules {
         guard let spec = checks.object(spec, Paths.spec) else { return }
 
         let namePath = Paths.name
-        let name = checks.string(spec["name"], namePath)
-        if name == nil && isDefaultable(spec["name"]) { checks.required(namePath) }
+        // Decoded only where the text is needed (a Sample source, an UPDATE).
+        let nameValue = checks.nonEmptyString(spec["name"], namePath)
+        if nameValue == nil && isDefaultable(spec["name"]) { checks.required(namePath) }
         let typePath = Paths.type
         let type = checks.oneOf(spec["type"], typePath, Self.types)
 
@@ -106,7 +107,7 @@ struct ConnectionRules {
             }
             if hasKafka { checks.forbidden(kafkaPath, "may not be set when spec.type is Cluster") }
         case "Sample":
-            if let name, !configuration.sampleSources.contains(name) {
+            if let name = nameValue?.string, !configuration.sampleSources.contains(name) {
                 checks.notSupported(namePath, name, configuration.sampleSources)
             }
             if hasKafka { checks.forbidden(kafkaPath, "may not be set when spec.type is Sample") }
@@ -116,7 +117,7 @@ struct ConnectionRules {
         }
 
         if let oldSpec = old?["spec"], oldSpec.isObject {
-            if let name, let oldName = oldSpec["name"]?.string, !oldName.isEmpty, name != oldName {
+            if let name = nameValue?.string, let oldName = oldSpec["name"]?.string, !oldName.isEmpty, name != oldName {
                 checks.invalid(namePath, name, "field is immutable")
             }
             if let newType = spec["type"]?.string, let oldType = oldSpec["type"]?.string, !oldType.isEmpty, newType != oldType {
@@ -155,8 +156,8 @@ struct ConnectionRules {
         guard let kafka = checks.object(value, path) else { return }
 
         let serversPath = Paths.servers
-        if let servers = checks.string(kafka["bootstrapServers"], serversPath) {
-            validateBootstrapServers(servers, serversPath, &checks)
+        if let servers = checks.nonEmptyString(kafka["bootstrapServers"], serversPath) {
+            servers.withUTF8 { validateBootstrapServers($0, serversPath, &checks) }
         } else if isDefaultable(kafka["bootstrapServers"]) {
             checks.required(serversPath)
         }
@@ -213,11 +214,11 @@ struct ConnectionRules {
         let nsPath = paths.namespace
         let refNamespace = checks.string(reference["namespace"], nsPath)
         if let refNamespace { checks.label(refNamespace, nsPath) }
-        guard let name = checks.string(reference["name"], namePath) else {
+        guard let name = checks.nonEmptyString(reference["name"], namePath) else {
             if isDefaultable(reference["name"]) { checks.required(namePath, detail) }
             return
         }
-        checks.subdomain(name, namePath)
+        name.withUTF8 { checks.subdomain(bytes: $0, namePath) }
         let resolved = refNamespace ?? namespace
         if resolved != namespace && !configuration.secretReferences.permits(resolved) {
             checks.forbidden(nsPath, "may not reference a Secret in namespace \(goQuote(resolved)); allowed: "
@@ -255,43 +256,41 @@ struct ConnectionRules {
     static let maxBootstrapServers = 256
     static let maxBootstrapServersBytes = 16 * 1024
 
-    private func validateBootstrapServers(_ servers: String, _ path: FieldPath, _ checks: inout FieldChecks) {
-        var servers = servers
-        servers.withUTF8 { bytes in
-            let entryCount = bytes.reduce(1) { $0 + ($1 == UInt8(ascii: ",") ? 1 : 0) }
-            let tooLong = bytes.count > Self.maxBootstrapServersBytes
-            let tooMany = entryCount > Self.maxBootstrapServers
-            if tooLong { checks.tooLong(path, max: Self.maxBootstrapServersBytes) }
-            if tooMany { checks.tooMany(path, entryCount, max: Self.maxBootstrapServers) }
-            guard !tooLong && !tooMany else { return }
-            // Servers compare case-insensitively (host names do). A few are compared pair
-            // by pair (no hashing, no allocation); more go through a set, so 256 entries
-            // cost 256 lookups rather than 32,640 comparisons.
-            var seenSet = Set<String>()
-            // The first few entries' ranges, for the pairwise comparison (on the stack).
-            withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: Self.pairwiseDuplicateLimit) { seen in
-                var seenCount = 0
-                var entryStart = 0
-                while entryStart <= bytes.count {
-                    if checks.timeIsUp() { return }
-                    var entryEnd = entryStart
-                    while entryEnd < bytes.count && bytes[entryEnd] != UInt8(ascii: ",") { entryEnd += 1 }
-                    let entry = bytes[entryStart..<entryEnd]
-                    entryStart = entryEnd + 1
-                    if let problem = Self.bootstrapServerProblem(entry) {
-                        checks.invalid(path, bytes: entry, problem)
-                        continue
-                    }
-                    let duplicate: Bool
-                    if entryCount <= Self.pairwiseDuplicateLimit {
-                        duplicate = (0..<seenCount).contains { Self.equalIgnoringCase(bytes[seen[$0]], entry) }
-                        seen[seenCount] = entry.startIndex..<entry.endIndex
-                        seenCount += 1
-                    } else {
-                        duplicate = !seenSet.insert(String(decoding: entry.map(Self.lowercased), as: UTF8.self)).inserted
-                    }
-                    if duplicate { checks.duplicate(path, bytes: entry) }
+    private func validateBootstrapServers(_ bytes: UnsafeBufferPointer<UInt8>, _ path: FieldPath,
+                                          _ checks: inout FieldChecks) {
+        let entryCount = bytes.reduce(1) { $0 + ($1 == UInt8(ascii: ",") ? 1 : 0) }
+        let tooLong = bytes.count > Self.maxBootstrapServersBytes
+        let tooMany = entryCount > Self.maxBootstrapServers
+        if tooLong { checks.tooLong(path, max: Self.maxBootstrapServersBytes) }
+        if tooMany { checks.tooMany(path, entryCount, max: Self.maxBootstrapServers) }
+        guard !tooLong && !tooMany else { return }
+        // Servers compare case-insensitively (host names do). A few are compared pair
+        // by pair (no hashing, no allocation); more go through a set, so 256 entries
+        // cost 256 lookups rather than 32,640 comparisons.
+        var seenSet = Set<String>()
+        // The first few entries' ranges, for the pairwise comparison (on the stack).
+        withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: Self.pairwiseDuplicateLimit) { seen in
+            var seenCount = 0
+            var entryStart = 0
+            while entryStart <= bytes.count {
+                if checks.timeIsUp() { return }
+                var entryEnd = entryStart
+                while entryEnd < bytes.count && bytes[entryEnd] != UInt8(ascii: ",") { entryEnd += 1 }
+                let entry = bytes[entryStart..<entryEnd]
+                entryStart = entryEnd + 1
+                if let problem = Self.bootstrapServerProblem(entry) {
+                    checks.invalid(path, bytes: entry, problem)
+                    continue
                 }
+                let duplicate: Bool
+                if entryCount <= Self.pairwiseDuplicateLimit {
+                    duplicate = (0..<seenCount).contains { Self.equalIgnoringCase(bytes[seen[$0]], entry) }
+                    seen[seenCount] = entry.startIndex..<entry.endIndex
+                    seenCount += 1
+                } else {
+                    duplicate = !seenSet.insert(String(decoding: entry.map(Self.lowercased), as: UTF8.self)).inserted
+                }
+                if duplicate { checks.duplicate(path, bytes: entry) }
             }
         }
     }

@@ -104,6 +104,17 @@ struct FieldChecks {
         return text.isEmpty ? nil : text
     }
 
+    /// `string(_:_:)` for checks that read the bytes: the value when it is a non-empty
+    /// string, without making a String (a value of another type is reported).
+    mutating func nonEmptyString(_ value: JSONValue?, _ path: FieldPath) -> JSONValue? {
+        guard let value, !value.isNull else { return nil }
+        guard value.kind == .string else {
+            invalid(path, value, "must be a string")
+            return nil
+        }
+        return value.stringByteCount > 0 ? value : nil  // no escape writes an empty string
+    }
+
     /// An object field: nil when absent or null, or of another type (reported).
     mutating func object(_ value: JSONValue?, _ path: FieldPath) -> JSONValue? {
         guard let value, !value.isNull else { return nil }
@@ -139,8 +150,14 @@ struct FieldChecks {
 
     /// A Kubernetes object name (DNS-1123 subdomain), e.g. a Secret or a project.
     mutating func subdomain(_ text: String, _ path: FieldPath) {
-        if text.utf8.count > 253 { invalid(path, text, "must be no more than 253 characters") }
-        if !isDNS1123Subdomain(text) { invalid(path, text, dns1123SubdomainMessage) }
+        var text = text
+        text.withUTF8 { subdomain(bytes: $0, path) }
+    }
+
+    /// The same on a name's UTF-8 (read in place from the JSON).
+    mutating func subdomain(bytes: UnsafeBufferPointer<UInt8>, _ path: FieldPath) {
+        if bytes.count > 253 { invalid(path, bytes: bytes, "must be no more than 253 characters") }
+        if !isDNS1123Subdomain(bytes) { invalid(path, bytes: bytes, dns1123SubdomainMessage) }
     }
 
     /// A namespace (DNS-1123 label).
@@ -190,15 +207,17 @@ private func isDNS1123Label(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> Bool 
 /// Dot-separated DNS-1123 labels, at most 253 bytes.
 func isDNS1123Subdomain(_ text: String) -> Bool {
     var text = text
-    return text.withUTF8 { bytes in
-        guard !bytes.isEmpty, bytes.count <= 253 else { return false }
-        var labelStart = 0
-        for i in 0...bytes.count where i == bytes.count || bytes[i] == UInt8(ascii: ".") {
-            guard isDNS1123Label(bytes[labelStart..<i]) else { return false }
-            labelStart = i + 1
-        }
-        return true
+    return text.withUTF8 { isDNS1123Subdomain($0) }
+}
+
+func isDNS1123Subdomain(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    guard !bytes.isEmpty, bytes.count <= 253 else { return false }
+    var labelStart = 0
+    for i in 0...bytes.count where i == bytes.count || bytes[i] == UInt8(ascii: ".") {
+        guard isDNS1123Label(bytes[labelStart..<i]) else { return false }
+        labelStart = i + 1
     }
+    return true
 }
 
 /// Only ASCII letters, digits and `-` (Atlas names).

@@ -99,6 +99,17 @@ final class JSONReaderTests: XCTestCase {
         XCTAssertEqual(items[1].string, "\u{FFFD}", "a lone surrogate decodes to U+FFFD")
     }
 
+    /// `withUTF8` reads an unescaped string in place and decodes an escaped one; it is
+    /// nil for anything but a string.
+    func testWithUTF8GivesTheDecodedBytes() throws {
+        let doc = try JSONReader.parse(Array(#"["plain","a\u002db\n\u00e9",7,null]"#.utf8))
+        let items = Array(doc.root.elements)
+        XCTAssertEqual(items[0].withUTF8 { Array($0) }, Array("plain".utf8))
+        XCTAssertEqual(items[1].withUTF8 { Array($0) }, Array("a-b\n\u{e9}".utf8))
+        XCTAssertNil(items[2].withUTF8 { $0.count })
+        XCTAssertNil(items[3].withUTF8 { $0.count })
+    }
+
     func testSemanticEqualityIgnoresMemberOrder() throws {
         let a = try JSONReader.parse(Array(#"{"a":1,"b":{"c":[1,2]}}"#.utf8))
         let b = try JSONReader.parse(Array(#"{ "b" : {"c":[1,2]}, "a":1 }"#.utf8))

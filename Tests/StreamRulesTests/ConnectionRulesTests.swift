@@ -34,6 +34,22 @@ final class ConnectionRulesTests: XCTestCase {
         }
     }
 
+    /// Names and servers are judged on their decoded text, read from the JSON bytes in
+    /// place: an escape that spells a valid name is valid, one that spells an invalid
+    /// name is reported with the decoded value.
+    func testEscapedNamesAndServersAreJudgedDecoded() {
+        let valid = kafkaSpec(kafkaConfig(servers: #"broker\u002d1:9092"#, credentials: #"{"name":"cr\u0065ds"}"#))
+        XCTAssertEqual(rendered(rules.validate(input(.connection, valid)).errors), [])
+        let invalid = kafkaSpec(kafkaConfig(servers: #"broker:9092,broker\u003a9092"#, credentials: #"{"name":"Cr\u0065ds"}"#))
+        XCTAssertEqual(rendered(rules.validate(input(.connection, invalid)).errors), [
+            #"FieldValueDuplicate spec.kafkaConfig.bootstrapServers: Duplicate value: "broker:9092""#,
+            #"FieldValueInvalid spec.kafkaConfig.authentication.credentials.name: Invalid value: "Creds": "#
+                + "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+                + "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
+                + "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+        ])
+    }
+
     func testValidationTable() {
         let table: [(String, String?, [String])] = [
             ("spec required", nil, ["FieldValueRequired spec: Required value"]),
