@@ -34,15 +34,16 @@ struct OperatorMetadataRules {
 
         let annotations = checks.object(metadata["annotations"], Self.annotationsPath)
         for ((key, supported), path) in zip(Self.annotations, Self.annotationPaths) {
-            guard changed(annotations?[key], from: oldMetadata?["annotations"]?[key], isUpdate: old != nil),
-                  let value = checks.string(annotations?[key], path) else { continue }
+            let annotation = annotations?[key]
+            guard old == nil || changed(annotation, from: oldMetadata?["annotations"]?[key]),
+                  let value = checks.string(annotation, path) else { continue }
             if !supported.contains(value) { checks.notSupported(path, value, supported) }
         }
 
         let labels = checks.object(metadata["labels"], Self.labelsPath)
         let path = Self.resourceVersionPath
         let label = labels?[Self.resourceVersion]
-        guard changed(label, from: oldMetadata?["labels"]?[Self.resourceVersion], isUpdate: old != nil),
+        guard old == nil || changed(label, from: oldMetadata?["labels"]?[Self.resourceVersion]),
               let text = checks.string(label, path) else { return }
         guard let version = OperatorVersion(text) else { return checks.invalid(path, text, Self.versionFormat) }
         if let operatorVersion = configuration.operatorVersion, operatorVersion < version,
@@ -51,9 +52,9 @@ struct OperatorMetadataRules {
         }
     }
 
-    /// On CREATE everything is judged; on UPDATE a value equal to the old one is not.
-    private func changed(_ value: JSONValue?, from old: JSONValue?, isUpdate: Bool) -> Bool {
-        guard isUpdate else { return true }
+    /// On UPDATE, whether a value differs from the old one (on CREATE, `old == nil`,
+    /// everything is judged and the old side is not even looked up).
+    private func changed(_ value: JSONValue?, from old: JSONValue?) -> Bool {
         switch (value, old) {
         case (nil, nil): return false
         case let (value?, old?): return !(value == old)
