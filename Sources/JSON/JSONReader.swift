@@ -107,14 +107,76 @@ private struct Parser {
             }
         }
 
+        /// The next token is an object member's key (then a colon, then its value).
+        var keyNext = false
         parsing: while true {
-            // A value is expected at `i`.
+            // A value (or a key) is expected at `i`.
             skipWhitespace(&i)
             guard i < n else { return JSONError(reason: .unexpectedEnd, offset: i) }
             let b = p[i]
+            if keyNext && b != Parser.quote { return JSONError(reason: .unexpectedByte(b), offset: i) }
             switch b {
             case Parser.quote:
-                if let error = readString(p, &i) { return error }
+                // The one place strings are read, keys and values alike: escapes and
+                // UTF-8 validated, eight bytes at a time while none is a quote, a
+                // backslash, a control character or non-ASCII (the common case).
+                let start = i + 1
+                var j = start
+                var escapes = false
+                scanning: while true {
+                    if let base = p.baseAddress {
+                        while j + 8 <= n {
+                            let x = UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self)
+                            let special = (hasZeroByte(x ^ 0x2222_2222_2222_2222) | hasZeroByte(x ^ 0x5C5C_5C5C_5C5C_5C5C)
+                                | ((x &- 0x2020_2020_2020_2020) & ~x) | x) & 0x8080_8080_8080_8080
+                            if special != 0 {
+                                // The lowest flagged byte is a real one: borrows only run upwards.
+                                j += special.trailingZeroBitCount >> 3
+                                break
+                            }
+                            j += 8
+                        }
+                    }
+                    guard j < n else { return JSONError(reason: .unexpectedEnd, offset: j) }
+                    let c = p[j]
+                    if c == Parser.quote { break scanning }
+                    if c < 0x20 { return JSONError(reason: .controlCharacterInString, offset: j) }
+                    if c == Parser.backslash {
+                        escapes = true
+                        guard j + 1 < n else { return JSONError(reason: .unexpectedEnd, offset: j + 1) }
+                        switch p[j + 1] {
+                        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                             UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                            j += 2
+                        case UInt8(ascii: "u"):
+                            guard j + 6 <= n else { return JSONError(reason: .unexpectedEnd, offset: n) }
+                            for k in j + 2..<j + 6 where hexDigit(p[k]) == nil {
+                                return JSONError(reason: .invalidEscape, offset: k)
+                            }
+                            j += 6
+                        default:
+                            return JSONError(reason: .invalidEscape, offset: j)
+                        }
+                        continue scanning
+                    }
+                    if c < 0x80 { j += 1; continue scanning }
+                    guard let width = utf8Width(p, j) else { return JSONError(reason: .invalidUTF8, offset: j) }
+                    j += width
+                }
+                guard append(JSONNode(kind: .string, hasEscapes: escapes, start: UInt32(truncatingIfNeeded: start),
+                                      count: UInt32(truncatingIfNeeded: j - start),
+                                      end: UInt32(truncatingIfNeeded: count + 1))) else {
+                    return JSONError(reason: .tooLarge, offset: start)
+                }
+                i = j + 1
+                if keyNext {
+                    keyNext = false
+                    skipWhitespace(&i)
+                    guard i < n else { return JSONError(reason: .unexpectedEnd, offset: i) }
+                    guard p[i] == UInt8(ascii: ":") else { return JSONError(reason: .unexpectedByte(p[i]), offset: i) }
+                    i += 1
+                    continue parsing
+                }
             case UInt8(ascii: "{"), UInt8(ascii: "["):
                 guard depth < maxDepth else { return JSONError(reason: .tooDeep(limit: maxDepth), offset: i) }
                 let isObject = b == UInt8(ascii: "{")
@@ -130,7 +192,7 @@ private struct Parser {
                 skipWhitespace(&i)
                 guard i < n else { return JSONError(reason: .unexpectedEnd, offset: i) }
                 if p[i] != (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
-                    if isObject, let error = readKey(p, &i) { return error }
+                    keyNext = isObject
                     continue parsing
                 }
                 // Empty: closed below like any other container.
@@ -162,10 +224,7 @@ private struct Parser {
                 if c == UInt8(ascii: ",") {
                     container.pointee.count += 1
                     i += 1
-                    if topIsObject {
-                        skipWhitespace(&i)
-                        if let error = readKey(p, &i) { return error }
-                    }
+                    keyNext = topIsObject
                     continue parsing
                 }
                 guard c == (topIsObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) else {
@@ -196,85 +255,12 @@ private struct Parser {
                  count: UInt32(truncatingIfNeeded: length), end: UInt32(truncatingIfNeeded: count + 1))
     }
 
-    /// Reads `"key"` then `:` (with whitespace), leaving `i` at the value.
-    @inline(__always)
-    private mutating func readKey(_ p: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> JSONError? {
-        guard i < p.count else { return JSONError(reason: .unexpectedEnd, offset: i) }
-        guard p[i] == Parser.quote else { return JSONError(reason: .unexpectedByte(p[i]), offset: i) }
-        if let error = readString(p, &i) { return error }
-        while i < p.count, p[i] == 0x20 || p[i] == 0x0A || p[i] == 0x0D || p[i] == 0x09 { i += 1 }
-        guard i < p.count else { return JSONError(reason: .unexpectedEnd, offset: i) }
-        guard p[i] == UInt8(ascii: ":") else { return JSONError(reason: .unexpectedByte(p[i]), offset: i) }
-        i += 1
-        return nil
-    }
-
     private func literal(_ p: UnsafeBufferPointer<UInt8>, _ i: Int, _ word: StaticString) -> Bool {
         let count = word.utf8CodeUnitCount
         guard i + count <= p.count else { return false }
         let w = word.utf8Start
         for k in 0..<count where p[i + k] != w[k] { return false }
         return true
-    }
-
-    /// Reads a string starting at its opening quote; validates escapes and UTF-8.
-    @inline(__always)
-    private mutating func readString(_ p: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> JSONError? {
-        let start = i + 1
-        var j = start
-        var escapes = false
-        let n = p.count
-        while true {
-            // Eight bytes at a time while none is a quote, a backslash, a control
-            // character or non-ASCII (the common case in Kubernetes objects).
-            if let base = p.baseAddress {
-                while j + 8 <= n {
-                    let x = UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self)
-                    let quote = x ^ 0x2222_2222_2222_2222
-                    let backslash = x ^ 0x5C5C_5C5C_5C5C_5C5C
-                    let special = (hasZeroByte(quote) | hasZeroByte(backslash)
-                        | ((x &- 0x2020_2020_2020_2020) & ~x) | x) & 0x8080_8080_8080_8080
-                    if special != 0 {
-                        // The lowest flagged byte is a real one: borrows only run upwards.
-                        j += special.trailingZeroBitCount >> 3
-                        break
-                    }
-                    j += 8
-                }
-            }
-            guard j < n else { return JSONError(reason: .unexpectedEnd, offset: j) }
-            let b = p[j]
-            if b == Parser.quote { break }
-            if b < 0x20 { return JSONError(reason: .controlCharacterInString, offset: j) }
-            if b == Parser.backslash {
-                escapes = true
-                guard j + 1 < n else { return JSONError(reason: .unexpectedEnd, offset: j + 1) }
-                switch p[j + 1] {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
-                     UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-                    j += 2
-                case UInt8(ascii: "u"):
-                    guard j + 6 <= n else { return JSONError(reason: .unexpectedEnd, offset: n) }
-                    for k in j + 2..<j + 6 where hexDigit(p[k]) == nil {
-                        return JSONError(reason: .invalidEscape, offset: k)
-                    }
-                    j += 6
-                default:
-                    return JSONError(reason: .invalidEscape, offset: j)
-                }
-                continue
-            }
-            if b < 0x80 { j += 1; continue }
-            guard let width = utf8Width(p, j) else { return JSONError(reason: .invalidUTF8, offset: j) }
-            j += width
-        }
-        guard append(JSONNode(kind: .string, hasEscapes: escapes, start: UInt32(truncatingIfNeeded: start),
-                              count: UInt32(truncatingIfNeeded: j - start),
-                              end: UInt32(truncatingIfNeeded: count + 1))) else {
-            return JSONError(reason: .tooLarge, offset: start)
-        }
-        i = j + 1
-        return nil
     }
 
     private mutating func readNumber(_ p: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> JSONError? {

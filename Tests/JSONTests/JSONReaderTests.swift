@@ -99,6 +99,26 @@ final class JSONReaderTests: XCTestCase {
         XCTAssertEqual(items[1].string, "\u{FFFD}", "a lone surrogate decodes to U+FFFD")
     }
 
+    /// Keys are read at the same place as string values; a fault around a key is
+    /// reported with the byte and offset where it is.
+    func testErrorsAroundKeysNameTheByteAndOffset() {
+        let cases: [(String, String)] = [
+            ("{1:2}", "invalid character '1' at offset 1"),
+            (#"{"a" 1}"#, "invalid character '1' at offset 5"),
+            (#"{"a""#, "unexpected end of JSON input"),
+            (#"{"a":1,}"#, "invalid character '}' at offset 7"),
+            (#"{"a":1, "#, "unexpected end of JSON input"),
+            (#"["a":1]"#, "invalid character ':' at offset 4"),
+            ("{\"a\u{1}\":1}", "invalid control character in string at offset 3"),
+            (#"{"a\x":1}"#, "invalid escape in string at offset 3"),
+        ]
+        for (text, message) in cases {
+            XCTAssertThrowsError(try JSONReader.parse(Array(text.utf8)), text) { error in
+                XCTAssertEqual((error as? JSONError)?.description, message, text)
+            }
+        }
+    }
+
     /// `withUTF8` reads an unescaped string in place and decodes an escaped one; it is
     /// nil for anything but a string.
     func testWithUTF8GivesTheDecodedBytes() throws {
