@@ -52,7 +52,11 @@ public enum JSONReader {
         // grown or copied, and only the pages written become resident.
         var failure: JSONError?
         let nodes = [JSONNode](unsafeUninitializedCapacity: bytes.count / 2 + 2) { tape, initialized in
-            var parser = Parser(maxDepth: maxDepth, tape: tape)
+            guard let base = tape.baseAddress else {
+                failure = JSONError(reason: .tooLarge, offset: 0)
+                return
+            }
+            var parser = Parser(maxDepth: maxDepth, tape: base, capacity: tape.count)
             failure = bytes.withUnsafeBufferPointer { parser.run($0) }
             initialized = parser.count
         }
@@ -63,13 +67,15 @@ public enum JSONReader {
 
 private struct Parser {
     let maxDepth: Int
-    /// The tape, written in place; `count` nodes so far.
-    let tape: UnsafeMutableBufferPointer<JSONNode>
+    /// The tape, written in place: room for `capacity` nodes, `count` so far.
+    let tape: UnsafeMutablePointer<JSONNode>
+    let capacity: Int
     var count = 0
 
-    init(maxDepth: Int, tape: UnsafeMutableBufferPointer<JSONNode>) {
+    init(maxDepth: Int, tape: UnsafeMutablePointer<JSONNode>, capacity: Int) {
         self.maxDepth = maxDepth
         self.tape = tape
+        self.capacity = capacity
     }
 
     private static let quote = UInt8(ascii: "\"")
@@ -81,8 +87,8 @@ private struct Parser {
     /// bytes, so this is only a guard).
     @inline(__always)
     private mutating func append(_ node: JSONNode) -> Bool {
-        guard count < tape.count, let base = tape.baseAddress else { return false }
-        (base + count).initialize(to: node)
+        guard count < capacity else { return false }
+        (tape + count).initialize(to: node)
         count += 1
         return true
     }
@@ -102,7 +108,8 @@ private struct Parser {
         @inline(__always) func skipWhitespace(_ i: inout Int) {
             while i < n {
                 let b = p[i]
-                guard b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 else { return }
+                // One comparison for the common case, a byte above the space.
+                guard b <= 0x20, b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 else { return }
                 i += 1
             }
         }
@@ -216,8 +223,8 @@ private struct Parser {
 
             // After a value (or at the closing bracket of an empty container).
             while true {
-                guard top >= 0, let base = tape.baseAddress else { break parsing }
-                let container = base + top
+                guard top >= 0 else { break parsing }
+                let container = tape + top
                 skipWhitespace(&i)
                 guard i < n else { return JSONError(reason: .unexpectedEnd, offset: i) }
                 let c = p[i]
@@ -240,7 +247,7 @@ private struct Parser {
                     top = -1
                 } else {
                     top = Int(parent)
-                    topIsObject = base[top].kind == .object
+                    topIsObject = tape[top].kind == .object
                 }
             }
         }
