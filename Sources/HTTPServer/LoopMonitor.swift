@@ -21,11 +21,17 @@ public final class LoopMonitor: Sendable {
         var method = ""
         var path = ""
         var bodyBytes = 0
-        var notes: [(String, String)] = []
+        var notes: [Note] = []
+
+        /// A named struct, not a tuple: clearing the list then needs no runtime type lookup.
+        struct Note: Sendable {
+            var name: String
+            var value: String
+        }
 
         var description: String {
             guard !method.isEmpty else { return "" }
-            return (["\(method) \(path), \(bodyBytes) body bytes"] + notes.map { "\($0.0) \($0.1)" }).joined(separator: ", ")
+            return (["\(method) \(path), \(bodyBytes) body bytes"] + notes.map { "\($0.name) \($0.value)" }).joined(separator: ", ")
         }
     }
 
@@ -61,7 +67,7 @@ public final class LoopMonitor: Sendable {
     /// request.
     public func note(loop: Int, _ name: String, _ value: String) {
         guard slots.indices.contains(loop) else { return }
-        slots[loop].activity.withLock { $0.notes.append((name, value)) }
+        slots[loop].activity.withLock { $0.notes.append(Activity.Note(name: name, value: value)) }
     }
 
     /// The loop takes a request in hand.
