@@ -66,8 +66,8 @@ public struct AdmissionRequest: Sendable {
             throw .notJSON(error)
         }
         let root = document.root
-        guard root.isObject, root["kind"]?.isString("AdmissionReview") == true else { throw .notAnAdmissionReview }
-        guard let versionValue = root["apiVersion"], versionValue.kind == .string else { throw .notAnAdmissionReview }
+        guard root.isObject, root[.kind]?.isString("AdmissionReview") == true else { throw .notAnAdmissionReview }
+        guard let versionValue = root[.apiVersion], versionValue.kind == .string else { throw .notAnAdmissionReview }
         let version: AdmissionAPIVersion
         if versionValue.isString(AdmissionAPIVersion.v1.rawValue) {
             version = .v1
@@ -76,12 +76,12 @@ public struct AdmissionRequest: Sendable {
         } else {
             throw .unknownAPIVersion(versionValue.string ?? "")
         }
-        guard let request = root["request"], request.isObject else { throw .missingRequest }
+        guard let request = root[.request], request.isObject else { throw .missingRequest }
         let members = RequestMembers(request)
         guard let uid = members.uid?.string, !uid.isEmpty else { throw .missingUID }
         // The uid is echoed in the answer; the apiserver's are UUIDs (36 bytes).
         guard uid.utf8.count <= maxUIDBytes else { throw .badRequestField("AdmissionReview request.uid is longer than \(maxUIDBytes) bytes") }
-        guard let kind = members.kind, kind.isObject, let kindName = kind["kind"]?.string else {
+        guard let kind = members.kind, kind.isObject, let kindName = kind[.kind]?.string else {
             throw .badRequestField("AdmissionReview request.kind must be an object with a string kind")
         }
         guard let operation = members.operation?.string else {
@@ -99,9 +99,9 @@ public struct AdmissionRequest: Sendable {
         let name = try optionalString(members.name, "name") ?? ""
         let object = members.object.flatMap { $0.isNull ? nil : $0 }
         let oldObject = members.oldObject.flatMap { $0.isNull ? nil : $0 }
-        let username = members.userInfo?["username"]?.string ?? ""
+        let username = members.userInfo?[.username]?.string ?? ""
         let dryRun = members.dryRun?.bool ?? false
-        return AdmissionRequest(apiVersion: version, uid: uid, group: kind["group"]?.string ?? "", kind: kindName,
+        return AdmissionRequest(apiVersion: version, uid: uid, group: kind[.group]?.string ?? "", kind: kindName,
                                 subResource: subResource.flatMap { $0.isEmpty ? nil : $0 }, operation: operation,
                                 namespace: namespace, name: name, object: object, oldObject: oldObject,
                                 dryRun: dryRun, username: username)

@@ -72,7 +72,7 @@ enum AdmissionResponseEncoder {
                                     errors: [FieldError], omitted: Int) {
         let kindName = kind?.rawValue ?? request.kind
         // Echoed like any value: at most 256 bytes (object names have at most 253).
-        let name = echoed(request.object?["metadata"]?["name"]?.string ?? request.name)
+        let name = echoed(request.object?[.metadata]?[.name]?.string ?? request.name)
         var items = errors.map(\.description)
         if omitted > 0 { items.append("and \(omitted) more") }
         let list = items.count == 1 ? items[0] : "[" + items.joined(separator: ", ") + "]"
@@ -105,7 +105,7 @@ enum AdmissionResponseEncoder {
     /// `<Kind>.<group> "<name>" is forbidden: <reason>`.
     private static func writeForbidden(_ w: inout JSONWriter, request: AdmissionRequest, kind: StreamKind?, reason: String) {
         let kindName = kind?.rawValue ?? request.kind
-        let name = echoed(request.oldObject?["metadata"]?["name"]?.string ?? request.name)
+        let name = echoed(request.oldObject?[.metadata]?[.name]?.string ?? request.name)
         w.beginObject()
         w.key("metadata"); w.beginObject(); w.endObject()
         w.key("status"); w.string("Failure")

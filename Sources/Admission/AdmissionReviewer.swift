@@ -101,7 +101,7 @@ public struct AdmissionReviewer: Sendable {
     }
 
     func objectName(_ request: AdmissionRequest) -> String {
-        if let name = request.object?["metadata"]?["name"]?.string, !name.isEmpty { return name }
+        if let name = request.object?[.metadata]?[.name]?.string, !name.isEmpty { return name }
         return request.name
     }
 }

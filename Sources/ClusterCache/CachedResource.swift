@@ -47,7 +47,7 @@ struct ObjectIdentity {
 /// values are never copied out of the answer they arrived in.
 enum Records {
     static func secret(_ object: JSONValue) -> SecretRecord {
-        let value = object["metadata"]?["labels"]?[ClusterSnapshot.credentialsLabelKey]
+        let value = object["metadata"]?["labels"]?[member: ClusterSnapshot.credentialsLabelKey]
         return SecretRecord(hasCredentialsLabel: value?.isString(ClusterSnapshot.credentialsLabelValue) == true)
     }
 

@@ -164,9 +164,27 @@ public struct JSONValue: Sendable {
 
     /// The value of member `key` of an object; nil when absent or when this is not an
     /// object. With duplicate keys the last one wins, as in Go's encoding/json.
-    public subscript(key: String) -> JSONValue? {
-        var key = key
-        let found = key.withUTF8 { memberIndex(of: $0) }
+    public subscript(key: JSONKey) -> JSONValue? {
+        let found = document.nodes.withUnsafeBufferPointer { nodes -> Int? in
+            document.storage.withUnsafeBufferPointer { storage -> Int? in
+                var found: Int?
+                forEachKeyNode(nodes, count: key.count) { i, k in
+                    if k.hasEscapes {
+                        if key.text.withUTF8Buffer({ JSONValue(document: document, index: i).equals($0) }) { found = i + 1 }
+                    } else if key.matches(storage, at: Int(k.start)) {
+                        found = i + 1
+                    }
+                }
+                return found
+            }
+        }
+        return found.map { JSONValue(document: document, index: $0) }
+    }
+
+    /// The value of member `name`, a name known only at run time (see `subscript(key:)`).
+    public subscript(member name: String) -> JSONValue? {
+        var name = name
+        let found = name.withUTF8 { memberIndex(of: $0) }
         return found.map { JSONValue(document: document, index: $0) }
     }
 
@@ -192,29 +210,37 @@ public struct JSONValue: Sendable {
     /// The tape index of the value of member `key`, scanning keys in place.
     private func memberIndex(of key: UnsafeBufferPointer<UInt8>) -> Int? {
         document.nodes.withUnsafeBufferPointer { nodes -> Int? in
-            let object = nodes[index]
-            guard object.kind == .object else { return nil }
-            return document.storage.withUnsafeBufferPointer { storage -> Int? in
+            document.storage.withUnsafeBufferPointer { storage -> Int? in
                 var found: Int?
-                var i = index + 1
-                let end = Int(object.end)
-                while i + 1 < end {
-                    let k = nodes[i]
-                    if k.hasEscapes {
-                        if JSONValue(document: document, index: i).equals(key) { found = i + 1 }
-                    } else if Int(k.count) == key.count {
-                        let start = Int(k.start)
-                        var same = true
-                        for j in 0..<key.count where storage[start + j] != key[j] {
-                            same = false
-                            break
-                        }
-                        if same { found = i + 1 }
-                    }
-                    i = Int(nodes[i + 1].end)
+                forEachKeyNode(nodes, count: key.count) { i, k in
+                    let same = k.hasEscapes
+                        ? JSONValue(document: document, index: i).equals(key)
+                        : UnsafeBufferPointer(rebasing: storage[Int(k.start)..<Int(k.start) + key.count]).elementsEqual(key)
+                    if same { found = i + 1 }
                 }
                 return found
             }
+        }
+    }
+
+    /// Calls `body` with the tape index and node of each of this object's keys that may
+    /// be `count` bytes long decoded: that long as written without escapes, or longer
+    /// with escapes (an escape is always longer than what it stands for).
+    @inline(__always)
+    private func forEachKeyNode(_ nodes: UnsafeBufferPointer<JSONNode>, count: Int, _ body: (Int, JSONNode) -> Void) {
+        let object = nodes[index]
+        guard object.kind == .object else { return }
+        var i = index + 1
+        let end = Int(object.end)
+        while i + 1 < end {
+            let k = nodes[i]
+            let written = Int(k.count)
+            if written == count {
+                if !k.hasEscapes { body(i, k) }
+            } else if written > count && k.hasEscapes {
+                body(i, k)
+            }
+            i = Int(nodes[i + 1].end)
         }
     }
 

@@ -136,7 +136,7 @@ private struct KubeconfigReader {
         tls.trustedCertificatesPEM = try fileOrData(cluster, "certificate-authority")
         var token = BearerToken.none
         if let user, user.isObject {
-            for unsupported in ["exec", "auth-provider"] where user[unsupported].map({ !$0.isNull }) == true {
+            for unsupported in ["exec", "auth-provider"] where user[member: unsupported].map({ !$0.isNull }) == true {
                 throw fail("user \"\(userName)\" authenticates with \(unsupported), which this server does not run; use a token, tokenFile or client certificate")
             }
             if user["username"]?.string != nil || user["password"]?.string != nil {
@@ -166,11 +166,11 @@ private struct KubeconfigReader {
 
     /// `<key>-data` (base64) or the file `<key>` names.
     func fileOrData(_ object: JSONValue, _ key: String) throws(ClusterAccessError) -> [UInt8]? {
-        if let data = object[key + "-data"]?.string, !data.isEmpty {
+        if let data = object[member: key + "-data"]?.string, !data.isEmpty {
             guard let decoded = Base64.decode(data) else { throw fail("\(key)-data is not base64") }
             return decoded
         }
-        guard let file = object[key]?.string, !file.isEmpty else { return nil }
+        guard let file = object[member: key]?.string, !file.isEmpty else { return nil }
         do {
             return try FileContents.read(path: resolve(file))
         } catch {

@@ -195,7 +195,7 @@ public struct ManifestChecker: Sendable {
         for component in path.components {
             let next: JSONValue?
             switch component {
-            case .field(let name), .key(let name): next = node[name]
+            case .field(let name), .key(let name): next = node[member: name]
             case .index(let i): next = node.isArray ? node.elements.dropFirst(i).first(where: { _ in true }) : nil
             }
             guard let next else { break }

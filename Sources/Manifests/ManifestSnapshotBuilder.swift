@@ -19,13 +19,13 @@ struct ManifestSnapshotBuilder {
         let group = apiVersion.contains("/") ? String(apiVersion.split(separator: "/")[0]) : ""
         switch (group, kind) {
         case ("", "Secret"):
-            let labelled = metadata["labels"]?[ClusterSnapshot.credentialsLabelKey]?
+            let labelled = metadata["labels"]?[member: ClusterSnapshot.credentialsLabelKey]?
                 .isString(ClusterSnapshot.credentialsLabelValue) == true
             snapshot.secrets[namespace, default: [:]][name] = SecretRecord(hasCredentialsLabel: labelled)
             if labelled {
                 var keys: [String] = []
                 for field in ["data", "stringData"] {
-                    guard let data = object[field], data.isObject else { continue }
+                    guard let data = object[member: field], data.isObject else { continue }
                     keys += data.members.compactMap { $0.key.string }
                 }
                 snapshot.credentialKeys[namespace, default: [:]][name] = keys

@@ -64,12 +64,12 @@ struct ConnectionRules {
     static let forbiddenConfigKeyLengths = Set(forbiddenConfigKeys.keys.map(\.utf8.count))
 
     func defaults(spec: JSONValue, namespace: String, into patch: inout [PatchOperation]) {
-        guard !namespace.isEmpty, let kafka = spec["kafkaConfig"], kafka.isObject else { return }
-        if needsNamespace(kafka["authentication"]?["credentials"]) {
+        guard !namespace.isEmpty, let kafka = spec[.kafkaConfig], kafka.isObject else { return }
+        if needsNamespace(kafka[.authentication]?[.credentials]) {
             patch.append(PatchOperation(path: ["spec", "kafkaConfig", "authentication", "credentials", "namespace"],
                                         value: .string(namespace)))
         }
-        if needsNamespace(kafka["security"]?["certificate"]) {
+        if needsNamespace(kafka[.security]?[.certificate]) {
             patch.append(PatchOperation(path: ["spec", "kafkaConfig", "security", "certificate", "namespace"],
                                         value: .string(namespace)))
         }
@@ -77,31 +77,31 @@ struct ConnectionRules {
 
     func validate(object: JSONValue, old: JSONValue?, namespace: String, checks: inout FieldChecks,
                   warnings: inout [String]) {
-        guard let spec = object["spec"], !spec.isNull else { return checks.required(Paths.spec) }
+        guard let spec = object[.spec], !spec.isNull else { return checks.required(Paths.spec) }
         guard let spec = checks.object(spec, Paths.spec) else { return }
 
         let namePath = Paths.name
         // Decoded only where the text is needed (a Sample source, an UPDATE).
-        let nameValue = checks.nonEmptyString(spec["name"], namePath)
-        if nameValue == nil && isDefaultable(spec["name"]) { checks.required(namePath) }
+        let nameValue = checks.nonEmptyString(spec[.name], namePath)
+        if nameValue == nil && isDefaultable(spec[.name]) { checks.required(namePath) }
         let typePath = Paths.type
-        let type = checks.oneOf(spec["type"], typePath, Self.types)
+        let type = checks.oneOf(spec[.type], typePath, Self.types)
 
         let kafkaPath = Paths.kafka
         let clusterPath = Paths.cluster
-        let hasKafka = !isEmptyValue(spec["kafkaConfig"])
-        let hasCluster = !isEmptyValue(spec["clusterConfig"])
+        let hasKafka = !isEmptyValue(spec[.kafkaConfig])
+        let hasCluster = !isEmptyValue(spec[.clusterConfig])
         switch type {
         case "Kafka":
             if hasKafka {
-                validateKafka(spec["kafkaConfig"], kafkaPath, namespace: namespace, &checks, &warnings)
+                validateKafka(spec[.kafkaConfig], kafkaPath, namespace: namespace, &checks, &warnings)
             } else {
                 checks.required(kafkaPath)
             }
             if hasCluster { checks.forbidden(clusterPath, "may not be set when spec.type is Kafka") }
         case "Cluster":
             if hasCluster {
-                validateCluster(spec["clusterConfig"], clusterPath, &checks)
+                validateCluster(spec[.clusterConfig], clusterPath, &checks)
             } else {
                 checks.required(clusterPath)
             }
@@ -116,11 +116,11 @@ struct ConnectionRules {
             break
         }
 
-        if let oldSpec = old?["spec"], oldSpec.isObject {
-            if let name = nameValue?.string, let oldName = oldSpec["name"]?.string, !oldName.isEmpty, name != oldName {
+        if let oldSpec = old?[.spec], oldSpec.isObject {
+            if let name = nameValue?.string, let oldName = oldSpec[.name]?.string, !oldName.isEmpty, name != oldName {
                 checks.invalid(namePath, name, "field is immutable")
             }
-            if let newType = spec["type"]?.string, let oldType = oldSpec["type"]?.string, !oldType.isEmpty, newType != oldType {
+            if let newType = spec[.type]?.string, let oldType = oldSpec[.type]?.string, !oldType.isEmpty, newType != oldType {
                 checks.invalid(typePath, newType, "field is immutable")
             }
         }
@@ -131,19 +131,19 @@ struct ConnectionRules {
     private func validateCluster(_ value: JSONValue?, _ path: FieldPath, _ checks: inout FieldChecks) {
         guard let config = checks.object(value, path) else { return }
         let namePath = Paths.clusterName
-        if let name = checks.string(config["name"], namePath) {
+        if let name = checks.string(config[.name], namePath) {
             if !isAtlasName(name) { checks.invalid(namePath, name, "must contain only ASCII letters, digits and '-'") }
             if name.utf8.count > 64 { checks.tooLong(namePath, max: 64) }
-        } else if isDefaultable(config["name"]) {
+        } else if isDefaultable(config[.name]) {
             checks.required(namePath)
         }
         let rolePath = Paths.role
-        guard !isEmptyValue(config["role"]) else { return checks.required(rolePath) }
-        guard let role = checks.object(config["role"], rolePath) else { return }
+        guard !isEmptyValue(config[.role]) else { return checks.required(rolePath) }
+        guard let role = checks.object(config[.role], rolePath) else { return }
         let roleNamePath = Paths.roleName
-        let roleName = checks.string(role["name"], roleNamePath)
-        if roleName == nil && isDefaultable(role["name"]) { checks.required(roleNamePath) }
-        let roleType = checks.oneOf(role["type"], Paths.roleType, Self.roleTypes)
+        let roleName = checks.string(role[.name], roleNamePath)
+        if roleName == nil && isDefaultable(role[.name]) { checks.required(roleNamePath) }
+        let roleType = checks.oneOf(role[.type], Paths.roleType, Self.roleTypes)
         if roleType == "BUILT_IN", let roleName, !configuration.builtInRoles.contains(roleName) {
             checks.notSupported(roleNamePath, roleName, configuration.builtInRoles)
         }
@@ -156,45 +156,45 @@ struct ConnectionRules {
         guard let kafka = checks.object(value, path) else { return }
 
         let serversPath = Paths.servers
-        if let servers = checks.nonEmptyString(kafka["bootstrapServers"], serversPath) {
+        if let servers = checks.nonEmptyString(kafka[.bootstrapServers], serversPath) {
             servers.withUTF8 { validateBootstrapServers($0, serversPath, &checks) }
-        } else if isDefaultable(kafka["bootstrapServers"]) {
+        } else if isDefaultable(kafka[.bootstrapServers]) {
             checks.required(serversPath)
         }
 
         let authPath = Paths.authentication
         var mechanism: String?
         // An object is judged member by member below; only other values are looked into.
-        if kafka["authentication"]?.isObject != true && isEmptyValue(kafka["authentication"]) {
+        if kafka[.authentication]?.isObject != true && isEmptyValue(kafka[.authentication]) {
             checks.required(authPath)
-        } else if let auth = checks.object(kafka["authentication"], authPath) {
-            mechanism = checks.oneOf(auth["mechanism"], Paths.mechanism, Self.mechanisms)
-            validateSecretReference(auth["credentials"], Paths.credentials, namespace: namespace,
+        } else if let auth = checks.object(kafka[.authentication], authPath) {
+            mechanism = checks.oneOf(auth[.mechanism], Paths.mechanism, Self.mechanisms)
+            validateSecretReference(auth[.credentials], Paths.credentials, namespace: namespace,
                                     required: nil, &checks)
         }
 
         let securityPath = Paths.security
         var protocolName: String?
-        if kafka["security"]?.isObject != true && isEmptyValue(kafka["security"]) {
+        if kafka[.security]?.isObject != true && isEmptyValue(kafka[.security]) {
             checks.required(securityPath)
-        } else if let security = checks.object(kafka["security"], securityPath) {
-            protocolName = checks.oneOf(security["protocol"], Paths.securityProtocol, Self.protocols)
+        } else if let security = checks.object(kafka[.security], securityPath) {
+            protocolName = checks.oneOf(security[.`protocol`], Paths.securityProtocol, Self.protocols)
             let certificatePath = Paths.certificate
             switch configuration.kafkaCertificate {
             case .always:
-                validateSecretReference(security["certificate"], certificatePath, namespace: namespace,
+                validateSecretReference(security[.certificate], certificatePath, namespace: namespace,
                                         required: Self.certificateAlwaysRequired, &checks)
             case .ssl where protocolName == "SSL":
-                validateSecretReference(security["certificate"], certificatePath, namespace: namespace,
+                validateSecretReference(security[.certificate], certificatePath, namespace: namespace,
                                         required: "required when spec.kafkaConfig.security.protocol is SSL", &checks)
-            case .ssl where !isEmptyValue(security["certificate"]):
-                validateSecretReference(security["certificate"], certificatePath, namespace: namespace, required: nil, &checks)
+            case .ssl where !isEmptyValue(security[.certificate]):
+                validateSecretReference(security[.certificate], certificatePath, namespace: namespace, required: nil, &checks)
             case .ssl:
                 break
             }
         }
 
-        validateConfig(kafka["config"], Paths.config, &checks)
+        validateConfig(kafka[.config], Paths.config, &checks)
 
         if protocolName == "PLAINTEXT" {
             warnings.append(Self.plaintextWarning)
@@ -212,10 +212,10 @@ struct ConnectionRules {
         }
         guard let reference = checks.object(value, paths.reference) else { return }
         let nsPath = paths.namespace
-        let refNamespace = checks.string(reference["namespace"], nsPath)
+        let refNamespace = checks.string(reference[.namespace], nsPath)
         if let refNamespace { checks.label(refNamespace, nsPath) }
-        guard let name = checks.nonEmptyString(reference["name"], namePath) else {
-            if isDefaultable(reference["name"]) { checks.required(namePath, detail) }
+        guard let name = checks.nonEmptyString(reference[.name], namePath) else {
+            if isDefaultable(reference[.name]) { checks.required(namePath, detail) }
             return
         }
         name.withUTF8 { checks.subdomain(bytes: $0, namePath) }

@@ -24,24 +24,24 @@ struct InstanceRules {
     static let defaultTier = "SP10"
 
     func defaults(spec: JSONValue, namespace: String, into patch: inout [PatchOperation]) {
-        let clusterConfig = spec["clusterConfig"]
+        let clusterConfig = spec[.clusterConfig]
         if clusterConfig == nil || clusterConfig?.isNull == true {
             patch.append(PatchOperation(path: ["spec", "clusterConfig"],
                                         value: .object([("provider", .string(Self.defaultProvider)),
                                                         ("tier", .string(Self.defaultTier))])))
         } else if let clusterConfig, clusterConfig.isObject {
-            if isDefaultable(clusterConfig["provider"]) {
+            if isDefaultable(clusterConfig[.provider]) {
                 patch.append(PatchOperation(path: ["spec", "clusterConfig", "provider"], value: .string(Self.defaultProvider)))
             }
-            if isDefaultable(clusterConfig["tier"]) {
+            if isDefaultable(clusterConfig[.tier]) {
                 patch.append(PatchOperation(path: ["spec", "clusterConfig", "tier"], value: .string(Self.defaultTier)))
             }
         }
         guard !namespace.isEmpty else { return }
-        if needsNamespace(spec["projectRef"]) {
+        if needsNamespace(spec[.projectRef]) {
             patch.append(PatchOperation(path: ["spec", "projectRef", "namespace"], value: .string(namespace)))
         }
-        if let registry = spec["connectionRegistry"], registry.isArray {
+        if let registry = spec[.connectionRegistry], registry.isArray {
             for (i, entry) in registry.elements.enumerated() where needsNamespace(entry) {
                 patch.append(PatchOperation(path: ["spec", "connectionRegistry", String(i), "namespace"], value: .string(namespace)))
             }
@@ -53,36 +53,36 @@ struct InstanceRules {
     func validate(object: JSONValue, old: JSONValue?, namespace: String, checks: inout FieldChecks,
                   warnings: inout [String]) {
         let specPath = Paths.spec
-        guard let spec = object["spec"], !spec.isNull else { return checks.required(specPath) }
+        guard let spec = object[.spec], !spec.isNull else { return checks.required(specPath) }
         guard let spec = checks.object(spec, specPath) else { return }
 
         let namePath = Paths.name
-        let name = checks.string(spec["name"], namePath)
+        let name = checks.string(spec[.name], namePath)
         if let name {
             if !isAtlasName(name) { checks.invalid(namePath, name, "must contain only ASCII letters, digits and '-'") }
-        } else if isDefaultable(spec["name"]) {
+        } else if isDefaultable(spec[.name]) {
             checks.required(namePath)
         }
 
-        let tier = validateClusterConfig(spec["clusterConfig"], Paths.clusterConfig, &checks)
+        let tier = validateClusterConfig(spec[.clusterConfig], Paths.clusterConfig, &checks)
         // AKO (v2.x) sends provider and region to Atlas, never the tier: on CREATE a tier
         // other than the default, on UPDATE any change, will not happen.
         if let tier {
-            if let oldSpec = old?["spec"] {
-                let oldTier = oldSpec["clusterConfig"]?["tier"]?.string.flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultTier
+            if let oldSpec = old?[.spec] {
+                let oldTier = oldSpec[.clusterConfig]?[.tier]?.string.flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultTier
                 if tier != oldTier { warnings.append(Self.tierWarning) }
             } else if tier != Self.defaultTier {
                 warnings.append(Self.tierWarning)
             }
         }
-        let project = validateProjectRef(spec["projectRef"], Paths.projectRef, &checks)
-        validateRegistry(spec["connectionRegistry"], Paths.registry, namespace: namespace, &checks)
+        let project = validateProjectRef(spec[.projectRef], Paths.projectRef, &checks)
+        validateRegistry(spec[.connectionRegistry], Paths.registry, namespace: namespace, &checks)
 
-        if let oldSpec = old?["spec"], oldSpec.isObject {
-            let oldName = oldSpec["name"]?.string ?? ""
+        if let oldSpec = old?[.spec], oldSpec.isObject {
+            let oldName = oldSpec[.name]?.string ?? ""
             if let name, !oldName.isEmpty, name != oldName { checks.invalid(namePath, name, "field is immutable") }
-            let oldProject = oldSpec["projectRef"]
-            if let project, let oldProjectName = oldProject?["name"]?.string, !oldProjectName.isEmpty {
+            let oldProject = oldSpec[.projectRef]
+            if let project, let oldProjectName = oldProject?[.name]?.string, !oldProjectName.isEmpty {
                 if project.name != oldProjectName {
                     checks.invalid(Paths.projectName, project.name, "field is immutable")
                 }
@@ -105,22 +105,22 @@ struct InstanceRules {
         let providers = configuration.regions.map(\.provider)
         let providerPath = Paths.provider
         var provider: String?
-        if isDefaultable(config["provider"]) {
+        if isDefaultable(config[.provider]) {
             provider = Self.defaultProvider
             if !providers.contains(Self.defaultProvider) { checks.notSupported(providerPath, Self.defaultProvider, providers) }
         } else {
-            provider = checks.oneOf(config["provider"], providerPath, providers)
+            provider = checks.oneOf(config[.provider], providerPath, providers)
         }
         let regionPath = Paths.region
-        if let region = checks.string(config["region"], regionPath) {
+        if let region = checks.string(config[.region], regionPath) {
             if let provider, let regions = configuration.regions(of: provider), !regions.contains(region) {
                 checks.notSupported(regionPath, region, regions)
             }
-        } else if isDefaultable(config["region"]) {
+        } else if isDefaultable(config[.region]) {
             checks.required(regionPath)
         }
-        guard !isDefaultable(config["tier"]) else { return Self.defaultTier }
-        return checks.oneOf(config["tier"], Paths.tier, Self.tiers)
+        guard !isDefaultable(config[.tier]) else { return Self.defaultTier }
+        return checks.oneOf(config[.tier], Paths.tier, Self.tiers)
     }
 
     /// Returns the reference when its name is usable.
@@ -131,10 +131,10 @@ struct InstanceRules {
             return nil
         }
         guard let ref = checks.object(value, path) else { return nil }
-        let namespace = checks.string(ref["namespace"], Paths.projectNamespace)
+        let namespace = checks.string(ref[.namespace], Paths.projectNamespace)
         if let namespace { checks.label(namespace, Paths.projectNamespace) }
-        guard let name = checks.string(ref["name"], Paths.projectName) else {
-            if isDefaultable(ref["name"]) { checks.required(Paths.projectName) }
+        guard let name = checks.string(ref[.name], Paths.projectName) else {
+            if isDefaultable(ref[.name]) { checks.required(Paths.projectName) }
             return nil
         }
         checks.subdomain(name, Paths.projectName)
@@ -158,11 +158,11 @@ struct InstanceRules {
                 continue
             }
             let nsPath = entryPath.child("namespace")
-            let entryNamespace = checks.string(entry["namespace"], nsPath)
+            let entryNamespace = checks.string(entry[.namespace], nsPath)
             if let entryNamespace { checks.label(entryNamespace, nsPath) }
             let namePath = entryPath.child("name")
-            guard let name = checks.string(entry["name"], namePath) else {
-                if isDefaultable(entry["name"]) { checks.required(namePath) }
+            guard let name = checks.string(entry[.name], namePath) else {
+                if isDefaultable(entry[.name]) { checks.required(namePath) }
                 continue
             }
             checks.subdomain(name, namePath)

@@ -7,13 +7,13 @@ import JSON
 struct OperatorMetadataRules {
     let configuration: RuleConfiguration
 
-    static let resourcePolicy = "mongodb.com/atlas-resource-policy"
-    static let reconciliationPolicy = "mongodb.com/atlas-reconciliation-policy"
-    static let versionPolicy = "mongodb.com/atlas-resource-version-policy"
-    static let resourceVersion = "mongodb.com/atlas-resource-version"
+    static let resourcePolicy: JSONKey = "mongodb.com/atlas-resource-policy"
+    static let reconciliationPolicy: JSONKey = "mongodb.com/atlas-reconciliation-policy"
+    static let versionPolicy: JSONKey = "mongodb.com/atlas-resource-version-policy"
+    static let resourceVersion: JSONKey = "mongodb.com/atlas-resource-version"
 
     /// The annotations and the values AKO acts on.
-    static let annotations: [(key: String, supported: [String])] = [
+    static let annotations: [(key: JSONKey, supported: [String])] = [
         (resourcePolicy, ["keep", "delete"]),
         (reconciliationPolicy, ["skip"]),
         (versionPolicy, ["allow"]),
@@ -23,27 +23,27 @@ struct OperatorMetadataRules {
     static let annotationsPath = metadataPath.child("annotations")
     static let labelsPath = metadataPath.child("labels")
     /// Each annotation's path, built once.
-    static let annotationPaths = annotations.map { annotationsPath.key($0.key) }
-    static let resourceVersionPath = labelsPath.key(resourceVersion)
+    static let annotationPaths = annotations.map { annotationsPath.key($0.key.string) }
+    static let resourceVersionPath = labelsPath.key(resourceVersion.string)
 
     static let versionFormat = #"must be a semantic version such as 2.15.1 (an optional "v" prefix, -prerelease and +build)"#
 
     func validate(object: JSONValue, old: JSONValue?, checks: inout FieldChecks) {
-        guard let metadata = checks.object(object["metadata"], Self.metadataPath) else { return }
-        let oldMetadata = old?["metadata"]
+        guard let metadata = checks.object(object[.metadata], Self.metadataPath) else { return }
+        let oldMetadata = old?[.metadata]
 
-        let annotations = checks.object(metadata["annotations"], Self.annotationsPath)
+        let annotations = checks.object(metadata[.annotations], Self.annotationsPath)
         for ((key, supported), path) in zip(Self.annotations, Self.annotationPaths) {
             let annotation = annotations?[key]
-            guard old == nil || changed(annotation, from: oldMetadata?["annotations"]?[key]),
+            guard old == nil || changed(annotation, from: oldMetadata?[.annotations]?[key]),
                   let value = checks.string(annotation, path) else { continue }
             if !supported.contains(value) { checks.notSupported(path, value, supported) }
         }
 
-        let labels = checks.object(metadata["labels"], Self.labelsPath)
+        let labels = checks.object(metadata[.labels], Self.labelsPath)
         let path = Self.resourceVersionPath
         let label = labels?[Self.resourceVersion]
-        guard old == nil || changed(label, from: oldMetadata?["labels"]?[Self.resourceVersion]),
+        guard old == nil || changed(label, from: oldMetadata?[.labels]?[Self.resourceVersion]),
               let text = checks.string(label, path) else { return }
         guard let version = OperatorVersion(text) else { return checks.invalid(path, text, Self.versionFormat) }
         if let operatorVersion = configuration.operatorVersion, operatorVersion < version,

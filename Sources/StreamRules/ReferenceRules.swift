@@ -45,10 +45,10 @@ struct ReferenceRules {
     /// The Kafka credentials and certificate Secrets: found, labelled for the operator,
     /// holding the keys it reads.
     func validateConnection(spec: JSONValue, namespace: String, checks: inout FieldChecks, findings: inout Findings) {
-        guard let kafka = spec["kafkaConfig"], kafka.isObject else { return }
-        secret(kafka["authentication"]?["credentials"], ConnectionRules.Paths.credentials.reference,
+        guard let kafka = spec[.kafkaConfig], kafka.isObject else { return }
+        secret(kafka[.authentication]?[.credentials], ConnectionRules.Paths.credentials.reference,
                keys: ["username", "password"], namespace: namespace, checks: &checks, findings: &findings)
-        secret(kafka["security"]?["certificate"], ConnectionRules.Paths.certificate.reference,
+        secret(kafka[.security]?[.certificate], ConnectionRules.Paths.certificate.reference,
                keys: ["certificate"], namespace: namespace, checks: &checks, findings: &findings)
     }
 
@@ -76,13 +76,13 @@ struct ReferenceRules {
 
     /// The project, and every registry entry: found, and no two with the same `spec.name`.
     func validateInstance(spec: JSONValue, namespace: String, checks: inout FieldChecks, findings: inout Findings) {
-        if let project = Self.target(spec["projectRef"], namespace: namespace),
+        if let project = Self.target(spec[.projectRef], namespace: namespace),
            watched(project, InstanceRules.Paths.projectRef, &findings),
            snapshot.projects[project.namespace]?[project.name] == nil {
             missing(.projectNotFound, InstanceRules.Paths.projectRef, project, "AtlasProject \(project.shown) not found",
                     &checks, &findings)
         }
-        guard let registry = spec["connectionRegistry"], registry.isArray,
+        guard let registry = spec[.connectionRegistry], registry.isArray,
               registry.count <= InstanceRules.maxRegistryEntries else { return }
         var seen = Set<ObjectReference>()
         /// `spec.name` to the first entry that uses it.
@@ -126,7 +126,7 @@ struct ReferenceRules {
 
     /// A reference's target: its name (a non-empty string) and its namespace, defaulted.
     static func target(_ reference: JSONValue?, namespace: String) -> ObjectReference? {
-        guard let reference, reference.isObject, let name = reference["name"]?.string, !name.isEmpty else { return nil }
+        guard let reference, reference.isObject, let name = reference[.name]?.string, !name.isEmpty else { return nil }
         return ObjectReference(namespace: effectiveNamespace(reference, default: namespace), name: name)
     }
 

@@ -12,7 +12,7 @@ public struct StreamRules: Sendable {
     /// Defaults for `/mutate` as `add` operations inside `spec`. Never denies; copes
     /// with any shape by leaving what it does not understand to validation.
     public func mutate(_ input: RuleInput) -> Decision {
-        guard let object = input.object, object.isObject, let spec = object["spec"], spec.isObject else { return .allow }
+        guard let object = input.object, object.isObject, let spec = object[.spec], spec.isObject else { return .allow }
         let namespace = objectNamespace(input)
         var patch: [PatchOperation] = []
         switch input.kind {
@@ -55,7 +55,7 @@ public struct StreamRules: Sendable {
                                                                        checks: &checks, warnings: &warnings)
             }
             // References last: their warnings come after those of sections 3 to 5.
-            if let cluster = input.cluster, let spec = object["spec"], spec.isObject {
+            if let cluster = input.cluster, let spec = object[.spec], spec.isObject {
                 let references = ReferenceRules(configuration: configuration, snapshot: cluster)
                 switch input.kind {
                 case .instance: references.validateInstance(spec: spec, namespace: namespace, checks: &checks, findings: &findings)
@@ -75,9 +75,9 @@ public struct StreamRules: Sendable {
     public func validateDelete(_ input: RuleInput) -> Decision {
         guard input.kind == .connection, let cluster = input.cluster,
               configuration.deleteReferencedConnection != .allow else { return .allow }
-        let stored = input.oldObject?["metadata"]
-        let name = stored?["name"]?.string.flatMap { $0.isEmpty ? nil : $0 } ?? input.requestName
-        let namespace = stored?["namespace"]?.string.flatMap { $0.isEmpty ? nil : $0 } ?? input.requestNamespace
+        let stored = input.oldObject?[.metadata]
+        let name = stored?[.name]?.string.flatMap { $0.isEmpty ? nil : $0 } ?? input.requestName
+        let namespace = stored?[.namespace]?.string.flatMap { $0.isEmpty ? nil : $0 } ?? input.requestNamespace
         guard !name.isEmpty else { return .allow }
         let connection = ObjectReference(namespace: namespace, name: name)
         let references = ReferenceRules(configuration: configuration, snapshot: cluster)
@@ -100,7 +100,7 @@ public struct StreamRules: Sendable {
     /// On CREATE always; on UPDATE when `spec` changed (compared as JSON, in one pass).
     private func specNeedsJudging(_ object: JSONValue, old: JSONValue?) -> Bool {
         guard let old else { return true }
-        switch (object["spec"], old["spec"]) {
+        switch (object[.spec], old[.spec]) {
         case (nil, nil): return false
         case let (new?, old?): return !(new == old)
         default: return true
@@ -109,22 +109,22 @@ public struct StreamRules: Sendable {
 
     /// `metadata.namespace`, else the request's namespace.
     func objectNamespace(_ input: RuleInput) -> String {
-        if let ns = input.object?["metadata"]?["namespace"]?.string, !ns.isEmpty { return ns }
+        if let ns = input.object?[.metadata]?[.namespace]?.string, !ns.isEmpty { return ns }
         return input.requestNamespace
     }
 }
 
 /// The effective namespace of a `{name, namespace}` reference: its own, else the object's.
 func effectiveNamespace(_ reference: JSONValue?, default namespace: String) -> String {
-    if let ns = reference?["namespace"]?.string, !ns.isEmpty { return ns }
+    if let ns = reference?[.namespace]?.string, !ns.isEmpty { return ns }
     return namespace
 }
 
 /// Whether a reference needs its namespace filled: it has a name and no namespace.
 func needsNamespace(_ reference: JSONValue?) -> Bool {
-    guard let reference, reference.isObject, let name = reference["name"], name.kind == .string,
+    guard let reference, reference.isObject, let name = reference[.name], name.kind == .string,
           name.stringByteCount > 0 else { return false }
-    guard let ns = reference["namespace"] else { return true }
+    guard let ns = reference[.namespace] else { return true }
     return ns.isNull || (ns.kind == .string && ns.stringByteCount == 0)
 }
 

@@ -119,6 +119,52 @@ final class JSONReaderTests: XCTestCase {
         }
     }
 
+    /// A prepared key (words compared, not bytes) finds what the run-time lookup finds:
+    /// names of every length around the 8- and 16-byte words, near names that differ
+    /// only in their first or last byte, escaped keys, the last of duplicates, a key at
+    /// the very end of the stored bytes (no room for a word), and one-character literals.
+    func testPreparedKeysAgreeWithRunTimeLookup() throws {
+        let names = ["ab", "name", "seven77", "eight888", "nine99999", "kafkaConfig", "bootstrapServers",
+                     "seventeen17171717", "a-key-of-thirty-two-bytes-long!!"]
+        for name in names {
+            let firstChanged = "Z" + name.dropFirst()
+            let lastChanged = name.dropLast() + "Z"
+            let longer = name + "x"
+            let text = #"{"\#(firstChanged)":1,"\#(lastChanged)":2,"\#(longer)":3,"\#(name)":4}"#
+            let doc = try JSONReader.parse(Array(text.utf8))
+            XCTAssertEqual(doc.root[member: name]?.int, 4, name)
+            XCTAssertEqual(doc.root[member: String(firstChanged)]?.int, 1, name)
+            XCTAssertEqual(doc.root[member: String(lastChanged)]?.int, 2, name)
+        }
+        let doc = try JSONReader.parse(Array(#"{"a":0,"ab":1,"name":2,"nam\u0065":3,"eight888":4,"kafkaConfig":5,"kafkaConfiG":6,"bootstrapServers":7,"seventeen17171717":8,"x":{"a-key-of-thirty-two-bytes-long!!":9}}"#.utf8))
+        XCTAssertEqual(doc.root["a"]?.int, 0, "a one-character literal")
+        XCTAssertEqual(doc.root["ab"]?.int, 1)
+        XCTAssertEqual(doc.root["name"]?.int, 3, "the escaped duplicate comes last and wins")
+        XCTAssertEqual(doc.root["eight888"]?.int, 4)
+        XCTAssertEqual(doc.root["kafkaConfig"]?.int, 5)
+        XCTAssertEqual(doc.root["bootstrapServers"]?.int, 7)
+        XCTAssertEqual(doc.root["seventeen17171717"]?.int, 8)
+        XCTAssertEqual(doc.root["x"]?["a-key-of-thirty-two-bytes-long!!"]?.int, 9)
+        XCTAssertNil(doc.root["nam"])
+        XCTAssertNil(doc.root["names"])
+        XCTAssertNil(doc.root["eight88"])
+        XCTAssertNil(doc.root["x"]?["a-key-of-thirty-two-bytes-long!?"], "differs in the middle, beyond both words")
+        XCTAssertNil(doc.root["x"]?["a-key-of-thirty-two-bytez-long!!"])
+
+        // Built documents store decoded strings back to back: the last key ends the bytes.
+        var builder = JSONBuilder()
+        _ = builder.beginObject()
+        _ = builder.string(Array("q".utf8))
+        _ = builder.null()
+        _ = builder.string(Array("ab".utf8))
+        _ = builder.null()
+        builder.end()
+        let built = builder.finish()
+        XCTAssertEqual(built.root["ab"]?.isNull, true)
+        XCTAssertEqual(built.root["q"]?.isNull, true)
+        XCTAssertNil(built.root["a"])
+    }
+
     /// `withUTF8` reads an unescaped string in place and decodes an escaped one; it is
     /// nil for anything but a string.
     func testWithUTF8GivesTheDecodedBytes() throws {
@@ -155,7 +201,7 @@ final class JSONReaderTests: XCTestCase {
     func testEqualityFastPathsAgreeWithTheSemanticComparison() throws {
         let text = #"{"a":{"k":[1,{"x":"y"}],"l":"v"},"b":{"k":[1,{"x":"y"}],"l":"v"},"c":{"l":"v","k":[1,{"x":"y"}]},"d":{ "k" : [1, {"x":"y"}] , "l":"v" },"e":{"k":[1,{"x":"z"}],"l":"v"},"f":{"k":[1,{"x":"y"}],"l":"v","l":"w"},"g":{"k":[1,{"x":"y"}],"l":"w"}}"#
         let root = try JSONReader.parse(Array(text.utf8)).root
-        func v(_ k: String) throws -> JSONValue { try XCTUnwrap(root[k]) }
+        func v(_ k: String) throws -> JSONValue { try XCTUnwrap(root[member: k]) }
         XCTAssertEqual(try v("a"), try v("b"), "identical text")
         XCTAssertEqual(try v("a"), try v("c"), "member order")
         XCTAssertEqual(try v("a"), try v("d"), "whitespace")
