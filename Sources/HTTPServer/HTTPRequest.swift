@@ -9,6 +9,98 @@ public struct HTTPHeader: Sendable, Equatable {
     }
 }
 
+/// A request's header fields in the order received, kept as bytes: each field's name
+/// (lowercased by the parser) and value back to back in one array, behind their two
+/// lengths. Strings are made only for the fields a handler asks for.
+public struct HTTPHeaders: Sendable, Equatable, Sequence {
+    /// Per field: the name's length and the value's (32 bits each, little-endian), the
+    /// name, the value.
+    private var storage: [UInt8] = []
+    /// The number of fields.
+    public private(set) var count = 0
+
+    public init() {}
+
+    public init(_ headers: [HTTPHeader]) {
+        for header in headers { append(header) }
+    }
+
+    mutating func reserveCapacity(_ bytes: Int) {
+        storage.reserveCapacity(bytes)
+    }
+
+    public mutating func append(_ header: HTTPHeader) {
+        var name = header.name, value = header.value
+        name.withUTF8 { name in value.withUTF8 { append(name: name, value: $0, lowercasing: false) } }
+    }
+
+    /// Appends a field, folding the name's ASCII letters to lower case when asked.
+    mutating func append(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, lowercasing: Bool) {
+        let lengths = UInt64(UInt32(truncatingIfNeeded: name.count)) | UInt64(UInt32(truncatingIfNeeded: value.count)) << 32
+        withUnsafeBytes(of: lengths.littleEndian) { storage.append(contentsOf: $0) }
+        let nameStart = storage.count
+        storage.append(contentsOf: name)
+        if lowercasing {
+            storage.withUnsafeMutableBufferPointer { p in
+                for i in nameStart..<p.count where p[i] >= 0x41 && p[i] <= 0x5A { p[i] |= 0x20 }
+            }
+        }
+        storage.append(contentsOf: value)
+        count += 1
+    }
+
+    /// Calls `body` with the value of the first field named `name` (give it lowercased),
+    /// in place; nil when there is none.
+    public func withValue<R>(of name: String, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
+        var name = name
+        return name.withUTF8 { wanted in
+            storage.withUnsafeBufferPointer { p -> R? in
+                var i = 0
+                while i + 8 <= p.count {
+                    let nameLength = Self.length(p, at: i), valueLength = Self.length(p, at: i + 4)
+                    let nameStart = i + 8, valueStart = nameStart + nameLength
+                    i = valueStart + valueLength
+                    guard i <= p.count else { return nil }
+                    if nameLength == wanted.count
+                        && UnsafeBufferPointer(rebasing: p[nameStart..<valueStart]).elementsEqual(wanted) {
+                        return body(UnsafeBufferPointer(rebasing: p[valueStart..<i]))
+                    }
+                }
+                return nil
+            }
+        }
+    }
+
+    /// The value of the first field named `name` (give it lowercased).
+    public func value(of name: String) -> String? {
+        withValue(of: name) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    private static func length(_ p: UnsafeBufferPointer<UInt8>, at i: Int) -> Int {
+        Int(p[i]) | Int(p[i + 1]) << 8 | Int(p[i + 2]) << 16 | Int(p[i + 3]) << 24
+    }
+
+    public struct Iterator: IteratorProtocol {
+        let storage: [UInt8]
+        var offset = 0
+
+        public mutating func next() -> HTTPHeader? {
+            guard offset + 8 <= storage.count else { return nil }
+            let (name, value) = storage.withUnsafeBufferPointer { p -> (String, String) in
+                let nameLength = HTTPHeaders.length(p, at: offset), valueLength = HTTPHeaders.length(p, at: offset + 4)
+                let nameStart = offset + 8
+                let valueStart = Swift.min(nameStart + nameLength, p.count)
+                offset = Swift.min(valueStart + valueLength, p.count)
+                return (String(decoding: UnsafeBufferPointer(rebasing: p[nameStart..<valueStart]), as: UTF8.self),
+                        String(decoding: UnsafeBufferPointer(rebasing: p[valueStart..<offset]), as: UTF8.self))
+            }
+            return HTTPHeader(name: name, value: value)
+        }
+    }
+
+    public func makeIterator() -> Iterator { Iterator(storage: storage) }
+}
+
 /// A complete HTTP/1.1 request as the parser hands it over.
 public struct HTTPRequest: Sendable, Equatable {
     /// The method exactly as sent (methods are case-sensitive).
@@ -19,7 +111,7 @@ public struct HTTPRequest: Sendable, Equatable {
     public var query: String?
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     public var minorVersion: Int
-    public var headers: [HTTPHeader]
+    public var headers: HTTPHeaders
     public var body: [UInt8]
     /// Whether the connection stays open after the response (HTTP/1.1 default,
     /// `Connection: close`, HTTP/1.0 `keep-alive`).
@@ -33,14 +125,14 @@ public struct HTTPRequest: Sendable, Equatable {
         self.path = path
         self.query = query
         self.minorVersion = minorVersion
-        self.headers = headers
+        self.headers = HTTPHeaders(headers)
         self.body = body
         self.keepAlive = keepAlive
     }
 
     /// The first value of header `name` (give it lowercased).
     public func header(_ name: String) -> String? {
-        headers.first { $0.name == name }?.value
+        headers.value(of: name)
     }
 
     /// The value of query parameter `name`, undecoded, if present.

@@ -267,7 +267,7 @@ public struct HTTPRequestParser: Sendable {
         guard var request = parseRequestLine(requestLine, in: p) else {
             return .failure(.badRequest("malformed request line"))
         }
-        request.headers.reserveCapacity(8)
+        request.headers.reserveCapacity(head.count)
         var lineStart = requestLine.upperBound + 2
         var fields = 0
         var contentLength: Int?
@@ -317,7 +317,8 @@ public struct HTTPRequestParser: Sendable {
             case .other:
                 break
             }
-            request.headers.append(HTTPHeader(name: Self.lowercased(name, in: p), value: string(value, in: p)))
+            request.headers.append(name: UnsafeBufferPointer(rebasing: p[name]), value: UnsafeBufferPointer(rebasing: p[value]),
+                                   lowercasing: true)
         }
         if request.minorVersion == 1 && !hostSeen { return .failure(.badRequest("missing Host header")) }
         if transferEncodingSeen && (contentLength != nil || contentLengthTooLarge) {
@@ -419,19 +420,6 @@ public struct HTTPRequestParser: Sendable {
         let w = text.utf8Start
         for k in 0..<range.count where p[range.lowerBound + k] != w[k] { return false }
         return true
-    }
-
-    /// A header name lowercased straight into the string (up to 15 bytes need no allocation).
-    private static func lowercased(_ name: Range<Int>, in p: UnsafeBufferPointer<UInt8>) -> String {
-        String(unsafeUninitializedCapacity: name.count) { out in
-            var k = 0
-            for i in name {
-                let b = p[i]
-                out[k] = b >= 0x41 && b <= 0x5A ? b + 0x20 : b
-                k += 1
-            }
-            return name.count
-        }
     }
 
     private enum ChunkSizeLine {

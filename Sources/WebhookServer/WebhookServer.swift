@@ -271,7 +271,7 @@ final class WebhookEndpoints: Sendable {
         metrics.begin(endpoint)
         let response: HTTPResponse
         var summary: AdmissionSummary?
-        if !WebhookEndpoints.isJSONContentType(request.header("content-type")) {
+        if request.headers.withValue(of: "content-type", WebhookEndpoints.isJSONContentType) != true {
             let given = request.header("content-type") ?? "none"
             response = HTTPResponse(status: .unsupportedMediaType,
                                     body: Status.failureBody(code: 415, message: "Content-Type must be application/json, got \(given)"))
@@ -333,22 +333,19 @@ final class WebhookEndpoints: Sendable {
     }
 
     /// `application/json`, optionally with parameters such as `; charset=utf-8`.
-    static func isJSONContentType(_ value: String?) -> Bool {
-        guard var value else { return false }
-        return value.withUTF8 { bytes in
-            // Case-insensitive "application/json", then the end, or parameters after ';'.
-            let expected = jsonMediaType
-            var i = 0
-            while i < bytes.count && (bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 }
-            guard bytes.count - i >= expected.count else { return false }
-            for b in expected {
-                let c = bytes[i]
-                guard (c >= 0x41 && c <= 0x5A ? c + 0x20 : c) == b else { return false }
-                i += 1
-            }
-            while i < bytes.count && (bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 }
-            return i == bytes.count || bytes[i] == UInt8(ascii: ";")
+    static func isJSONContentType(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        // Case-insensitive "application/json", then the end, or parameters after ';'.
+        let expected = jsonMediaType
+        var i = 0
+        while i < bytes.count && (bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 }
+        guard bytes.count - i >= expected.count else { return false }
+        for b in expected {
+            let c = bytes[i]
+            guard (c >= 0x41 && c <= 0x5A ? c + 0x20 : c) == b else { return false }
+            i += 1
         }
+        while i < bytes.count && (bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 }
+        return i == bytes.count || bytes[i] == UInt8(ascii: ";")
     }
 
     private static let jsonMediaType: [UInt8] = Array("application/json".utf8)

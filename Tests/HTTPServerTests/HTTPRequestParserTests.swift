@@ -200,6 +200,25 @@ final class HTTPRequestParserTests: XCTestCase {
         XCTAssertEqual(parse(input.map { [$0] }, limits: limits).rejection, .headersTooLarge)
     }
 
+    /// Header fields are kept as bytes: names lowercased as they arrive, values read in
+    /// place or as Strings, the first of repeated names found, all of them iterated in order.
+    func testHeaderFieldsKeptAsBytes() throws {
+        let outcome = parse([bytes("POST /v HTTP/1.1\r\nHost: h\r\nContent-TYPE:  Application/JSON \r\nX-Dup: one\r\nx-dup: two\r\nX-Empty:\r\n\r\n")])
+        let request = try XCTUnwrap(outcome.requests.first)
+        XCTAssertEqual(request.headers.count, 5)
+        XCTAssertEqual(request.header("content-type"), "Application/JSON")
+        XCTAssertEqual(request.headers.withValue(of: "content-type") { $0.count }, 16, "read in place, trimmed")
+        XCTAssertEqual(request.header("x-dup"), "one", "the first of repeated fields")
+        XCTAssertEqual(request.header("x-empty"), "")
+        XCTAssertNil(request.header("Content-Type"), "names are looked up lowercased")
+        XCTAssertNil(request.header("x-missing"))
+        XCTAssertEqual(Array(request.headers), [HTTPHeader(name: "host", value: "h"),
+                                                HTTPHeader(name: "content-type", value: "Application/JSON"),
+                                                HTTPHeader(name: "x-dup", value: "one"), HTTPHeader(name: "x-dup", value: "two"),
+                                                HTTPHeader(name: "x-empty", value: "")])
+        XCTAssertEqual(request.headers, HTTPHeaders(Array(request.headers)), "built from the same fields, equal")
+    }
+
     func testManyPipelinedRequestsInOneBuffer() {
         let one = "POST /validate HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}"
         let outcome = parse([bytes(String(repeating: one, count: 100))])
