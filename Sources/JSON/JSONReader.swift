@@ -89,7 +89,7 @@ private struct Parser {
     private mutating func append(_ node: JSONNode) -> Bool {
         guard count < capacity else { return false }
         (tape + count).initialize(to: node)
-        count += 1
+        count &+= 1
         return true
     }
 
@@ -98,6 +98,9 @@ private struct Parser {
     /// per element (per member for an object: keys are not counted). Closing it writes
     /// the real `end` and moves back to the saved parent.
     mutating func run(_ p: UnsafeBufferPointer<UInt8>) -> JSONError? {
+        // Indices stay below `n` (under 2^28 bytes, checked by `parse`), so the arithmetic
+        // on them below cannot overflow and is written with wrapping operators.
+        guard let base = p.baseAddress else { return JSONError(reason: .unexpectedEnd, offset: 0) }
         var i = 0
         let n = p.count
         /// The innermost open container, or -1 at the top level.
@@ -110,7 +113,7 @@ private struct Parser {
                 let b = p[i]
                 // One comparison for the common case, a byte above the space.
                 guard b <= 0x20, b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 else { return }
-                i += 1
+                i &+= 1
             }
         }
 
@@ -127,22 +130,21 @@ private struct Parser {
                 // The one place strings are read, keys and values alike: escapes and
                 // UTF-8 validated, eight bytes at a time while none is a quote, a
                 // backslash, a control character or non-ASCII (the common case).
-                let start = i + 1
+                let start = i &+ 1
                 var j = start
                 var escapes = false
                 scanning: while true {
-                    if let base = p.baseAddress {
-                        while j + 8 <= n {
-                            let x = UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self)
-                            let special = (hasZeroByte(x ^ 0x2222_2222_2222_2222) | hasZeroByte(x ^ 0x5C5C_5C5C_5C5C_5C5C)
-                                | ((x &- 0x2020_2020_2020_2020) & ~x) | x) & 0x8080_8080_8080_8080
-                            if special != 0 {
-                                // The lowest flagged byte is a real one: borrows only run upwards.
-                                j += special.trailingZeroBitCount >> 3
-                                break
-                            }
-                            j += 8
+                    // While j < n - 7 there are 8 more bytes.
+                    while j < n &- 7 {
+                        let x = UInt64(littleEndian: UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self))
+                        let special = (hasZeroByte(x ^ 0x2222_2222_2222_2222) | hasZeroByte(x ^ 0x5C5C_5C5C_5C5C_5C5C)
+                            | ((x &- 0x2020_2020_2020_2020) & ~x) | x) & 0x8080_8080_8080_8080
+                        if special != 0 {
+                            // The lowest flagged byte is a real one: borrows only run upwards.
+                            j &+= special.trailingZeroBitCount >> 3
+                            break
                         }
+                        j &+= 8
                     }
                     guard j < n else { return JSONError(reason: .unexpectedEnd, offset: j) }
                     let c = p[j]
@@ -154,34 +156,34 @@ private struct Parser {
                         switch p[j + 1] {
                         case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
                              UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-                            j += 2
+                            j &+= 2
                         case UInt8(ascii: "u"):
                             guard j + 6 <= n else { return JSONError(reason: .unexpectedEnd, offset: n) }
                             for k in j + 2..<j + 6 where hexDigit(p[k]) == nil {
                                 return JSONError(reason: .invalidEscape, offset: k)
                             }
-                            j += 6
+                            j &+= 6
                         default:
                             return JSONError(reason: .invalidEscape, offset: j)
                         }
                         continue scanning
                     }
-                    if c < 0x80 { j += 1; continue scanning }
+                    if c < 0x80 { j &+= 1; continue scanning }
                     guard let width = utf8Width(p, j) else { return JSONError(reason: .invalidUTF8, offset: j) }
-                    j += width
+                    j &+= width
                 }
                 guard append(JSONNode(kind: .string, hasEscapes: escapes, start: UInt32(truncatingIfNeeded: start),
-                                      count: UInt32(truncatingIfNeeded: j - start),
-                                      end: UInt32(truncatingIfNeeded: count + 1))) else {
+                                      count: UInt32(truncatingIfNeeded: j &- start),
+                                      end: UInt32(truncatingIfNeeded: count &+ 1))) else {
                     return JSONError(reason: .tooLarge, offset: start)
                 }
-                i = j + 1
+                i = j &+ 1
                 if keyNext {
                     keyNext = false
                     skipWhitespace(&i)
                     guard i < n else { return JSONError(reason: .unexpectedEnd, offset: i) }
                     guard p[i] == UInt8(ascii: ":") else { return JSONError(reason: .unexpectedByte(p[i]), offset: i) }
-                    i += 1
+                    i &+= 1
                     continue parsing
                 }
             case UInt8(ascii: "{"), UInt8(ascii: "["):
@@ -190,12 +192,12 @@ private struct Parser {
                 let parent = top < 0 ? Parser.noParent : UInt32(truncatingIfNeeded: top)
                 top = count
                 topIsObject = isObject
-                depth += 1
+                depth &+= 1
                 guard append(JSONNode(kind: isObject ? .object : .array, hasEscapes: false,
                                       start: UInt32(truncatingIfNeeded: i), count: 0, end: parent)) else {
                     return JSONError(reason: .tooLarge, offset: i)
                 }
-                i += 1
+                i &+= 1
                 skipWhitespace(&i)
                 guard i < n else { return JSONError(reason: .unexpectedEnd, offset: i) }
                 if p[i] != (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
@@ -206,15 +208,15 @@ private struct Parser {
             case UInt8(ascii: "t"):
                 guard literal(p, i, "true") else { return JSONError(reason: .unexpectedByte(b), offset: i) }
                 guard append(scalar(.true, i, 4)) else { return JSONError(reason: .tooLarge, offset: i) }
-                i += 4
+                i &+= 4
             case UInt8(ascii: "f"):
                 guard literal(p, i, "false") else { return JSONError(reason: .unexpectedByte(b), offset: i) }
                 guard append(scalar(.false, i, 5)) else { return JSONError(reason: .tooLarge, offset: i) }
-                i += 5
+                i &+= 5
             case UInt8(ascii: "n"):
                 guard literal(p, i, "null") else { return JSONError(reason: .unexpectedByte(b), offset: i) }
                 guard append(scalar(.null, i, 4)) else { return JSONError(reason: .tooLarge, offset: i) }
-                i += 4
+                i &+= 4
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 if let error = readNumber(p, &i) { return error }
             default:
@@ -229,20 +231,20 @@ private struct Parser {
                 guard i < n else { return JSONError(reason: .unexpectedEnd, offset: i) }
                 let c = p[i]
                 if c == UInt8(ascii: ",") {
-                    container.pointee.count += 1
-                    i += 1
+                    container.pointee.count &+= 1
+                    i &+= 1
                     keyNext = topIsObject
                     continue parsing
                 }
                 guard c == (topIsObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) else {
                     return JSONError(reason: .unexpectedByte(c), offset: i)
                 }
-                i += 1
+                i &+= 1
                 // The element before the bracket, if any, was not counted yet.
-                if count > top + 1 { container.pointee.count += 1 }
+                if count > top + 1 { container.pointee.count &+= 1 }
                 let parent = container.pointee.end
                 container.pointee.end = UInt32(truncatingIfNeeded: count)
-                depth -= 1
+                depth &-= 1
                 if parent == Parser.noParent {
                     top = -1
                 } else {
@@ -259,7 +261,7 @@ private struct Parser {
     @inline(__always)
     private func scalar(_ kind: JSONKind, _ start: Int, _ length: Int) -> JSONNode {
         JSONNode(kind: kind, hasEscapes: false, start: UInt32(truncatingIfNeeded: start),
-                 count: UInt32(truncatingIfNeeded: length), end: UInt32(truncatingIfNeeded: count + 1))
+                 count: UInt32(truncatingIfNeeded: length), end: UInt32(truncatingIfNeeded: count &+ 1))
     }
 
     private func literal(_ p: UnsafeBufferPointer<UInt8>, _ i: Int, _ word: StaticString) -> Bool {
