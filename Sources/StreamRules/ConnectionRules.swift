@@ -157,7 +157,7 @@ struct ConnectionRules {
 
         let serversPath = Paths.servers
         if let servers = checks.nonEmptyString(kafka[.bootstrapServers], serversPath) {
-            servers.withUTF8 { validateBootstrapServers($0, serversPath, &checks) }
+            servers.withUTF8 { Self.validateBootstrapServers($0, serversPath, &checks) }
         } else if isDefaultable(kafka[.bootstrapServers]) {
             checks.required(serversPath)
         }
@@ -256,7 +256,7 @@ struct ConnectionRules {
     static let maxBootstrapServers = 256
     static let maxBootstrapServersBytes = 16 * 1024
 
-    private func validateBootstrapServers(_ bytes: UnsafeBufferPointer<UInt8>, _ path: FieldPath,
+    private static func validateBootstrapServers(_ bytes: UnsafeBufferPointer<UInt8>, _ path: FieldPath,
                                           _ checks: inout FieldChecks) {
         let entryCount = bytes.reduce(1) { $0 + ($1 == UInt8(ascii: ",") ? 1 : 0) }
         let tooLong = bytes.count > Self.maxBootstrapServersBytes
