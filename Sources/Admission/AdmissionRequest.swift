@@ -81,7 +81,8 @@ public struct AdmissionRequest: Sendable {
         guard let uid = members.uid?.string, !uid.isEmpty else { throw .missingUID }
         // The uid is echoed in the answer; the apiserver's are UUIDs (36 bytes).
         guard uid.utf8.count <= maxUIDBytes else { throw .badRequestField("AdmissionReview request.uid is longer than \(maxUIDBytes) bytes") }
-        guard let kind = members.kind, kind.isObject, let kindName = kind[.kind]?.string else {
+        guard let kind = members.kind, kind.isObject,
+              let kindName = interned(kind[.kind], StreamKind.connection.rawValue, StreamKind.instance.rawValue) else {
             throw .badRequestField("AdmissionReview request.kind must be an object with a string kind")
         }
         guard let operation = members.operation?.string else {
@@ -101,11 +102,21 @@ public struct AdmissionRequest: Sendable {
         let oldObject = members.oldObject.flatMap { $0.isNull ? nil : $0 }
         let username = members.userInfo?[.username]?.string ?? ""
         let dryRun = members.dryRun?.bool ?? false
-        return AdmissionRequest(apiVersion: version, uid: uid, group: kind[.group]?.string ?? "", kind: kindName,
+        return AdmissionRequest(apiVersion: version, uid: uid, group: interned(kind[.group], StreamKind.group) ?? "", kind: kindName,
                                 subResource: subResource.flatMap { $0.isEmpty ? nil : $0 }, operation: operation,
                                 namespace: namespace, name: name, object: object, oldObject: oldObject,
                                 dryRun: dryRun, username: username)
     }
+}
+
+/// A string member's text; when it is one of `known`, that String itself, so the group
+/// and kind of the reviews this server judges are not copied out (an allocation each:
+/// they are longer than a String holds inline).
+private func interned(_ value: JSONValue?, _ known: String, _ alsoKnown: String? = nil) -> String? {
+    guard let value else { return nil }
+    if value.isString(known) { return known }
+    if let alsoKnown, value.isString(alsoKnown) { return alsoKnown }
+    return value.string
 }
 
 /// The members of `AdmissionReview.request` that are read, found in one pass over its
