@@ -80,28 +80,30 @@ struct ConnectionRules {
         guard let spec = object[.spec], !spec.isNull else { return checks.required(Paths.spec) }
         guard let spec = checks.object(spec, Paths.spec) else { return }
 
+        // Each member looked up once (a lookup scans the object's keys).
+        let name = spec[.name], typeValue = spec[.type], kafka = spec[.kafkaConfig], cluster = spec[.clusterConfig]
         let namePath = Paths.name
         // Decoded only where the text is needed (a Sample source, an UPDATE).
-        let nameValue = checks.nonEmptyString(spec[.name], namePath)
-        if nameValue == nil && isDefaultable(spec[.name]) { checks.required(namePath) }
+        let nameValue = checks.nonEmptyString(name, namePath)
+        if nameValue == nil && isDefaultable(name) { checks.required(namePath) }
         let typePath = Paths.type
-        let type = checks.oneOf(spec[.type], typePath, Self.types)
+        let type = checks.oneOf(typeValue, typePath, Self.types)
 
         let kafkaPath = Paths.kafka
         let clusterPath = Paths.cluster
-        let hasKafka = !isEmptyValue(spec[.kafkaConfig])
-        let hasCluster = !isEmptyValue(spec[.clusterConfig])
+        let hasKafka = !isEmptyValue(kafka)
+        let hasCluster = !isEmptyValue(cluster)
         switch type {
         case "Kafka":
             if hasKafka {
-                validateKafka(spec[.kafkaConfig], kafkaPath, namespace: namespace, &checks, &warnings)
+                validateKafka(kafka, kafkaPath, namespace: namespace, &checks, &warnings)
             } else {
                 checks.required(kafkaPath)
             }
             if hasCluster { checks.forbidden(clusterPath, "may not be set when spec.type is Kafka") }
         case "Cluster":
             if hasCluster {
-                validateCluster(spec[.clusterConfig], clusterPath, &checks)
+                validateCluster(cluster, clusterPath, &checks)
             } else {
                 checks.required(clusterPath)
             }
@@ -120,7 +122,7 @@ struct ConnectionRules {
             if let name = nameValue?.string, let oldName = oldSpec[.name]?.string, !oldName.isEmpty, name != oldName {
                 checks.invalid(namePath, name, "field is immutable")
             }
-            if let newType = spec[.type]?.string, let oldType = oldSpec[.type]?.string, !oldType.isEmpty, newType != oldType {
+            if let newType = typeValue?.string, let oldType = oldSpec[.type]?.string, !oldType.isEmpty, newType != oldType {
                 checks.invalid(typePath, newType, "field is immutable")
             }
         }
@@ -130,19 +132,21 @@ struct ConnectionRules {
 
     private func validateCluster(_ value: JSONValue?, _ path: FieldPath, _ checks: inout FieldChecks) {
         guard let config = checks.object(value, path) else { return }
+        let nameValue = config[.name], roleValue = config[.role]
         let namePath = Paths.clusterName
-        if let name = checks.string(config[.name], namePath) {
+        if let name = checks.string(nameValue, namePath) {
             if !isAtlasName(name) { checks.invalid(namePath, name, "must contain only ASCII letters, digits and '-'") }
             if name.utf8.count > 64 { checks.tooLong(namePath, max: 64) }
-        } else if isDefaultable(config[.name]) {
+        } else if isDefaultable(nameValue) {
             checks.required(namePath)
         }
         let rolePath = Paths.role
-        guard !isEmptyValue(config[.role]) else { return checks.required(rolePath) }
-        guard let role = checks.object(config[.role], rolePath) else { return }
+        guard !isEmptyValue(roleValue) else { return checks.required(rolePath) }
+        guard let role = checks.object(roleValue, rolePath) else { return }
         let roleNamePath = Paths.roleName
-        let roleName = checks.string(role[.name], roleNamePath)
-        if roleName == nil && isDefaultable(role[.name]) { checks.required(roleNamePath) }
+        let roleNameValue = role[.name]
+        let roleName = checks.string(roleNameValue, roleNamePath)
+        if roleName == nil && isDefaultable(roleNameValue) { checks.required(roleNamePath) }
         let roleType = checks.oneOf(role[.type], Paths.roleType, Self.roleTypes)
         if roleType == "BUILT_IN", let roleName, !configuration.builtInRoles.contains(roleName) {
             checks.notSupported(roleNamePath, roleName, configuration.builtInRoles)
@@ -155,19 +159,22 @@ struct ConnectionRules {
                                _ warnings: inout [String]) {
         guard let kafka = checks.object(value, path) else { return }
 
+        // Each member looked up once (a lookup scans the object's keys).
+        let bootstrapServers = kafka[.bootstrapServers], authentication = kafka[.authentication]
+        let security = kafka[.security]
         let serversPath = Paths.servers
-        if let servers = checks.nonEmptyString(kafka[.bootstrapServers], serversPath) {
+        if let servers = checks.nonEmptyString(bootstrapServers, serversPath) {
             servers.withUTF8 { Self.validateBootstrapServers($0, serversPath, &checks) }
-        } else if isDefaultable(kafka[.bootstrapServers]) {
+        } else if isDefaultable(bootstrapServers) {
             checks.required(serversPath)
         }
 
         let authPath = Paths.authentication
         var mechanism: String?
         // An object is judged member by member below; only other values are looked into.
-        if kafka[.authentication]?.isObject != true && isEmptyValue(kafka[.authentication]) {
+        if authentication?.isObject != true && isEmptyValue(authentication) {
             checks.required(authPath)
-        } else if let auth = checks.object(kafka[.authentication], authPath) {
+        } else if let auth = checks.object(authentication, authPath) {
             mechanism = checks.oneOf(auth[.mechanism], Paths.mechanism, Self.mechanisms)
             validateSecretReference(auth[.credentials], Paths.credentials, namespace: namespace,
                                     required: nil, &checks)
@@ -175,20 +182,21 @@ struct ConnectionRules {
 
         let securityPath = Paths.security
         var protocolName: String?
-        if kafka[.security]?.isObject != true && isEmptyValue(kafka[.security]) {
+        if security?.isObject != true && isEmptyValue(security) {
             checks.required(securityPath)
-        } else if let security = checks.object(kafka[.security], securityPath) {
+        } else if let security = checks.object(security, securityPath) {
             protocolName = checks.oneOf(security[.`protocol`], Paths.securityProtocol, Self.protocols)
             let certificatePath = Paths.certificate
+            let certificate = security[.certificate]
             switch configuration.kafkaCertificate {
             case .always:
-                validateSecretReference(security[.certificate], certificatePath, namespace: namespace,
+                validateSecretReference(certificate, certificatePath, namespace: namespace,
                                         required: Self.certificateAlwaysRequired, &checks)
             case .ssl where protocolName == "SSL":
-                validateSecretReference(security[.certificate], certificatePath, namespace: namespace,
+                validateSecretReference(certificate, certificatePath, namespace: namespace,
                                         required: "required when spec.kafkaConfig.security.protocol is SSL", &checks)
-            case .ssl where !isEmptyValue(security[.certificate]):
-                validateSecretReference(security[.certificate], certificatePath, namespace: namespace, required: nil, &checks)
+            case .ssl where !isEmptyValue(certificate):
+                validateSecretReference(certificate, certificatePath, namespace: namespace, required: nil, &checks)
             case .ssl:
                 break
             }
@@ -214,8 +222,9 @@ struct ConnectionRules {
         let nsPath = paths.namespace
         let refNamespace = checks.string(reference[.namespace], nsPath)
         if let refNamespace { checks.label(refNamespace, nsPath) }
-        guard let name = checks.nonEmptyString(reference[.name], namePath) else {
-            if isDefaultable(reference[.name]) { checks.required(namePath, detail) }
+        let nameValue = reference[.name]
+        guard let name = checks.nonEmptyString(nameValue, namePath) else {
+            if isDefaultable(nameValue) { checks.required(namePath, detail) }
             return
         }
         name.withUTF8 { checks.subdomain(bytes: $0, namePath) }
