@@ -3,18 +3,17 @@
 /// over with one comparison and one of the same length is matched with two (names of up
 /// to 16 bytes, most of them) instead of a byte loop.
 ///
-/// `value["spec"]` builds one from the literal; a name known only at run time is looked
-/// up with `value[member:]`.
+/// `value["spec"]` builds one from the literal at each lookup; readers on a hot path keep
+/// theirs as static constants (`extension JSONKey { static let spec: JSONKey = "spec" }`,
+/// then `value[.spec]`). A name known only at run time is looked up with `value[member:]`.
 public struct JSONKey: Sendable, ExpressibleByStringLiteral {
-    @usableFromInline let text: StaticString
-    @usableFromInline let count: Int
+    let text: StaticString
+    let count: Int
     /// Bytes 0..<min(8, count), little-endian, zero above.
-    @usableFromInline let head: UInt64
+    let head: UInt64
     /// For names longer than 8 bytes, bytes count-8..<count.
-    @usableFromInline let tail: UInt64
+    let tail: UInt64
 
-    /// Inlined where the literal is written, so the words are computed by the compiler.
-    @inlinable @inline(__always)
     public init(stringLiteral text: StaticString) {
         self.text = text
         var head: UInt64 = 0
