@@ -181,6 +181,59 @@ public struct JSONValue: Sendable {
         return found.map { JSONValue(document: document, index: $0) }
     }
 
+    /// Members `a` and `b` of an object, found in one scan of its keys rather than one
+    /// each (the last of duplicates wins, as with one lookup).
+    public subscript(_ a: JSONKey, _ b: JSONKey) -> (JSONValue?, JSONValue?) {
+        var found = (-1, -1)
+        scanKeys { i, k in
+            if JSONValue.key(k, at: i, is: a, in: self) { found.0 = i + 1 }
+            if JSONValue.key(k, at: i, is: b, in: self) { found.1 = i + 1 }
+        }
+        return (value(at: found.0), value(at: found.1))
+    }
+
+    /// Members `a` to `d` of an object in one scan (see `subscript(_:_:)`).
+    public subscript(_ a: JSONKey, _ b: JSONKey, _ c: JSONKey, _ d: JSONKey) -> (JSONValue?, JSONValue?, JSONValue?, JSONValue?) {
+        var found = (-1, -1, -1, -1)
+        scanKeys { i, k in
+            if JSONValue.key(k, at: i, is: a, in: self) { found.0 = i + 1 }
+            if JSONValue.key(k, at: i, is: b, in: self) { found.1 = i + 1 }
+            if JSONValue.key(k, at: i, is: c, in: self) { found.2 = i + 1 }
+            if JSONValue.key(k, at: i, is: d, in: self) { found.3 = i + 1 }
+        }
+        return (value(at: found.0), value(at: found.1), value(at: found.2), value(at: found.3))
+    }
+
+    private func value(at index: Int) -> JSONValue? {
+        index < 0 ? nil : JSONValue(document: document, index: index)
+    }
+
+    /// Calls `body` with the tape index and node of each key of this object.
+    @inline(__always)
+    private func scanKeys(_ body: (Int, JSONNode) -> Void) {
+        document.nodes.withUnsafeBufferPointer { nodes in
+            let object = nodes[index]
+            guard object.kind == .object else { return }
+            var i = index + 1
+            let end = Int(object.end)
+            while i + 1 < end {
+                body(i, nodes[i])
+                i = Int(nodes[i + 1].end)
+            }
+        }
+    }
+
+    /// Whether key node `k` (at tape index `i` of `value`'s document) is `key`.
+    @inline(__always)
+    private static func key(_ k: JSONNode, at i: Int, is key: JSONKey, in value: JSONValue) -> Bool {
+        let written = Int(k.count)
+        if written == key.count && !k.hasEscapes {
+            return value.document.storage.withUnsafeBufferPointer { key.matches($0, at: Int(k.start)) }
+        }
+        guard written > key.count && k.hasEscapes else { return false }
+        return key.text.withUTF8Buffer { JSONValue(document: value.document, index: i).equals($0) }
+    }
+
     /// The value of member `name`, a name known only at run time (see `subscript(key:)`).
     public subscript(member name: String) -> JSONValue? {
         var name = name

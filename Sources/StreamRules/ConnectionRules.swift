@@ -81,7 +81,7 @@ struct ConnectionRules {
         guard let spec = checks.object(spec, Paths.spec) else { return }
 
         // Each member looked up once (a lookup scans the object's keys).
-        let name = spec[.name], typeValue = spec[.type], kafka = spec[.kafkaConfig], cluster = spec[.clusterConfig]
+        let (name, typeValue, kafka, cluster) = spec[.name, .type, .kafkaConfig, .clusterConfig]
         let namePath = Paths.name
         // Decoded only where the text is needed (a Sample source, an UPDATE).
         let nameValue = checks.nonEmptyString(name, namePath)
@@ -132,7 +132,7 @@ struct ConnectionRules {
 
     private func validateCluster(_ value: JSONValue?, _ path: FieldPath, _ checks: inout FieldChecks) {
         guard let config = checks.object(value, path) else { return }
-        let nameValue = config[.name], roleValue = config[.role]
+        let (nameValue, roleValue) = config[.name, .role]
         let namePath = Paths.clusterName
         if let name = checks.string(nameValue, namePath) {
             if !isAtlasName(name) { checks.invalid(namePath, name, "must contain only ASCII letters, digits and '-'") }
@@ -144,10 +144,10 @@ struct ConnectionRules {
         guard !isEmptyValue(roleValue) else { return checks.required(rolePath) }
         guard let role = checks.object(roleValue, rolePath) else { return }
         let roleNamePath = Paths.roleName
-        let roleNameValue = role[.name]
+        let (roleNameValue, roleTypeValue) = role[.name, .type]
         let roleName = checks.string(roleNameValue, roleNamePath)
         if roleName == nil && isDefaultable(roleNameValue) { checks.required(roleNamePath) }
-        let roleType = checks.oneOf(role[.type], Paths.roleType, Self.roleTypes)
+        let roleType = checks.oneOf(roleTypeValue, Paths.roleType, Self.roleTypes)
         if roleType == "BUILT_IN", let roleName, !configuration.builtInRoles.contains(roleName) {
             checks.notSupported(roleNamePath, roleName, configuration.builtInRoles)
         }
@@ -160,8 +160,7 @@ struct ConnectionRules {
         guard let kafka = checks.object(value, path) else { return }
 
         // Each member looked up once (a lookup scans the object's keys).
-        let bootstrapServers = kafka[.bootstrapServers], authentication = kafka[.authentication]
-        let security = kafka[.security]
+        let (bootstrapServers, authentication, security, config) = kafka[.bootstrapServers, .authentication, .security, .config]
         let serversPath = Paths.servers
         if let servers = checks.nonEmptyString(bootstrapServers, serversPath) {
             servers.withUTF8 { Self.validateBootstrapServers($0, serversPath, &checks) }
@@ -175,8 +174,9 @@ struct ConnectionRules {
         if authentication?.isObject != true && isEmptyValue(authentication) {
             checks.required(authPath)
         } else if let auth = checks.object(authentication, authPath) {
-            mechanism = checks.oneOf(auth[.mechanism], Paths.mechanism, Self.mechanisms)
-            validateSecretReference(auth[.credentials], Paths.credentials, namespace: namespace,
+            let (mechanismValue, credentials) = auth[.mechanism, .credentials]
+            mechanism = checks.oneOf(mechanismValue, Paths.mechanism, Self.mechanisms)
+            validateSecretReference(credentials, Paths.credentials, namespace: namespace,
                                     required: nil, &checks)
         }
 
@@ -185,9 +185,9 @@ struct ConnectionRules {
         if security?.isObject != true && isEmptyValue(security) {
             checks.required(securityPath)
         } else if let security = checks.object(security, securityPath) {
-            protocolName = checks.oneOf(security[.`protocol`], Paths.securityProtocol, Self.protocols)
+            let (protocolValue, certificate) = security[.`protocol`, .certificate]
+            protocolName = checks.oneOf(protocolValue, Paths.securityProtocol, Self.protocols)
             let certificatePath = Paths.certificate
-            let certificate = security[.certificate]
             switch configuration.kafkaCertificate {
             case .always:
                 validateSecretReference(certificate, certificatePath, namespace: namespace,
@@ -202,7 +202,7 @@ struct ConnectionRules {
             }
         }
 
-        validateConfig(kafka[.config], Paths.config, &checks)
+        validateConfig(config, Paths.config, &checks)
 
         if protocolName == "PLAINTEXT" {
             warnings.append(Self.plaintextWarning)
@@ -220,9 +220,9 @@ struct ConnectionRules {
         }
         guard let reference = checks.object(value, paths.reference) else { return }
         let nsPath = paths.namespace
-        let refNamespace = checks.string(reference[.namespace], nsPath)
+        let (namespaceValue, nameValue) = reference[.namespace, .name]
+        let refNamespace = checks.string(namespaceValue, nsPath)
         if let refNamespace { checks.label(refNamespace, nsPath) }
-        let nameValue = reference[.name]
         guard let name = checks.nonEmptyString(nameValue, namePath) else {
             if isDefaultable(nameValue) { checks.required(namePath, detail) }
             return

@@ -32,7 +32,8 @@ struct OperatorMetadataRules {
         guard let metadata = checks.object(object[.metadata], Self.metadataPath) else { return }
         let oldMetadata = old?[.metadata]
 
-        let annotations = checks.object(metadata[.annotations], Self.annotationsPath)
+        let (annotationsValue, labelsValue) = metadata[.annotations, .labels]
+        let annotations = checks.object(annotationsValue, Self.annotationsPath)
         for ((key, supported), path) in zip(Self.annotations, Self.annotationPaths) {
             let annotation = annotations?[key]
             guard old == nil || changed(annotation, from: oldMetadata?[.annotations]?[key]),
@@ -40,7 +41,7 @@ struct OperatorMetadataRules {
             if !supported.contains(value) { checks.notSupported(path, value, supported) }
         }
 
-        let labels = checks.object(metadata[.labels], Self.labelsPath)
+        let labels = checks.object(labelsValue, Self.labelsPath)
         let path = Self.resourceVersionPath
         let label = labels?[Self.resourceVersion]
         guard old == nil || changed(label, from: oldMetadata?[.labels]?[Self.resourceVersion]),

@@ -165,6 +165,25 @@ final class JSONReaderTests: XCTestCase {
         XCTAssertNil(built.root["a"])
     }
 
+    /// Two or four members found in one scan are the ones single lookups find: the last
+    /// of duplicates, escaped keys decoded, nil for absent members and for non-objects.
+    func testSeveralMembersInOneScanAgreeWithSingleLookups() throws {
+        let doc = try JSONReader.parse(Array(#"{"name":1,"type":2,"n\u0061me":3,"kafkaConfig":{"a":1},"x":4,"type":5}"#.utf8))
+        let (name, type) = doc.root["name", "type"]
+        XCTAssertEqual(name?.int, 3)
+        XCTAssertEqual(type?.int, 5)
+        XCTAssertEqual(name?.int, doc.root["name"]?.int)
+        XCTAssertEqual(type?.int, doc.root["type"]?.int)
+        let (a, b, c, d) = doc.root["kafkaConfig", "missing", "x", "name"]
+        XCTAssertEqual(a?.isObject, true)
+        XCTAssertNil(b)
+        XCTAssertEqual(c?.int, 4)
+        XCTAssertEqual(d?.int, 3)
+        let (e, f) = try XCTUnwrap(doc.root["x"])["name", "type"]
+        XCTAssertNil(e, "not an object")
+        XCTAssertNil(f)
+    }
+
     /// `withUTF8` reads an unescaped string in place and decodes an escaped one; it is
     /// nil for anything but a string.
     func testWithUTF8GivesTheDecodedBytes() throws {
