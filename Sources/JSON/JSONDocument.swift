@@ -165,19 +165,17 @@ public struct JSONValue: Sendable {
     /// The value of member `key` of an object; nil when absent or when this is not an
     /// object. With duplicate keys the last one wins, as in Go's encoding/json.
     public subscript(key: JSONKey) -> JSONValue? {
-        let found = document.nodes.withUnsafeBufferPointer { nodes -> Int? in
-            document.storage.withUnsafeBufferPointer { storage -> Int? in
-                var found: Int?
-                forEachKeyNode(nodes, count: key.count) { i, k in
-                    if k.hasEscapes {
-                        if key.text.withUTF8Buffer({ JSONValue(document: document, index: i).equals($0) }) { found = i + 1 }
-                    } else if key.matches(storage, at: Int(k.start)) {
-                        found = i + 1
-                    }
-                }
-                return found
-            }
+        var found = -1
+        scanKeys { i, k in
+            if JSONValue.key(k, at: i, is: key, in: self) { found = i + 1 }
         }
+        return value(at: found)
+    }
+
+    /// The value of member `name`, a name known only at run time (see `subscript(key:)`).
+    public subscript(member name: String) -> JSONValue? {
+        var name = name
+        let found = name.withUTF8 { memberIndex(of: $0) }
         return found.map { JSONValue(document: document, index: $0) }
     }
 
@@ -223,7 +221,9 @@ public struct JSONValue: Sendable {
         }
     }
 
-    /// Whether key node `k` (at tape index `i` of `value`'s document) is `key`.
+    /// Whether key node `k` (at tape index `i` of `value`'s document) is `key`: compared
+    /// in place when written without escapes; decoded only when it has escapes and is
+    /// longer as written (an escape is always longer than what it stands for).
     @inline(__always)
     private static func key(_ k: JSONNode, at i: Int, is key: JSONKey, in value: JSONValue) -> Bool {
         let written = Int(k.count)
@@ -232,13 +232,6 @@ public struct JSONValue: Sendable {
         }
         guard written > key.count && k.hasEscapes else { return false }
         return key.text.withUTF8Buffer { JSONValue(document: value.document, index: i).equals($0) }
-    }
-
-    /// The value of member `name`, a name known only at run time (see `subscript(key:)`).
-    public subscript(member name: String) -> JSONValue? {
-        var name = name
-        let found = name.withUTF8 { memberIndex(of: $0) }
-        return found.map { JSONValue(document: document, index: $0) }
     }
 
     /// Calls `body` with each member's key (its decoded UTF-8) and value in document
