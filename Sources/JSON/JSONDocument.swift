@@ -63,6 +63,14 @@ struct JSONNode: Sendable {
         @inline(__always) get { packed & 0x0FFF_FFFF }
         @inline(__always) set { packed = (packed & 0xF000_0000) | (newValue & 0x0FFF_FFFF) }
     }
+
+    /// Adds one to an open container's count: a plain add to the packed word, as the
+    /// count stays below `countLimit` (a document has fewer elements than bytes) and
+    /// never carries into the kind bits.
+    @inline(__always)
+    mutating func countOneMore() {
+        packed &+= 1
+    }
 }
 
 /// A read-only view of one value inside a `JSONDocument`.

@@ -231,7 +231,7 @@ private struct Parser {
                 guard i < n else { return JSONError(reason: .unexpectedEnd, offset: i) }
                 let c = p[i]
                 if c == UInt8(ascii: ",") {
-                    container.pointee.count &+= 1
+                    container.pointee.countOneMore()
                     i &+= 1
                     keyNext = topIsObject
                     continue parsing
@@ -241,7 +241,7 @@ private struct Parser {
                 }
                 i &+= 1
                 // The element before the bracket, if any, was not counted yet.
-                if count > top + 1 { container.pointee.count &+= 1 }
+                if count > top + 1 { container.pointee.countOneMore() }
                 let parent = container.pointee.end
                 container.pointee.end = UInt32(truncatingIfNeeded: count)
                 depth &-= 1
