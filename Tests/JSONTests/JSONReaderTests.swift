@@ -72,6 +72,44 @@ final class JSONReaderTests: XCTestCase {
         XCTAssertEqual(try JSONReader.parse(Array("\"h\u{e9}llo \u{1F600}\"".utf8)).root.string, "h\u{e9}llo \u{1F600}")
     }
 
+    /// Strings are scanned sixteen bytes a step, then eight, then one: every kind of byte
+    /// that stops the scan (closing quote, escape, control character, non-ASCII, bad
+    /// UTF-8, the end of the input) is found at every offset of those steps, with every
+    /// length of text after it, so no step skips a byte or reads past the end.
+    func testStringScanStopsAtEveryKindOfByteAtEveryOffset() throws {
+        for before in 0..<40 {
+            let prefix = [UInt8](repeating: UInt8(ascii: "a"), count: before)
+            for after in 0..<20 {
+                let suffix = [UInt8](repeating: UInt8(ascii: "b"), count: after)
+                let plain = String(decoding: prefix + suffix, as: UTF8.self)
+                let accepted: [([UInt8], String)] = [
+                    (Array(#"\n"#.utf8), "\n"), (Array(#"\""#.utf8), "\""), (Array(#"\u00e9"#.utf8), "\u{e9}"),
+                    ([0xC3, 0xA9], "\u{e9}"), ([0xF0, 0x9F, 0x98, 0x80], "\u{1F600}"), ([0x7F], "\u{7F}"), ([], ""),
+                ]
+                for (middle, decoded) in accepted {
+                    let text = [0x22] + prefix + middle + suffix + [0x22]
+                    let document = try JSONReader.parse(text)
+                    XCTAssertEqual(document.root.string, String(decoding: prefix, as: UTF8.self) + decoded
+                                   + String(decoding: suffix, as: UTF8.self), "\(before) \(middle) \(after)")
+                }
+                let rejected: [(UInt8, JSONError.Reason)] = [(0x01, .controlCharacterInString), (0x1F, .controlCharacterInString),
+                                                             (0xFF, .invalidUTF8), (0x80, .invalidUTF8)]
+                for (byte, reason) in rejected {
+                    let text = [0x22] + prefix + [byte] + suffix + [0x22]
+                    XCTAssertThrowsError(try JSONReader.parse(text), "\(before) \(byte) \(after)") { error in
+                        XCTAssertEqual(error as? JSONError, JSONError(reason: reason, offset: 1 + before))
+                    }
+                }
+                XCTAssertThrowsError(try JSONReader.parse([0x22] + prefix + suffix), "unterminated \(before) \(after)") { error in
+                    XCTAssertEqual(error as? JSONError, JSONError(reason: .unexpectedEnd, offset: 1 + before + after))
+                }
+                // Inside an array, so bytes follow the string's end.
+                let array = try JSONReader.parse(Array("[\"\(plain)\",1]".utf8)).root
+                XCTAssertEqual(array.elements.map(\.string), [plain, nil])
+            }
+        }
+    }
+
     func testAccessorsAndExactNumbers() throws {
         let text = #"{"spec":{"name":"a\"b","n":1.50e+3,"big":123456789012345678901234567890,"ok":true,"l":[1,"x",null]},"dup":1,"dup":2}"#
         let doc = try JSONReader.parse(Array(text.utf8))
