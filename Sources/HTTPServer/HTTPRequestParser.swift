@@ -95,7 +95,9 @@ public struct HTTPRequestParser: Sendable {
             buffer.removeSubrange(0..<start)
             start = 0
         }
-        buffer.append(contentsOf: bytes)
+        // As typed bytes: the append is then one memcpy (a raw buffer was copied in part
+        // byte by byte).
+        buffer.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self))
     }
 
     public mutating func append(_ bytes: [UInt8]) {
