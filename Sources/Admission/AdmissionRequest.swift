@@ -66,12 +66,12 @@ public struct AdmissionRequest: Sendable {
             throw .notJSON(error)
         }
         let root = document.root
-        guard root.isObject, root[.kind]?.isString("AdmissionReview") == true else { throw .notAnAdmissionReview }
+        guard root.isObject, root[.kind]?.isString(.admissionReview) == true else { throw .notAnAdmissionReview }
         guard let versionValue = root[.apiVersion], versionValue.kind == .string else { throw .notAnAdmissionReview }
         let version: AdmissionAPIVersion
-        if versionValue.isString(AdmissionAPIVersion.v1.rawValue) {
+        if versionValue.isString(.admissionV1) {
             version = .v1
-        } else if versionValue.isString(AdmissionAPIVersion.v1beta1.rawValue) {
+        } else if versionValue.isString(.admissionV1beta1) {
             version = .v1beta1
         } else {
             throw .unknownAPIVersion(versionValue.string ?? "")
@@ -82,7 +82,7 @@ public struct AdmissionRequest: Sendable {
         // The uid is echoed in the answer; the apiserver's are UUIDs (36 bytes).
         guard uid.utf8.count <= maxUIDBytes else { throw .badRequestField("AdmissionReview request.uid is longer than \(maxUIDBytes) bytes") }
         guard let kind = members.kind, kind.isObject,
-              let kindName = interned(kind[.kind], StreamKind.connection.rawValue, StreamKind.instance.rawValue) else {
+              let kindName = interned(kind[.kind], (.streamConnection, StreamKind.connection.rawValue), (.streamInstance, StreamKind.instance.rawValue)) else {
             throw .badRequestField("AdmissionReview request.kind must be an object with a string kind")
         }
         guard let operation = members.operation?.string else {
@@ -102,7 +102,7 @@ public struct AdmissionRequest: Sendable {
         let oldObject = members.oldObject.flatMap { $0.isNull ? nil : $0 }
         let username = members.userInfo?[.username]?.string ?? ""
         let dryRun = members.dryRun?.bool ?? false
-        return AdmissionRequest(apiVersion: version, uid: uid, group: interned(kind[.group], StreamKind.group) ?? "", kind: kindName,
+        return AdmissionRequest(apiVersion: version, uid: uid, group: interned(kind[.group], (.streamGroup, StreamKind.group)) ?? "", kind: kindName,
                                 subResource: subResource.flatMap { $0.isEmpty ? nil : $0 }, operation: operation,
                                 namespace: namespace, name: name, object: object, oldObject: oldObject,
                                 dryRun: dryRun, username: username)
@@ -112,10 +112,10 @@ public struct AdmissionRequest: Sendable {
 /// A string member's text; when it is one of `known`, that String itself, so the group
 /// and kind of the reviews this server judges are not copied out (an allocation each:
 /// they are longer than a String holds inline).
-private func interned(_ value: JSONValue?, _ known: String, _ alsoKnown: String? = nil) -> String? {
+private func interned(_ value: JSONValue?, _ known: (JSONKey, String), _ alsoKnown: (JSONKey, String)? = nil) -> String? {
     guard let value else { return nil }
-    if value.isString(known) { return known }
-    if let alsoKnown, value.isString(alsoKnown) { return alsoKnown }
+    if value.isString(known.0) { return known.1 }
+    if let alsoKnown, value.isString(alsoKnown.0) { return alsoKnown.1 }
     return value.string
 }
 

@@ -360,6 +360,13 @@ public struct JSONValue: Sendable {
         return text.withUTF8 { self.equals($0) }
     }
 
+    /// Whether this is a string whose decoded content is `text`: a prepared text, compared
+    /// by words like a member name (for values a reader checks on every document).
+    public func isString(_ text: JSONKey) -> Bool {
+        let n = node
+        return n.kind == .string && JSONValue.key(n, at: index, is: text, in: self)
+    }
+
     /// Compares a string node's decoded content with UTF-8 bytes.
     func equals(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         let n = node
