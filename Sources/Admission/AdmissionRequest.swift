@@ -54,7 +54,12 @@ public struct AdmissionRequest: Sendable {
     public var object: JSONValue?
     public var oldObject: JSONValue?
     public var dryRun: Bool
-    public var username: String
+    /// `request.userInfo`; the user name is read from it only when asked (it goes into
+    /// log lines, which most reviews do not write).
+    public var userInfo: JSONValue?
+
+    /// `request.userInfo.username`, or "" (made on each call).
+    public var username: String { userInfo?[.username]?.string ?? "" }
 
     /// Decodes a review body. Only the fields above are read; the rest (managedFields,
     /// annotations, options) is validated as JSON and otherwise ignored.
@@ -100,12 +105,11 @@ public struct AdmissionRequest: Sendable {
         let name = try optionalString(members.name, "name") ?? ""
         let object = members.object.flatMap { $0.isNull ? nil : $0 }
         let oldObject = members.oldObject.flatMap { $0.isNull ? nil : $0 }
-        let username = members.userInfo?[.username]?.string ?? ""
         let dryRun = members.dryRun?.bool ?? false
         return AdmissionRequest(apiVersion: version, uid: uid, group: interned(kind[.group], (.streamGroup, StreamKind.group)) ?? "", kind: kindName,
                                 subResource: subResource.flatMap { $0.isEmpty ? nil : $0 }, operation: operation,
                                 namespace: namespace, name: name, object: object, oldObject: oldObject,
-                                dryRun: dryRun, username: username)
+                                dryRun: dryRun, userInfo: members.userInfo)
     }
 }
 

@@ -7,14 +7,26 @@ public struct AdmissionSummary: Sendable {
     public var uid: String
     public var kind: String
     public var namespace: String
-    public var name: String
     public var operation: String
-    public var user: String
     public var allowed: Bool
     public var patchOperations: Int
     public var dryRun: Bool
     /// What the reference rules found (for `reference_findings_total`).
     public var referenceFindings: [ReferenceFinding]
+
+    /// The object's own `metadata.name`, else `request.name`; made when read (for a log
+    /// line, which most reviews do not write), as is `user`.
+    public var name: String {
+        if let own = objectName?.string, !own.isEmpty { return echoed(own) }
+        return echoed(requestName)
+    }
+
+    /// `request.userInfo.username`.
+    public var user: String { echoed(userInfo?[.username]?.string ?? "") }
+
+    let objectName: JSONValue?
+    let requestName: String
+    let userInfo: JSONValue?
 }
 
 /// The answer to one review body.
@@ -65,11 +77,12 @@ public struct AdmissionReviewer: Sendable {
         if decision.outOfTime { return .outOfTime }
         // Every text in the summary is cut at 256 bytes: it goes into every log line.
         let summary = AdmissionSummary(uid: echoed(request.uid), kind: echoed(request.kind),
-                                       namespace: echoed(request.namespace), name: echoed(objectName(request)),
-                                       operation: echoed(request.operation), user: echoed(request.username),
+                                       namespace: echoed(request.namespace), operation: echoed(request.operation),
                                        allowed: decision.allowed,
                                        patchOperations: decision.patch.count, dryRun: request.dryRun,
-                                       referenceFindings: decision.referenceFindings)
+                                       referenceFindings: decision.referenceFindings,
+                                       objectName: request.object?[.metadata]?[.name], requestName: request.name,
+                                       userInfo: request.userInfo)
         let kind = StreamKind(group: request.group, kind: request.kind)
         return .answered(body: AdmissionResponseEncoder.encode(request: request, kind: kind, decision: decision),
                          summary: summary)
@@ -98,10 +111,5 @@ public struct AdmissionReviewer: Sendable {
             decision.patch = []
             return decision
         }
-    }
-
-    func objectName(_ request: AdmissionRequest) -> String {
-        if let name = request.object?[.metadata]?[.name]?.string, !name.isEmpty { return name }
-        return request.name
     }
 }

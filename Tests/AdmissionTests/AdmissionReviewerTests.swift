@@ -59,7 +59,7 @@ final class AdmissionReviewerTests: XCTestCase {
             for uid in ["705ab4f5-6393-11e8-b7cc-42010a800002", "quote\" back\\ tab\t é \u{1}"] {
                 let request = AdmissionRequest(apiVersion: version, uid: uid, group: "", kind: "K", subResource: nil,
                                                operation: "CREATE", namespace: "", name: "", object: nil, oldObject: nil,
-                                               dryRun: false, username: "")
+                                               dryRun: false, userInfo: nil)
                 let template = AdmissionResponseEncoder.encode(request: request, kind: nil, decision: .allow)
                 let general = AdmissionResponseEncoder.encode(request: request, kind: nil, decision: Decision(warnings: ["\u{7}"]))
                 XCTAssertEqual(String(decoding: template, as: UTF8.self), String(decoding: general, as: UTF8.self))
