@@ -83,10 +83,11 @@ private struct Parser {
     /// Marks the outermost container's parent while it is open.
     private static let noParent = UInt32.max
 
-    /// Appends a node; false when the tape is full (a text has at most one node per two
-    /// bytes, so this is only a guard).
+    /// Appends a node to `tape`, which holds `count`; false when it is full (a text has at
+    /// most one node per two bytes, so this is only a guard).
     @inline(__always)
-    private mutating func append(_ node: JSONNode) -> Bool {
+    private static func append(_ node: JSONNode, _ tape: UnsafeMutablePointer<JSONNode>, _ count: inout Int,
+                               _ capacity: Int) -> Bool {
         guard count < capacity else { return false }
         (tape + count).initialize(to: node)
         count &+= 1
@@ -107,6 +108,9 @@ private struct Parser {
         var top = -1
         var topIsObject = false
         var depth = 0
+        let tape = self.tape, capacity = self.capacity
+        var count = self.count
+        defer { self.count = count }
 
         @inline(__always) func skipWhitespace(_ i: inout Int) {
             while i < n {
@@ -184,9 +188,9 @@ private struct Parser {
                     guard let width = utf8Width(p, j) else { return JSONError(reason: .invalidUTF8, offset: j) }
                     j &+= width
                 }
-                guard append(JSONNode(kind: .string, hasEscapes: escapes, start: UInt32(truncatingIfNeeded: start),
-                                      count: UInt32(truncatingIfNeeded: j &- start),
-                                      end: UInt32(truncatingIfNeeded: count &+ 1))) else {
+                guard Parser.append(JSONNode(kind: .string, hasEscapes: escapes, start: UInt32(truncatingIfNeeded: start),
+                                             count: UInt32(truncatingIfNeeded: j &- start),
+                                             end: UInt32(truncatingIfNeeded: count &+ 1)), tape, &count, capacity) else {
                     return JSONError(reason: .tooLarge, offset: start)
                 }
                 i = j &+ 1
@@ -205,8 +209,9 @@ private struct Parser {
                 top = count
                 topIsObject = isObject
                 depth &+= 1
-                guard append(JSONNode(kind: isObject ? .object : .array, hasEscapes: false,
-                                      start: UInt32(truncatingIfNeeded: i), count: 0, end: parent)) else {
+                guard Parser.append(JSONNode(kind: isObject ? .object : .array, hasEscapes: false,
+                                             start: UInt32(truncatingIfNeeded: i), count: 0, end: parent),
+                                    tape, &count, capacity) else {
                     return JSONError(reason: .tooLarge, offset: i)
                 }
                 i &+= 1
@@ -219,18 +224,23 @@ private struct Parser {
                 // Empty: closed below like any other container.
             case UInt8(ascii: "t"):
                 guard literal(p, i, "true") else { return JSONError(reason: .unexpectedByte(b), offset: i) }
-                guard append(scalar(.true, i, 4)) else { return JSONError(reason: .tooLarge, offset: i) }
+                guard Parser.append(Parser.scalar(.true, i, 4, count), tape, &count, capacity) else { return JSONError(reason: .tooLarge, offset: i) }
                 i &+= 4
             case UInt8(ascii: "f"):
                 guard literal(p, i, "false") else { return JSONError(reason: .unexpectedByte(b), offset: i) }
-                guard append(scalar(.false, i, 5)) else { return JSONError(reason: .tooLarge, offset: i) }
+                guard Parser.append(Parser.scalar(.false, i, 5, count), tape, &count, capacity) else { return JSONError(reason: .tooLarge, offset: i) }
                 i &+= 5
             case UInt8(ascii: "n"):
                 guard literal(p, i, "null") else { return JSONError(reason: .unexpectedByte(b), offset: i) }
-                guard append(scalar(.null, i, 4)) else { return JSONError(reason: .tooLarge, offset: i) }
+                guard Parser.append(Parser.scalar(.null, i, 4, count), tape, &count, capacity) else { return JSONError(reason: .tooLarge, offset: i) }
                 i &+= 4
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                if let error = readNumber(p, &i) { return error }
+                let numberEnd: Int
+                do { numberEnd = try Parser.numberEnd(p, from: i) } catch { return error }
+                guard Parser.append(Parser.scalar(.number, i, numberEnd &- i, count), tape, &count, capacity) else {
+                    return JSONError(reason: .tooLarge, offset: i)
+                }
+                i = numberEnd
             default:
                 return JSONError(reason: .unexpectedByte(b), offset: i)
             }
@@ -270,8 +280,9 @@ private struct Parser {
         return nil
     }
 
+    /// A scalar's node, the `count`th of the tape.
     @inline(__always)
-    private func scalar(_ kind: JSONKind, _ start: Int, _ length: Int) -> JSONNode {
+    private static func scalar(_ kind: JSONKind, _ start: Int, _ length: Int, _ count: Int) -> JSONNode {
         JSONNode(kind: kind, hasEscapes: false, start: UInt32(truncatingIfNeeded: start),
                  count: UInt32(truncatingIfNeeded: length), end: UInt32(truncatingIfNeeded: count &+ 1))
     }
@@ -284,13 +295,13 @@ private struct Parser {
         return true
     }
 
-    private mutating func readNumber(_ p: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> JSONError? {
-        let start = i
+    /// Where the number that starts at `i` ends.
+    private static func numberEnd(_ p: UnsafeBufferPointer<UInt8>, from i: Int) throws(JSONError) -> Int {
         let n = p.count
         var j = i
         @inline(__always) func isDigit(_ k: Int) -> Bool { k < n && p[k] >= 0x30 && p[k] <= 0x39 }
         if p[j] == UInt8(ascii: "-") { j += 1 }
-        guard isDigit(j) else { return JSONError(reason: .invalidNumber, offset: j) }
+        guard isDigit(j) else { throw JSONError(reason: .invalidNumber, offset: j) }
         if p[j] == UInt8(ascii: "0") {
             j += 1
         } else {
@@ -298,18 +309,16 @@ private struct Parser {
         }
         if j < n && p[j] == UInt8(ascii: ".") {
             j += 1
-            guard isDigit(j) else { return JSONError(reason: .invalidNumber, offset: j) }
+            guard isDigit(j) else { throw JSONError(reason: .invalidNumber, offset: j) }
             while isDigit(j) { j += 1 }
         }
         if j < n && (p[j] == UInt8(ascii: "e") || p[j] == UInt8(ascii: "E")) {
             j += 1
             if j < n && (p[j] == UInt8(ascii: "+") || p[j] == UInt8(ascii: "-")) { j += 1 }
-            guard isDigit(j) else { return JSONError(reason: .invalidNumber, offset: j) }
+            guard isDigit(j) else { throw JSONError(reason: .invalidNumber, offset: j) }
             while isDigit(j) { j += 1 }
         }
-        guard append(scalar(.number, start, j - start)) else { return JSONError(reason: .tooLarge, offset: start) }
-        i = j
-        return nil
+        return j
     }
 }
 
