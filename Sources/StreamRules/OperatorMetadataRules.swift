@@ -12,18 +12,17 @@ struct OperatorMetadataRules {
     static let versionPolicy: JSONKey = "mongodb.com/atlas-resource-version-policy"
     static let resourceVersion: JSONKey = "mongodb.com/atlas-resource-version"
 
-    /// The annotations and the values AKO acts on.
-    static let annotations: [(key: JSONKey, supported: [String])] = [
-        (resourcePolicy, ["keep", "delete"]),
-        (reconciliationPolicy, ["skip"]),
-        (versionPolicy, ["allow"]),
-    ]
+    /// The values AKO acts on, per annotation.
+    static let resourcePolicyValues = ["keep", "delete"]
+    static let reconciliationPolicyValues = ["skip"]
+    static let versionPolicyValues = ["allow"]
 
     static let metadataPath = FieldPath("metadata")
     static let annotationsPath = metadataPath.child("annotations")
     static let labelsPath = metadataPath.child("labels")
-    /// Each annotation's path, built once.
-    static let annotationPaths = annotations.map { annotationsPath.key($0.key.string) }
+    static let resourcePolicyPath = annotationsPath.key(resourcePolicy.string)
+    static let reconciliationPolicyPath = annotationsPath.key(reconciliationPolicy.string)
+    static let versionPolicyPath = annotationsPath.key(versionPolicy.string)
     static let resourceVersionPath = labelsPath.key(resourceVersion.string)
 
     static let versionFormat = #"must be a semantic version such as 2.15.1 (an optional "v" prefix, -prerelease and +build)"#
@@ -34,12 +33,14 @@ struct OperatorMetadataRules {
 
         let (annotationsValue, labelsValue) = metadata[.annotations, .labels]
         let annotations = checks.object(annotationsValue, Self.annotationsPath)
-        for ((key, supported), path) in zip(Self.annotations, Self.annotationPaths) {
-            let annotation = annotations?[key]
-            guard old == nil || changed(annotation, from: oldMetadata?[.annotations]?[key]),
-                  let value = checks.string(annotation, path) else { continue }
-            if !supported.contains(value) { checks.notSupported(path, value, supported) }
-        }
+        // Each annotation judged in turn (no table walked: this runs on every review).
+        let oldAnnotations = old == nil ? nil : oldMetadata?[.annotations]
+        judge(annotations, old: oldAnnotations, on: old != nil, Self.resourcePolicy, Self.resourcePolicyPath,
+              Self.resourcePolicyValues, &checks)
+        judge(annotations, old: oldAnnotations, on: old != nil, Self.reconciliationPolicy, Self.reconciliationPolicyPath,
+              Self.reconciliationPolicyValues, &checks)
+        judge(annotations, old: oldAnnotations, on: old != nil, Self.versionPolicy, Self.versionPolicyPath,
+              Self.versionPolicyValues, &checks)
 
         let labels = checks.object(labelsValue, Self.labelsPath)
         let path = Self.resourceVersionPath
@@ -51,6 +52,16 @@ struct OperatorMetadataRules {
            annotations?[Self.versionPolicy]?.string != "allow" {
             checks.invalid(path, text, "newer than the operator version \(goQuote(operatorVersion.text)); AKO will not reconcile it")
         }
+    }
+
+    /// Annotation `key`: a string among `supported`, judged on CREATE and, on UPDATE
+    /// (`isUpdate`), only when its value changed.
+    private func judge(_ annotations: JSONValue?, old oldAnnotations: JSONValue?, on isUpdate: Bool, _ key: JSONKey,
+                       _ path: FieldPath, _ supported: [String], _ checks: inout FieldChecks) {
+        let annotation = annotations?[key]
+        guard !isUpdate || changed(annotation, from: oldAnnotations?[key]),
+              let value = checks.string(annotation, path) else { return }
+        if !supported.contains(value) { checks.notSupported(path, value, supported) }
     }
 
     /// On UPDATE, whether a value differs from the old one (on CREATE, `old == nil`,
