@@ -226,11 +226,23 @@ final class EventLoop: @unchecked Sendable {
                 action = c.machine.flushed(.init(flush(c)))
             case .read:
                 guard reserveBody(c) else { return awaitBudget(c) }
-                let result = c.session.read(into: readBuffer)
+                var result = TLSIOResult.done(0)
                 var more = false
-                if case .done(let count) = result {
-                    c.machine.parser.append(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
-                    more = count == readBuffer.count || c.session.hasBufferedInput
+                if let expected = c.machine.parser.largeBodyBytesExpected {
+                    // A large body: decrypted straight into its own storage.
+                    let maximum = min(expected, readBuffer.count)
+                    let count = c.machine.parser.receive(upTo: maximum) { room in
+                        result = c.session.read(into: room)
+                        if case .done(let count) = result { return count }
+                        return 0
+                    }
+                    more = count > 0 && (count == maximum || c.session.hasBufferedInput)
+                } else {
+                    result = c.session.read(into: readBuffer)
+                    if case .done(let count) = result {
+                        c.machine.parser.append(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
+                        more = count == readBuffer.count || c.session.hasBufferedInput
+                    }
                 }
                 action = c.machine.read(.init(result), more: more, now: now)
             case .discard:

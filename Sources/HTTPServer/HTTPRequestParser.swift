@@ -104,6 +104,34 @@ public struct HTTPRequestParser: Sendable {
         bytes.withUnsafeBytes { append($0) }
     }
 
+    /// A body longer than this gets its room reserved when the head is read, is read
+    /// straight into it (`receive(upTo:_:)`) and becomes the request's body without a copy.
+    static let largeBody = 64 * 1024
+
+    /// While a large body is arriving: how many of its bytes are still to come (nil
+    /// otherwise). Reading no more than that keeps the next request's bytes out of it.
+    public var largeBodyBytesExpected: Int? {
+        guard case .fixedBody(let length) = state, length > Self.largeBody, start == 0,
+              buffer.count < length else { return nil }
+        return length - buffer.count
+    }
+
+    /// Lets `read` write up to `maximum` bytes straight into the free room after the
+    /// buffered bytes (for a large body: no copy through the connection's read buffer);
+    /// `read` returns how many it wrote. Returns that count.
+    @discardableResult
+    public mutating func receive(upTo maximum: Int, _ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
+        guard maximum > 0 else { return 0 }
+        var received = 0
+        buffer.append(addingCapacity: maximum) { room in
+            room.withUnsafeMutableBufferPointer { free, initialized in
+                received = min(max(read(UnsafeMutableRawBufferPointer(free)), 0), free.count)
+                initialized = received
+            }
+        }
+        return received
+    }
+
     public mutating func next() -> HTTPParserAction {
         while true {
             switch state {
@@ -120,7 +148,7 @@ public struct HTTPRequestParser: Sendable {
                 }
             case .fixedBody(let length):
                 if buffer.count - start >= length {
-                    if start == 0 && buffer.count == length && length > 64 * 1024 {
+                    if start == 0 && buffer.count == length && length > Self.largeBody {
                         pending?.body = buffer
                         buffer = []
                     } else {
@@ -238,7 +266,7 @@ public struct HTTPRequestParser: Sendable {
             case .length(let n):
                 if n > limits.maxBodyBytes { return .failure(.bodyTooLarge) }
                 state = .fixedBody(length: n)
-                if n > 64 * 1024 {
+                if n > Self.largeBody {
                     // A large body: drop the head and make room once, so the buffer does
                     // not double its way up and can become the body without a copy.
                     buffer.removeSubrange(0..<start)

@@ -219,6 +219,70 @@ final class HTTPRequestParserTests: XCTestCase {
         XCTAssertEqual(request.headers, HTTPHeaders(Array(request.headers)), "built from the same fields, equal")
     }
 
+    /// A large body is read straight into its storage: the parser says how many of its
+    /// bytes are still to come (never more, so a pipelined request's bytes stay out), and
+    /// whatever the reads' sizes, the request carries exactly the bytes written, followed
+    /// by the next request read the ordinary way.
+    func testLargeBodyReadStraightIntoItsStorage() {
+        let length = 200_000
+        let body = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
+        let next = "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n"
+        for (firstPart, step) in [(0, 16_384), (1, 1), (5_000, 65_536), (length - 1, 3)] {
+            var parser = HTTPRequestParser()
+            XCTAssertNil(parser.largeBodyBytesExpected, "no body before a head")
+            parser.append(bytes("POST /validate HTTP/1.1\r\nHost: h\r\nContent-Length: \(length)\r\n\r\n") + body[0..<firstPart])
+            XCTAssertEqual(parser.next(), .needMoreBytes)
+            var offset = firstPart
+            var reads = 0
+            while let expected = parser.largeBodyBytesExpected {
+                XCTAssertEqual(expected, length - offset)
+                let wanted = min(expected, step == 1 ? 1 + reads % 5 : step)
+                let written = parser.receive(upTo: wanted) { room in
+                    XCTAssertEqual(room.count, wanted)
+                    // A read may write less than it was offered.
+                    let count = reads % 3 == 2 ? max(1, wanted / 2) : wanted
+                    room.copyBytes(from: body[offset..<offset + count])
+                    return count
+                }
+                offset += written
+                reads += 1
+                if offset < length { XCTAssertEqual(parser.next(), .needMoreBytes) }
+            }
+            XCTAssertEqual(offset, length, "first part \(firstPart)")
+            guard case .request(let request) = parser.next() else { return XCTFail("no request after \(reads) reads") }
+            XCTAssertTrue(request.body == body, "the body as written, first part \(firstPart)")
+            parser.append(bytes(next))
+            var requests: [HTTPRequest] = []
+            while case .request(let request) = parser.next() { requests.append(request) }
+            XCTAssertEqual(requests.map(\.path), ["/healthz"])
+        }
+    }
+
+    /// The same bytes through `receive` and through `append` give the same request.
+    func testLargeBodyReceivedEqualsLargeBodyAppended() {
+        let length = 70_000
+        let body = (0..<length).map { UInt8(truncatingIfNeeded: $0 % 251) }
+        let head = bytes("POST /validate HTTP/1.1\r\nHost: h\r\nContent-Length: \(length)\r\n\r\n")
+        var direct = HTTPRequestParser()
+        direct.append(head)
+        XCTAssertEqual(direct.next(), .needMoreBytes)
+        var offset = 0
+        while let expected = direct.largeBodyBytesExpected {
+            offset += direct.receive(upTo: min(expected, 16_384)) { room in
+                let count = min(room.count, length - offset)
+                room.copyBytes(from: body[offset..<offset + count])
+                return count
+            }
+        }
+        guard case .request(let received) = direct.next() else { return XCTFail("no request") }
+        XCTAssertTrue(received == parse([head, body]).requests.first)
+        XCTAssertTrue(received.body == body)
+        var small = HTTPRequestParser()
+        small.append(bytes("POST /validate HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n"))
+        XCTAssertEqual(small.next(), .needMoreBytes)
+        XCTAssertNil(small.largeBodyBytesExpected, "a small body comes through the read buffer")
+    }
+
     func testManyPipelinedRequestsInOneBuffer() {
         let one = "POST /validate HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}"
         let outcome = parse([bytes(String(repeating: one, count: 100))])
