@@ -34,19 +34,28 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
         name.withUTF8 { name in value.withUTF8 { append(name: name, value: $0, lowercasing: false) } }
     }
 
-    /// Appends a field, folding the name's ASCII letters to lower case when asked.
+    /// Appends a field, folding the name's ASCII letters to lower case when asked: one
+    /// write into the storage's free room (the lengths, the name folded as it is copied,
+    /// the value), not three appends and a second pass over the name.
     mutating func append(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, lowercasing: Bool) {
         let lengths = UInt64(UInt32(truncatingIfNeeded: name.count)) | UInt64(UInt32(truncatingIfNeeded: value.count)) << 32
-        withUnsafeBytes(of: lengths.littleEndian) { storage.append(contentsOf: $0) }
-        let nameStart = storage.count
-        storage.append(contentsOf: name)
-        if lowercasing {
-            storage.withUnsafeMutableBufferPointer { p in
-                for i in nameStart..<p.count where p[i] >= 0x41 && p[i] <= 0x5A { p[i] |= 0x20 }
+        let total = 8 + name.count + value.count
+        var written = false
+        storage.append(addingCapacity: total) { room in
+            room.withUnsafeMutableBufferPointer { free, initialized in
+                guard let out = free.baseAddress, free.count >= total else { return }
+                UnsafeMutableRawPointer(out).storeBytes(of: lengths.littleEndian, as: UInt64.self)
+                let nameOut = out + 8
+                for k in 0..<name.count {
+                    let b = name[k]
+                    nameOut[k] = lowercasing && b >= 0x41 && b <= 0x5A ? b | 0x20 : b
+                }
+                if let valueBase = value.baseAddress { (nameOut + name.count).initialize(from: valueBase, count: value.count) }
+                initialized = total
+                written = true
             }
         }
-        storage.append(contentsOf: value)
-        count += 1
+        if written { count += 1 }
     }
 
     /// Calls `body` with the value of the first field named `name` (give it lowercased),
