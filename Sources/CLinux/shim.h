@@ -1,5 +1,5 @@
 // Linux interfaces that `import Glibc` does not bring in (epoll, eventfd, signalfd,
-// inotify) and the _GNU_SOURCE ones it hides.
+// inotify, ptrace) and the _GNU_SOURCE ones it hides.
 #ifndef CLINUX_SHIM_H
 #define CLINUX_SHIM_H
 #include <sys/epoll.h>
@@ -12,6 +12,7 @@
 #include <time.h>
 #include <pthread.h>
 #include <malloc.h>
+#include <sys/ptrace.h>
 
 /// Large buffers (request bodies) in their own mappings, returned to the system when
 /// freed, and at most `arenas` malloc arenas: a long-running server's RSS then follows
@@ -44,4 +45,16 @@ static inline int clinux_affinity_cpu_count(void) {
 
 /// Returns free heap memory to the system.
 static inline void clinux_malloc_trim(void) { malloc_trim(0); }
+
+extern int pthread_setname_np(pthread_t thread, const char *name);
+
+/// Names the calling thread (at most 15 bytes; `/proc/PID/task/TID/comm`); 0 or an errno.
+static inline int clinux_name_thread(const char *name) { return pthread_setname_np(pthread_self(), name); }
+
+/// ptrace(2) with the arguments each request takes (the libc function is variadic, out of
+/// Swift's reach). The tests stop one thread of a child process from outside with these;
+/// the server never calls them. Each returns 0, or -1 with errno set.
+static inline long clinux_ptrace_seize(pid_t tid) { return ptrace(PTRACE_SEIZE, tid, 0, 0); }
+static inline long clinux_ptrace_interrupt(pid_t tid) { return ptrace(PTRACE_INTERRUPT, tid, 0, 0); }
+static inline long clinux_ptrace_detach(pid_t tid) { return ptrace(PTRACE_DETACH, tid, 0, 0); }
 #endif

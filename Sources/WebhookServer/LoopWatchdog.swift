@@ -5,8 +5,11 @@ import Synchronization
 import SystemSupport
 
 /// Watches the event loops from a thread of its own (a stalled loop cannot report
-/// itself): each loop away from `epoll_wait` past the stall timeout is logged once, with
-/// the request it was handling, and counted. `/healthz` reads the same monitor.
+/// itself): each loop that has not come back to `epoll_wait` within the stall timeout,
+/// busy in a request or frozen anywhere (`epoll_wait` included: its heartbeat goes
+/// stale), is logged once, with the request it was handling, and counted. It looks a
+/// quarter of the timeout apart (a second at most), so a stall is reported well within
+/// the timeout plus two seconds. `/healthz` reads the same monitor.
 final class LoopWatchdog: Sendable {
     private let monitor: LoopMonitor
     private let stallTimeout: Int
@@ -33,7 +36,8 @@ final class LoopWatchdog: Sendable {
     }
 
     private func run() {
-        // A stall is one loop leaving epoll_wait at one moment: reported once.
+        // A stall is one loop last seen at epoll_wait at one moment (its `since`):
+        // reported once, however many polls find it.
         var reported: [Int: Int] = [:]
         let interval = UInt32(clamping: max(10, min(1_000, stallTimeout / 4)) * 1_000)
         while !stopped.load(ordering: .acquiring) {
