@@ -12,6 +12,7 @@ let package = Package(
         .target(name: "FuzzSupport", dependencies: ["CFuzzerDriver", .product(name: "AtlasStreamWebhookModules", package: "atlas-stream-webhook")]),
         .executableTarget(name: "FuzzHTTPParser", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzJSON", dependencies: ["FuzzSupport"]),
+        .executableTarget(name: "FuzzJSONStreamFilter", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzAdmission", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzAdmissionCost", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzYAML", dependencies: ["FuzzSupport"]),
