@@ -73,12 +73,120 @@ public final class FakeAPIServer {
         try send(["op": "delete", "kind": kind, "namespace": namespace, "name": name])
     }
 
-    /// Requests counted by what they were (`list secrets`, `watch atlasprojects`).
-    public func requests() throws -> [String: Int] {
-        let answer = try send(["op": "stats"])
-        let object = try JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any]
-        return object?["requests"] as? [String: Int] ?? [:]
+    /// Puts several objects in one command, each at its own resourceVersion.
+    public func bulkPut(_ objects: [[String: Any]]) throws { try send(["op": "bulk_put", "objects": objects]) }
+
+    /// Puts Secrets `prefix-0`... in `namespace`: ~`dataBytes` of data, a ~`annotationBytes` last-applied annotation if > 0.
+    public func bulkSecrets(namespace: String, count: Int, prefix: String, labelled: Bool = true,
+                            dataBytes: Int = 64, annotationBytes: Int = 0) throws {
+        try send(["op": "bulk_secrets", "namespace": namespace, "count": count, "prefix": prefix, "labelled": labelled,
+                  "data_bytes": dataBytes, "annotation_bytes": annotationBytes])
     }
+
+    // MARK: - Faults
+
+    /// Fails the next `count` requests with HTTP `code`, a `Retry-After` if given, a Status body saying `bodyCode` if given.
+    public func fail(code: Int, count: Int = 1, retryAfter: Int? = nil, bodyCode: Int? = nil) throws {
+        var command: [String: Any] = ["op": "fail", "code": code, "count": count]
+        if let retryAfter { command["retry_after"] = retryAfter }
+        if let bodyCode { command["body_code"] = bodyCode }
+        try send(command)
+    }
+
+    /// Resets the TCP connections of the next `count` requests once each request is read (no answer).
+    public func reset(count: Int) throws { try send(["op": "reset", "count": count]) }
+
+    /// Answers the next `count` requests 302 to `location` (a path starting with /redirected is counted as `redirected`).
+    public func redirect(count: Int, location: String) throws {
+        try send(["op": "redirect", "count": count, "location": location])
+    }
+
+    /// Answers 403 to every request for these plurals (an empty list ends it).
+    public func forbid(_ resources: [String]) throws { try send(["op": "forbid", "resources": resources]) }
+
+    /// Delays every LIST answer by `seconds` (0: off).
+    public func slowList(seconds: Double) throws { try send(["op": "slow_list", "seconds": seconds]) }
+
+    /// While on, LIST requests are read and not answered at all; turned off, they are answered.
+    public func holdLists(_ on: Bool) throws { try send(["op": "hold_lists", "on": on]) }
+
+    /// Sends LIST bodies (with their Content-Length) one byte every `interval` seconds (0: off).
+    public func trickleLists(interval: Double) throws { try send(["op": "trickle_lists", "interval": interval]) }
+
+    /// Once: the next LIST's body is not JSON (`list_json`), its resourceVersion a number (`rv_type`), or the next watch sends a non-JSON line (`event_json`).
+    public func malformed(_ what: String) throws { try send(["op": "malformed", "what": what]) }
+
+    /// Once: `bytes` of annotation in the next LIST's item (`list`) or watch event (`event`), or an endless chunk (`endless_chunk`); nil: off.
+    public func oversize(what: String?, bytes: Int = 0) throws {
+        var command: [String: Any] = ["op": "oversize", "bytes": bytes]
+        if let what { command["what"] = what }
+        try send(command)
+    }
+
+    /// While on, watch streams send nothing (not even a new one's headers) and do not end; turned off, they go on.
+    public func stallWatches(_ on: Bool) throws { try send(["op": "stall_watches", "on": on]) }
+
+    /// While on, every watch answers one ERROR event with a 410 Status ("too old resource version") and ends.
+    public func gone(_ on: Bool) throws { try send(["op": "gone", "on": on]) }
+
+    /// Each watch sends at most `count` events (a BOOKMARK at once if nothing is pending), then ends; nil: off.
+    public func watchEventsThenClose(_ count: Int?) throws {
+        var command: [String: Any] = ["op": "watch_events_then_close"]
+        if let count { command["count"] = count }
+        try send(command)
+    }
+
+    /// Seconds between BOOKMARK events of a watch that asked for them.
+    public func bookmarkInterval(_ seconds: Double) throws { try send(["op": "bookmark_interval", "seconds": seconds]) }
+
+    /// No watch lasts longer than `seconds` (nil: as long as the client asks).
+    public func maxWatch(seconds: Double?) throws {
+        var command: [String: Any] = ["op": "max_watch", "seconds": NSNull()]
+        if let seconds { command["seconds"] = seconds }
+        try send(command)
+    }
+
+    /// Shuts down every open watch connection without the end of its stream.
+    public func dropWatches() throws { try send(["op": "drop_watches"]) }
+
+    /// Forgets the history: a watch from an earlier resourceVersion gets a 410 ERROR event.
+    public func compact() throws { try send(["op": "compact"]) }
+
+    /// Serves new TLS connections with this certificate and private key (PEM files); open ones keep theirs.
+    public func rotateCertificate(certificate: String, privateKey: String) throws {
+        try send(["op": "rotate_certificate", "cert": certificate, "key": privateKey])
+    }
+
+    // MARK: - What the stand-in saw
+
+    /// The stand-in's `stats` answer: requests, request_log, redirected_authorized, open_watches, rv.
+    public func stats() throws -> [String: Any] {
+        let answer = try send(["op": "stats"])
+        return try JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any] ?? [:]
+    }
+
+    /// Requests counted by what they were (`list secrets`, `watch atlasprojects`, `redirected`).
+    public func requests() throws -> [String: Int] {
+        try stats()["requests"] as? [String: Int] ?? [:]
+    }
+
+    /// The last 2,000 requests, oldest first: monotonic seconds, what (`list secrets`), raw query string.
+    public func requestLog() throws -> [(time: Double, what: String, query: String)] {
+        let entries = try stats()["request_log"] as? [[String: Any]] ?? []
+        return entries.map { entry -> (time: Double, what: String, query: String) in
+            let seconds = entry["t"] as? Double ?? Double(entry["t"] as? Int ?? 0)
+            return (time: seconds, what: entry["what"] as? String ?? "", query: entry["query"] as? String ?? "")
+        }
+    }
+
+    /// Empties the request log (the counts stay).
+    public func clearLog() throws { try send(["op": "clear_log"]) }
+
+    /// Watch streams open now.
+    public func openWatches() throws -> Int { try stats()["open_watches"] as? Int ?? 0 }
+
+    /// Requests to a /redirected path that carried an Authorization header (a followed redirect leaking the token).
+    public func redirectedWithAuthorization() throws -> Int { try stats()["redirected_authorized"] as? Int ?? 0 }
 
     /// A kubeconfig for this server; `user` is the YAML of the user entry.
     public func kubeconfig(user: String, cluster: String? = nil, name: String = "kubeconfig") throws -> String {
