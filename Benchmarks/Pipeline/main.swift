@@ -170,7 +170,7 @@ if let kafka = inputs.first(where: { $0.0 == "2.5KB" })?.1 {
     // Both with the snapshot in memory (the heap it leaves behind slows malloc a little),
     // alternated so that neither gets the warmer machine.
     let snapshot = clusterSnapshot()
-    let withLookups = AdmissionReviewer(cluster: { snapshot })
+    let withLookups = AdmissionReviewer(cluster: { .ready(snapshot) })
     for _ in 0..<2 {
         measure("pipeline /validate 2.5KB no lookups", bytes: kafka.count) { _ = reviewer.review(kafka, at: .validate) }
         measure("pipeline /validate 2.5KB lookups", bytes: kafka.count) { _ = withLookups.review(kafka, at: .validate) }

@@ -4,7 +4,7 @@ import StreamRules
 /// Writes the response AdmissionReview: same apiVersion, `response` only.
 enum AdmissionResponseEncoder {
     static func encode(request: AdmissionRequest, kind: StreamKind?, decision: Decision) -> [UInt8] {
-        if decision.allowed && decision.patch.isEmpty && decision.forbidden == nil && decision.warnings.isEmpty {
+        if decision.allowed && decision.patch.isEmpty && decision.warnings.isEmpty {
             return plainAllowance(request)
         }
         var w = JSONWriter(capacity: 256)
@@ -19,12 +19,18 @@ enum AdmissionResponseEncoder {
             w.key("patchType"); w.string("JSONPatch")
             w.key("patch"); w.string(Base64.encode(patchBytes(decision.patch)))
         }
-        if let forbidden = decision.forbidden {
+        switch decision.refusal {
+        case .forbidden(let reason)?:
             w.key("status")
-            writeForbidden(&w, request: request, kind: kind, reason: forbidden)
-        } else if !decision.allowed {
+            writeForbidden(&w, request: request, kind: kind, reason: reason)
+        case .unavailable(let message)?:
             w.key("status")
-            writeDenial(&w, request: request, kind: kind, errors: decision.errors, omitted: decision.omittedErrorCount)
+            writeUnavailable(&w, message: message)
+        case nil:
+            if !decision.allowed {
+                w.key("status")
+                writeDenial(&w, request: request, kind: kind, errors: decision.errors, omitted: decision.omittedErrorCount)
+            }
         }
         let warnings = sanitizeWarnings(decision.warnings)
         if !warnings.isEmpty {
@@ -118,6 +124,17 @@ enum AdmissionResponseEncoder {
         w.key("kind"); w.string(kindName)
         w.endObject()
         w.key("code"); w.int(403)
+        w.endObject()
+    }
+
+    /// A 503 Service Unavailable status, as the apiserver builds `NewServiceUnavailable`.
+    private static func writeUnavailable(_ w: inout JSONWriter, message: String) {
+        w.beginObject()
+        w.key("metadata"); w.beginObject(); w.endObject()
+        w.key("status"); w.string("Failure")
+        w.key("message"); w.string(message)
+        w.key("reason"); w.string("ServiceUnavailable")
+        w.key("code"); w.int(503)
         w.endObject()
     }
 

@@ -47,14 +47,14 @@ public struct AdmissionReviewer: Sendable {
     /// JSON nesting deeper than this is refused (400).
     public let maxNestingDepth: Int
 
-    /// The cluster as the cache last saw it, read once per review; nil without cluster
-    /// lookups. Never waits: the cache swaps whole snapshots in.
-    public let cluster: @Sendable () -> ClusterSnapshot?
+    /// The cluster as the cache sees it, read once per review; nil without cluster
+    /// lookups. Never waits: the cache hands out a copy of its snapshot.
+    public let cluster: @Sendable () -> ClusterView?
 
     public static let defaultMaxNestingDepth = JSONReader.defaultMaxDepth
 
     public init(rules: StreamRules = StreamRules(), maxNestingDepth: Int = AdmissionReviewer.defaultMaxNestingDepth,
-                cluster: @escaping @Sendable () -> ClusterSnapshot? = { nil }) {
+                cluster: @escaping @Sendable () -> ClusterView? = { nil }) {
         self.rules = rules
         self.maxNestingDepth = maxNestingDepth
         self.cluster = cluster

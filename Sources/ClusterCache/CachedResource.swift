@@ -18,15 +18,30 @@ public enum CachedResource: String, Sendable, CaseIterable {
 
     var type: ResourceType {
         switch self {
-        case .secrets: return ResourceType(apiPrefix: "/api/v1", plural: "secrets", metadataOnly: true)
+        case .secrets: return ResourceType(apiPrefix: "/api/v1", plural: "secrets", metadataOnly: true, kept: Self.metadataOnly)
         case .credentialSecrets:
             return ResourceType(apiPrefix: "/api/v1", plural: "secrets",
-                                labelSelector: "\(ClusterSnapshot.credentialsLabelKey)=\(ClusterSnapshot.credentialsLabelValue)")
-        case .connections: return ResourceType(apiPrefix: Self.atlasAPI, plural: "atlasstreamconnections")
-        case .instances: return ResourceType(apiPrefix: Self.atlasAPI, plural: "atlasstreaminstances")
-        case .projects: return ResourceType(apiPrefix: Self.atlasAPI, plural: "atlasprojects")
+                                labelSelector: "\(ClusterSnapshot.credentialsLabelKey)=\(ClusterSnapshot.credentialsLabelValue)",
+                                kept: ["metadata": Self.metadata, "data": .memberNames])
+        case .connections:
+            return ResourceType(apiPrefix: Self.atlasAPI, plural: "atlasstreamconnections",
+                                kept: ["metadata": Self.metadata, "spec": .members(["name": .all])])
+        case .instances:
+            let entry = JSONKeep.members(["name": .all, "namespace": .all])
+            return ResourceType(apiPrefix: Self.atlasAPI, plural: "atlasstreaminstances",
+                                kept: ["metadata": Self.metadata, "spec": .members(["connectionRegistry": .elements(entry)])])
+        case .projects: return ResourceType(apiPrefix: Self.atlasAPI, plural: "atlasprojects", kept: Self.metadataOnly)
         }
     }
+
+    /// What the records read of `metadata`: identity, deletion, and the credentials
+    /// label. Annotations (which may hold a copy of a Secret's data in kubectl's
+    /// last-applied-configuration) and managedFields are skipped as they stream by.
+    static let metadata = JSONKeep.members([
+        "name": .all, "namespace": .all, "uid": .all, "resourceVersion": .all, "deletionTimestamp": .all,
+        "labels": .members([ClusterSnapshot.credentialsLabelKey: .all]),
+    ])
+    static let metadataOnly: [String: JSONKeep] = ["metadata": metadata]
 }
 
 /// Where an object is, and what version of it this is.
@@ -41,6 +56,8 @@ struct ObjectIdentity {
         namespace = metadata["namespace"]?.string ?? ""
         resourceVersion = metadata["resourceVersion"]?.string ?? ""
     }
+
+    var reference: ObjectReference { ObjectReference(namespace: namespace, name: name) }
 }
 
 /// The slim records: what the rules read of each object, nothing more. A Secret's
@@ -60,6 +77,16 @@ enum Records {
     static func connection(_ object: JSONValue) -> ConnectionRecord {
         ConnectionRecord(specName: object["spec"]?["name"]?.string ?? "")
     }
+
+    /// Instances go in through the snapshot's own methods, which keep the index of which
+    /// instances list each connection.
+    static let instanceWriter = SnapshotWriter<InstanceRecord>(set: { snapshot, reference, record in
+        let existed = snapshot.instances[reference.namespace]?[reference.name] != nil
+        snapshot.setInstance(record, at: reference)
+        return existed
+    }, replace: { snapshot, namespace, records in
+        snapshot.replaceInstances(in: namespace, with: records)
+    })
 
     static func instance(_ object: JSONValue, namespace: String) -> InstanceRecord {
         let deleting = object["metadata"]?["deletionTimestamp"].map { !$0.isNull } ?? false

@@ -47,6 +47,15 @@ public struct ConfiguredCluster: Sendable, Equatable {
     public var lookups: Bool?
     /// `cluster.watchNamespaces`: the namespaces to follow (the operator's).
     public var watchNamespaces: [String]?
+    /// `cluster.staleAfter`: a part of the cache with no event, bookmark or list for this
+    /// long is stale (milliseconds).
+    public var staleAfter: Int?
+    /// `cluster.notReadyWhenStale`: `/readyz` answers 503 while the cache is stale.
+    public var notReadyWhenStale: Bool?
+    /// `cluster.watchIdleTimeout`: a watch silent this long is reconnected (milliseconds).
+    public var watchIdleTimeout: Int?
+    /// `cluster.listPageTimeout`: a LIST page must arrive whole within this (milliseconds).
+    public var listPageTimeout: Int?
 }
 
 /// The YAML configuration file (`--config`): rule data, reference policies, limits and
@@ -92,7 +101,10 @@ public struct ConfigurationFile: Sendable, Equatable {
 /// The keys of one mapping of the file, in the order the error message lists them: a
 /// switch over them is exhaustive, so a key added here must be read.
 private enum TopKey: String, CaseIterable { case rules, limits, timeouts, cluster }
-private enum ClusterKey: String, CaseIterable { case lookups, watchNamespaces, missingReferences, deleteReferencedConnection }
+private enum ClusterKey: String, CaseIterable {
+    case lookups, watchNamespaces, missingReferences, deleteReferencedConnection, notReady, staleAfter, notReadyWhenStale
+    case watchIdleTimeout, listPageTimeout
+}
 private enum RuleKey: String, CaseIterable {
     case regions, sampleSources, builtInRoles, secretReferences, registryReferences, kafkaCertificate, operatorVersion
 }
@@ -263,6 +275,20 @@ private struct Reader {
                     throw fail(v, key, "must be deny, warn or allow")
                 }
                 configuration.rules.deleteReferencedConnection = policy
+            case .notReady:
+                guard let text = v.string, let policy = CacheNotReadyPolicy(rawValue: text) else {
+                    throw fail(v, key, "must be allow or deny")
+                }
+                configuration.rules.cacheNotReady = policy
+            case .staleAfter:
+                configuration.cluster.staleAfter = try duration(v, key)
+            case .notReadyWhenStale:
+                guard let on = v.bool else { throw fail(v, key, "must be true or false") }
+                configuration.cluster.notReadyWhenStale = on
+            case .watchIdleTimeout:
+                configuration.cluster.watchIdleTimeout = try duration(v, key)
+            case .listPageTimeout:
+                configuration.cluster.listPageTimeout = try duration(v, key)
             }
         }
     }

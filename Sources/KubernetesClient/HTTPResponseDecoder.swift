@@ -23,6 +23,17 @@ public struct HTTPResponseHead: Sendable, Equatable {
     public var contentLength: Int?
     public var chunked: Bool
     public var contentType: String
+    /// `Retry-After` in seconds (the delta form; a date is not honoured).
+    public var retryAfterSeconds: Int?
+
+    public init(status: Int, contentLength: Int? = nil, chunked: Bool = false, contentType: String = "",
+                retryAfterSeconds: Int? = nil) {
+        self.status = status
+        self.contentLength = contentLength
+        self.chunked = chunked
+        self.contentType = contentType
+        self.retryAfterSeconds = retryAfterSeconds
+    }
 }
 
 /// An HTTP/1.1 response, decoded incrementally and purely: bytes in (split anywhere),
@@ -214,6 +225,8 @@ public struct HTTPResponseDecoder: Sendable {
                 head.chunked = value.lowercased().hasSuffix("chunked")
             case "content-type":
                 head.contentType = value
+            case "retry-after":
+                if value.utf8.count <= 9, let seconds = Int(value), seconds >= 0 { head.retryAfterSeconds = seconds }
             default:
                 break
             }

@@ -1,51 +1,69 @@
 import JSON
+import SystemSupport
 import TLS
 
 /// Why a call to the API server failed.
 public enum KubernetesAPIError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Connect, TLS, I/O or HTTP framing: worth a retry.
     case transport(String)
-    /// A non-2xx answer: its code, and the Status's reason and message when it sent one.
-    case status(code: Int, reason: String, message: String)
+    /// A non-2xx answer: its HTTP code, the Status's reason and message when it sent one,
+    /// and how long the server asked the client to wait (`Retry-After`, on 429 and 503).
+    case status(code: Int, reason: String, message: String, retryAfterSeconds: Int?)
     /// A 2xx answer that is not what the call expects.
     case malformed(String)
+    /// An answer, a watch event or a kept object over its cap.
+    case tooLarge(String)
     /// The credentials could not be read.
     case credentials(String)
 
     /// 410 Gone: the resourceVersion is too old; list again.
     public var isGone: Bool {
-        if case .status(410, _, _) = self { return true }
+        if case .status(410, _, _, _) = self { return true }
         return false
     }
 
     public var statusCode: Int? {
-        if case .status(let code, _, _) = self { return code }
+        if case .status(let code, _, _, _) = self { return code }
+        return nil
+    }
+
+    /// The server's `Retry-After`, in seconds.
+    public var retryAfterSeconds: Int? {
+        if case .status(_, _, _, let seconds) = self { return seconds }
         return nil
     }
 
     public var description: String {
         switch self {
         case .transport(let why): return why
-        case .status(let code, let reason, let message):
+        case .status(let code, let reason, let message, _):
             return message.isEmpty ? "HTTP \(code)\(reason.isEmpty ? "" : " " + reason)" : "HTTP \(code) \(reason): \(message)"
         case .malformed(let why): return "unexpected answer: \(why)"
+        case .tooLarge(let why): return why
         case .credentials(let why): return why
         }
     }
 }
 
+/// How long a request may wait for the server.
+enum RequestTiming {
+    /// The whole answer within this (a LIST page: a server that trickles is cut off).
+    case deadline(milliseconds: Int)
+    /// Each read within this, however long the answer runs (a WATCH: quiet is dead).
+    case idle(seconds: Int)
+}
+
 /// Requests to one API server, each on its own TLS connection (`Connection: close`),
 /// from the threads that call it (no event loop: the cache's reflectors block here,
-/// never a request path).
+/// never a request path). Answers are handed on as they arrive, never held whole;
+/// redirects are errors (never followed, so the token goes nowhere else).
 public final class KubernetesAPIClient: Sendable {
     public let access: ClusterAccess
     private let context: TLSClientContext
 
-    /// Largest body a non-streaming answer may have (a page of 500 objects).
-    public static let maxBodyBytes = 256 * 1024 * 1024
-    /// Longest line of a watch stream (one event: one object).
-    public static let maxEventBytes = 64 * 1024 * 1024
     public static let connectTimeoutSeconds = 10
+    /// Most bytes of a non-2xx answer read for its Status message.
+    static let maxErrorBodyBytes = 64 * 1024
 
     public init(access: ClusterAccess) throws(ClusterAccessError) {
         self.access = access
@@ -56,50 +74,17 @@ public final class KubernetesAPIClient: Sendable {
         }
     }
 
-    /// A GET whose 2xx body is returned whole.
-    public func get(_ pathAndQuery: String, accept: String, timeoutSeconds: Int) throws(KubernetesAPIError) -> [UInt8] {
-        var body: [UInt8] = []
-        try perform(pathAndQuery, accept: accept, timeoutSeconds: timeoutSeconds, onConnection: { _ in }) { chunk throws(KubernetesAPIError) in
-            guard body.count + chunk.count <= Self.maxBodyBytes else {
-                throw .transport("answer larger than \(Self.maxBodyBytes) bytes")
-            }
-            body.append(contentsOf: chunk)
-        }
-        return body
-    }
-
-    /// A GET whose 2xx body is a stream of newline-ended JSON documents (a watch): each
-    /// goes to `onLine` as it completes. Returns when the server ends the stream.
-    /// `onConnection` gets the connection, so another thread can interrupt the wait.
-    public func stream(_ pathAndQuery: String, accept: String, readTimeoutSeconds: Int,
-                       onConnection: (TLSClientConnection) -> Void,
-                       onLine: ([UInt8]) throws(KubernetesAPIError) -> Void) throws(KubernetesAPIError) {
-        var line: [UInt8] = []
-        try perform(pathAndQuery, accept: accept, timeoutSeconds: readTimeoutSeconds, onConnection: onConnection) { chunk throws(KubernetesAPIError) in
-            var start = chunk.startIndex
-            while let newline = chunk[start...].firstIndex(of: 0x0A) {
-                line.append(contentsOf: chunk[start..<newline])
-                start = newline + 1
-                if !line.isEmpty { try onLine(line) }
-                line.removeAll(keepingCapacity: true)
-            }
-            line.append(contentsOf: chunk[start...])
-            guard line.count <= Self.maxEventBytes else {
-                throw .transport("watch event longer than \(Self.maxEventBytes) bytes")
-            }
-        }
-        if !line.isEmpty { try onLine(line) }
-    }
-
-    private func perform(_ pathAndQuery: String, accept: String, timeoutSeconds: Int,
-                         onConnection: (TLSClientConnection) -> Void,
-                         onBody: ([UInt8]) throws(KubernetesAPIError) -> Void) throws(KubernetesAPIError) {
+    /// A GET whose 2xx body goes to `onBody` chunk by chunk as it arrives.
+    func perform(_ pathAndQuery: String, accept: String, timing: RequestTiming,
+                 onConnection: (TLSClientConnection) -> Void,
+                 onBody: ([UInt8]) throws(KubernetesAPIError) -> Void) throws(KubernetesAPIError) {
         let token: String?
         do {
             token = try access.token.current()
         } catch {
             throw .credentials(error.description)
         }
+        let started = monotonicMilliseconds()
         let connection: TLSClientConnection
         do {
             connection = try TLSClientConnection(context: context, host: access.host, port: access.port,
@@ -107,7 +92,15 @@ public final class KubernetesAPIClient: Sendable {
         } catch {
             throw .transport(error.description)
         }
-        connection.setTimeout(seconds: timeoutSeconds)
+        let deadline: Int?
+        switch timing {
+        case .deadline(let milliseconds):
+            deadline = started + milliseconds
+            connection.setTimeout(seconds: (milliseconds + 999) / 1000)
+        case .idle(let seconds):
+            deadline = nil
+            connection.setTimeout(seconds: seconds)
+        }
         onConnection(connection)
         let hostHeader = access.host.contains(":") ? "[\(access.host)]:\(access.port)" : "\(access.host):\(access.port)"
         var request = "GET \(pathAndQuery) HTTP/1.1\r\nHost: \(hostHeader)\r\nUser-Agent: atlas-stream-webhook\r\n"
@@ -131,8 +124,8 @@ public final class KubernetesAPIClient: Sendable {
                 case .body(let bytes):
                     if let h = head, (200..<300).contains(h.status) {
                         try onBody(bytes)
-                    } else if errorBody.count < 64 * 1024 {
-                        errorBody.append(contentsOf: bytes.prefix(64 * 1024 - errorBody.count))
+                    } else if errorBody.count < Self.maxErrorBodyBytes {
+                        errorBody.append(contentsOf: bytes.prefix(Self.maxErrorBodyBytes - errorBody.count))
                     }
                 case .end: return true
                 }
@@ -141,10 +134,19 @@ public final class KubernetesAPIClient: Sendable {
         }
         var done = false
         while !done {
+            if let deadline {
+                let left = deadline - monotonicMilliseconds()
+                guard left > 0 else { throw .transport("the answer did not arrive within its deadline") }
+                connection.setTimeout(seconds: (left + 999) / 1000)
+            }
             let count: Int
             do {
                 count = try buffer.withUnsafeMutableBytes { raw in try connection.read(into: raw) }
             } catch {
+                if let error = error as? TLSClientError, error == .timedOut {
+                    throw .transport(deadline == nil ? "no byte from the server within the idle timeout"
+                                                     : "the answer did not arrive within its deadline")
+                }
                 throw .transport("reading the answer: \(error)")
             }
             do {
@@ -164,17 +166,24 @@ public final class KubernetesAPIClient: Sendable {
         }
         guard let head else { throw .transport("no answer") }
         guard (200..<300).contains(head.status) else {
-            throw Self.statusError(code: head.status, body: errorBody)
+            throw Self.statusError(head: head, body: errorBody)
         }
     }
 
-    /// A non-2xx answer as an error carrying its Status's reason and message.
-    static func statusError(code: Int, body: [UInt8]) -> KubernetesAPIError {
+    /// A non-2xx answer as an error: the HTTP status decides what it is; a Status body
+    /// adds only its reason and message.
+    static func statusError(head: HTTPResponseHead, body: [UInt8]) -> KubernetesAPIError {
         guard let document = try? JSONReader.parse(body), document.root.isObject else {
-            return .status(code: code, reason: "", message: String(decoding: body.prefix(512), as: UTF8.self))
+            return .status(code: head.status, reason: "", message: capped(String(decoding: body.prefix(512), as: UTF8.self)),
+                           retryAfterSeconds: head.retryAfterSeconds)
         }
         let root = document.root
-        return .status(code: root["code"]?.int ?? code, reason: root["reason"]?.string ?? "",
-                       message: root["message"]?.string ?? "")
+        return .status(code: head.status, reason: capped(root["reason"]?.string ?? ""),
+                       message: capped(root["message"]?.string ?? ""), retryAfterSeconds: head.retryAfterSeconds)
     }
+}
+
+/// A server's text as a log line may carry it: at most 512 bytes.
+func capped(_ text: String) -> String {
+    text.utf8.count <= 512 ? text : String(decoding: text.utf8.prefix(512), as: UTF8.self)
 }

@@ -160,7 +160,7 @@ public struct ManifestChecker: Sendable {
                                               requestNamespace: namespace))
         let defaulted = PatchApplication.apply(mutation.patch, to: object)
         let decision = rules.validate(RuleInput(kind: kind, operation: .create, object: defaulted, oldObject: nil,
-                                                requestNamespace: namespace, cluster: cluster))
+                                                requestNamespace: namespace, cluster: cluster.map { .ready($0) }))
         result.objects += 1
         if !decision.allowed { result.invalidObjects += 1 }
         let base = Finding(file: file, line: document.start.line, kind: kind.rawValue, name: name, namespace: namespace,

@@ -35,8 +35,9 @@ struct ManifestSnapshotBuilder {
         case (StreamKind.group, StreamKind.connection.rawValue):
             snapshot.connections[namespace, default: [:]][name] = ConnectionRecord(specName: object["spec"]?["name"]?.string ?? "")
         case (StreamKind.group, StreamKind.instance.rawValue):
-            snapshot.instances[namespace, default: [:]][name] = InstanceRecord(
-                registry: InstanceRecord.registry(of: object["spec"], namespace: namespace), isBeingDeleted: false)
+            snapshot.setInstance(InstanceRecord(registry: InstanceRecord.registry(of: object["spec"], namespace: namespace),
+                                                isBeingDeleted: false),
+                                 at: ObjectReference(namespace: namespace, name: name))
         default:
             break
         }

@@ -1,31 +1,42 @@
+import HashTreeCollections
 import JSON
 
-/// What the reference rules know of the cluster (SPEC section 11): the slim records of
-/// the Secrets, AtlasProjects, AtlasStreamConnections and AtlasStreamInstances the
-/// cache holds, by namespace and name. A value: the cache builds a new one and swaps
-/// it in whole; a review reads the one it was given and never sees it change.
-/// `check --resolve-references` builds one from manifests.
+/// Records by namespace, then name: a persistent map (a hash trie), so a copy is O(1)
+/// and a change copies only the path it touches, whatever the size of the rest.
+public typealias NamespacedRecords<Record> = TreeDictionary<String, TreeDictionary<String, Record>>
+
+/// What the reference rules know of the cluster: the slim records of the Secrets,
+/// AtlasProjects, AtlasStreamConnections and AtlasStreamInstances the cache holds, by
+/// namespace and name. A value: the cache changes its own copy and hands out copies
+/// that share everything unchanged; a review reads the one it was given and never sees
+/// it change. `check --resolve-references` builds one from manifests.
 public struct ClusterSnapshot: Sendable {
     /// Every Secret (from metadata only): whether it carries the credentials label.
-    public var secrets: [String: [String: SecretRecord]]
+    public var secrets: NamespacedRecords<SecretRecord>
     /// The data key names of the Secrets labelled `atlas.mongodb.com/type=credentials`
     /// (never their values).
-    public var credentialKeys: [String: [String: [String]]]
-    public var projects: [String: [String: ProjectRecord]]
-    public var connections: [String: [String: ConnectionRecord]]
-    public var instances: [String: [String: InstanceRecord]]
+    public var credentialKeys: NamespacedRecords<[String]>
+    public var projects: NamespacedRecords<ProjectRecord>
+    public var connections: NamespacedRecords<ConnectionRecord>
+    /// Changed through `setInstance` and `replaceInstances`, which keep `listings` with it.
+    public private(set) var instances: NamespacedRecords<InstanceRecord>
+    /// Each connection to the instances whose registry lists it: the DELETE guard reads
+    /// the instances that hold one connection without walking every registry.
+    public private(set) var listings: TreeDictionary<ObjectReference, TreeSet<ObjectReference>>
     /// The namespaces the cache (and the operator) watches; nil for all.
     public var watchedNamespaces: Set<String>?
 
-    public init(secrets: [String: [String: SecretRecord]] = [:], credentialKeys: [String: [String: [String]]] = [:],
-                projects: [String: [String: ProjectRecord]] = [:], connections: [String: [String: ConnectionRecord]] = [:],
-                instances: [String: [String: InstanceRecord]] = [:], watchedNamespaces: Set<String>? = nil) {
+    public init(secrets: NamespacedRecords<SecretRecord> = [:], credentialKeys: NamespacedRecords<[String]> = [:],
+                projects: NamespacedRecords<ProjectRecord> = [:], connections: NamespacedRecords<ConnectionRecord> = [:],
+                instances: NamespacedRecords<InstanceRecord> = [:], watchedNamespaces: Set<String>? = nil) {
         self.secrets = secrets
         self.credentialKeys = credentialKeys
         self.projects = projects
         self.connections = connections
-        self.instances = instances
+        self.instances = [:]
+        self.listings = [:]
         self.watchedNamespaces = watchedNamespaces
+        replaceInstances(in: nil, with: instances)
     }
 
     /// The label AKO's cluster-wide Secret cache selects on: a Secret without it does not
@@ -36,6 +47,88 @@ public struct ClusterSnapshot: Sendable {
     func isWatched(_ namespace: String) -> Bool {
         watchedNamespaces?.contains(namespace) ?? true
     }
+
+    /// Stores (or with nil removes) one instance; O(log n + registry length).
+    public mutating func setInstance(_ record: InstanceRecord?, at reference: ObjectReference) {
+        let old = instances[reference.namespace]?[reference.name]
+        if let old { unlist(reference, old.registry) }
+        if let record {
+            instances[reference.namespace, default: [:]][reference.name] = record
+            list(reference, record.registry)
+        } else if old != nil {
+            instances[reference.namespace]?[reference.name] = nil
+            if instances[reference.namespace]?.isEmpty == true { instances[reference.namespace] = nil }
+        }
+    }
+
+    /// Replaces every instance of `namespace` (all of them for nil) with `records`: what
+    /// a LIST found. Linear in the instances replaced and added.
+    public mutating func replaceInstances(in namespace: String?, with records: NamespacedRecords<InstanceRecord>) {
+        let old: [(String, TreeDictionary<String, InstanceRecord>)]
+        if let namespace {
+            old = instances[namespace].map { [(namespace, $0)] } ?? []
+        } else {
+            old = instances.map { ($0.key, $0.value) }
+        }
+        for (ns, byName) in old {
+            for (name, record) in byName { unlist(ObjectReference(namespace: ns, name: name), record.registry) }
+        }
+        if let namespace {
+            instances[namespace] = records[namespace]
+        } else {
+            instances = records
+        }
+        let added: [(String, TreeDictionary<String, InstanceRecord>)] =
+            namespace.map { ns in records[ns].map { [(ns, $0)] } ?? [] } ?? records.map { ($0.key, $0.value) }
+        for (ns, byName) in added {
+            for (name, record) in byName { list(ObjectReference(namespace: ns, name: name), record.registry) }
+        }
+    }
+
+    /// The instances (not themselves being deleted) whose registry lists `connection`,
+    /// sorted; at most `maxListed` of them, and how many more there are. Costs what the
+    /// connection's holders are, not the cluster's instances.
+    public func instancesListing(_ connection: ObjectReference, maxListed: Int = 10) -> (listed: [ObjectReference], more: Int) {
+        guard let holders = listings[connection] else { return ([], 0) }
+        var live: [ObjectReference] = []
+        for holder in holders where instances[holder.namespace]?[holder.name]?.isBeingDeleted == false {
+            live.append(holder)
+        }
+        live.sort { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
+        return (Array(live.prefix(maxListed)), max(0, live.count - maxListed))
+    }
+
+    private mutating func list(_ instance: ObjectReference, _ registry: [ObjectReference]) {
+        for connection in registry { listings[connection, default: []].insert(instance) }
+    }
+
+    private mutating func unlist(_ instance: ObjectReference, _ registry: [ObjectReference]) {
+        for connection in registry {
+            listings[connection]?.remove(instance)
+            if listings[connection]?.isEmpty == true { listings[connection] = nil }
+        }
+    }
+}
+
+/// The cluster as a review may use it: a snapshot the cache can back, or why there is
+/// none to judge by.
+public enum ClusterView: Sendable {
+    /// Every part of the cache has listed and is keeping up.
+    case ready(ClusterSnapshot)
+    /// Not listed yet, or stale: why, for logs (the answer says only that lookups are not ready).
+    case notReady(reason: String)
+}
+
+/// What a review whose references need the cluster gets while the cache cannot back a
+/// verdict (`cluster.notReady`).
+public enum CacheNotReadyPolicy: String, Sendable, Equatable, CaseIterable {
+    /// Allowed, with one warning that references were not checked.
+    case allow
+    /// Refused with 503 Service Unavailable, for teams that prefer to fail closed.
+    case deny
+
+    /// The warning or the refusal's message.
+    public static let message = "cluster lookups are not ready; references were not checked"
 }
 
 /// A Secret as the metadata watch sees it.

@@ -11,27 +11,35 @@ public struct Decision: Sendable {
     public var warnings: [String]
     /// The review's budget ran out before the rules were done: nothing here is an answer.
     public var outOfTime: Bool
-    /// A refusal that is not about fields (403 Forbidden): the message after
-    /// `<Kind>.<group> "<name>" is forbidden: `.
-    public var forbidden: String?
+    /// A refusal that is not about fields.
+    public var refusal: Refusal?
     /// What the reference rules (SPEC section 11) found, warned of or denied.
     public var referenceFindings: [ReferenceFinding]
 
     public init(errors: [FieldError] = [], omittedErrorCount: Int = 0, patch: [PatchOperation] = [],
-                warnings: [String] = [], outOfTime: Bool = false, forbidden: String? = nil,
+                warnings: [String] = [], outOfTime: Bool = false, refusal: Refusal? = nil,
                 referenceFindings: [ReferenceFinding] = []) {
         self.errors = errors
         self.omittedErrorCount = omittedErrorCount
         self.patch = patch
         self.warnings = warnings
         self.outOfTime = outOfTime
-        self.forbidden = forbidden
+        self.refusal = refusal
         self.referenceFindings = referenceFindings
     }
 
-    public var allowed: Bool { errors.isEmpty && forbidden == nil }
+    public var allowed: Bool { errors.isEmpty && refusal == nil }
 
     public static let allow = Decision()
+}
+
+/// A refusal that is not about one field.
+public enum Refusal: Sendable, Equatable {
+    /// 403 Forbidden: the message after `<Kind>.<group> "<name>" is forbidden: `.
+    case forbidden(String)
+    /// 503 Service Unavailable: the server cannot judge now (the cluster cache is not
+    /// ready) and is configured to fail closed.
+    case unavailable(String)
 }
 
 /// An RFC 6902 `add` of a value at a JSON Pointer. Defaulting only ever adds.

@@ -27,8 +27,9 @@ public enum ReferenceFinding: String, Sendable, CaseIterable {
     case referencedConnectionDeleted = "referenced_connection_deleted"
 }
 
-/// SPEC section 11: an object's references judged against a `ClusterSnapshot`. Pure:
-/// the snapshot is a value, read, never waited for.
+/// An object's references judged against a `ClusterSnapshot`. Pure: the snapshot is a
+/// value, read, never waited for. A reference the namespace policies forbid is never
+/// looked up.
 struct ReferenceRules {
     let configuration: RuleConfiguration
     let snapshot: ClusterSnapshot
@@ -55,6 +56,9 @@ struct ReferenceRules {
     private func secret(_ reference: JSONValue?, _ path: FieldPath, keys: [String], namespace: String,
                         checks: inout FieldChecks, findings: inout Findings) {
         guard let target = Self.target(reference, namespace: namespace) else { return }
+        // A Secret the connection may not name is refused by the namespace policy and
+        // never looked up: the answer must not say whether it exists.
+        guard target.namespace == namespace || configuration.secretReferences.permits(target.namespace) else { return }
         guard watched(target, path, &findings) else { return }
         guard let record = snapshot.secrets[target.namespace]?[target.name] else {
             return missing(.secretNotFound, path, target, "Secret \(target.shown) not found", &checks, &findings)
@@ -91,6 +95,7 @@ struct ReferenceRules {
             if checks.timeIsUp() { return }
             let path = InstanceRules.Paths.registry.index(i)
             guard let target = Self.target(entry, namespace: namespace), seen.insert(target).inserted,
+                  target.namespace == namespace || configuration.registryReferences.permits(target.namespace),
                   watched(target, path, &findings) else { continue }
             guard let connection = snapshot.connections[target.namespace]?[target.name] else {
                 missing(.connectionNotFound, path, target, "AtlasStreamConnection \(target.shown) not found", &checks, &findings)
@@ -107,22 +112,22 @@ struct ReferenceRules {
         }
     }
 
-    // MARK: - DELETE of an AtlasStreamConnection
-
-    /// The instances (not themselves being deleted) whose registry lists `connection`,
-    /// sorted; at most `maxListed` of them, and how many more there are.
-    func instancesListing(_ connection: ObjectReference, maxListed: Int = 10) -> (listed: [ObjectReference], more: Int) {
-        var holders: [ObjectReference] = []
-        for (namespace, instances) in snapshot.instances {
-            for (name, instance) in instances where !instance.isBeingDeleted && instance.registry.contains(connection) {
-                holders.append(ObjectReference(namespace: namespace, name: name))
-            }
-        }
-        holders.sort { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
-        return (Array(holders.prefix(maxListed)), max(0, holders.count - maxListed))
-    }
-
     // MARK: - Helpers
+
+    /// Whether `spec` names anything the cluster would have to hold: a Secret of a Kafka
+    /// connection, an instance's project or a registry entry.
+    static func hasReferences(_ spec: JSONValue, kind: StreamKind) -> Bool {
+        switch kind {
+        case .connection:
+            guard let kafka = spec[.kafkaConfig], kafka.isObject else { return false }
+            return target(kafka[.authentication]?[.credentials], namespace: "") != nil
+                || target(kafka[.security]?[.certificate], namespace: "") != nil
+        case .instance:
+            if target(spec[.projectRef], namespace: "") != nil { return true }
+            guard let registry = spec[.connectionRegistry], registry.isArray else { return false }
+            return registry.elements.contains { target($0, namespace: "") != nil }
+        }
+    }
 
     /// A reference's target: its name (a non-empty string) and its namespace, defaulted.
     static func target(_ reference: JSONValue?, namespace: String) -> ObjectReference? {

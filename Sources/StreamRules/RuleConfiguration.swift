@@ -51,6 +51,8 @@ public struct RuleConfiguration: Sendable, Equatable {
     public var missingReferences: MissingReferencePolicy
     /// DELETE of a connection an instance still lists.
     public var deleteReferencedConnection: ReferencedDeletePolicy
+    /// What a review that needs the cluster gets while the cache cannot back a verdict.
+    public var cacheNotReady: CacheNotReadyPolicy
 
     public init(regions: [(provider: String, regions: [String])] = RuleConfiguration.builtInRegions,
                 sampleSources: [String] = ["sample_stream_solar"],
@@ -60,7 +62,8 @@ public struct RuleConfiguration: Sendable, Equatable {
                 kafkaCertificate: KafkaCertificateRule = .always,
                 operatorVersion: OperatorVersion? = nil,
                 missingReferences: MissingReferencePolicy = .warn,
-                deleteReferencedConnection: ReferencedDeletePolicy = .deny) {
+                deleteReferencedConnection: ReferencedDeletePolicy = .deny,
+                cacheNotReady: CacheNotReadyPolicy = .allow) {
         self.regions = regions
         self.sampleSources = sampleSources
         self.builtInRoles = builtInRoles
@@ -70,6 +73,7 @@ public struct RuleConfiguration: Sendable, Equatable {
         self.operatorVersion = operatorVersion
         self.missingReferences = missingReferences
         self.deleteReferencedConnection = deleteReferencedConnection
+        self.cacheNotReady = cacheNotReady
     }
 
     public static let builtInRegions: [(provider: String, regions: [String])] = [
@@ -89,5 +93,6 @@ public struct RuleConfiguration: Sendable, Equatable {
             && a.secretReferences == b.secretReferences && a.registryReferences == b.registryReferences
             && a.kafkaCertificate == b.kafkaCertificate && a.operatorVersion == b.operatorVersion
             && a.missingReferences == b.missingReferences && a.deleteReferencedConnection == b.deleteReferencedConnection
+            && a.cacheNotReady == b.cacheNotReady
     }
 }

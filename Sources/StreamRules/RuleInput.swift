@@ -66,13 +66,13 @@ public struct RuleInput: Sendable {
     /// `request.name` (DELETE names its object here).
     public var requestName: String
     public var budget: ReviewBudget
-    /// The cluster as the cache last saw it; nil without cluster lookups (the reference
-    /// rules of SPEC section 11 then say nothing).
-    public var cluster: ClusterSnapshot?
+    /// The cluster as the cache sees it; nil without cluster lookups (the reference
+    /// rules then say nothing).
+    public var cluster: ClusterView?
 
     public init(kind: StreamKind, operation: AdmissionOperation, object: JSONValue?, oldObject: JSONValue?,
                 requestNamespace: String, requestName: String = "", budget: ReviewBudget = .unlimited,
-                cluster: ClusterSnapshot? = nil) {
+                cluster: ClusterView? = nil) {
         self.kind = kind
         self.operation = operation
         self.object = object

@@ -43,6 +43,7 @@ public struct StreamRules: Sendable {
         OperatorMetadataRules(configuration: configuration).validate(object: object, old: old, checks: &checks)
         var warnings: [String] = []
         var findings = ReferenceRules.Findings()
+        var refusal: Refusal?
         if specNeedsJudging(object, old: old) {
             if input.budget.isExhausted { return Decision(outOfTime: true) }
             let namespace = objectNamespace(input)
@@ -54,39 +55,55 @@ public struct StreamRules: Sendable {
                 ConnectionRules(configuration: configuration).validate(object: object, old: old, namespace: namespace,
                                                                        checks: &checks, warnings: &warnings)
             }
-            // References last: their warnings come after those of sections 3 to 5.
+            // References last: their warnings come after those of the other rules.
             if let cluster = input.cluster, let spec = object[.spec], spec.isObject {
-                let references = ReferenceRules(configuration: configuration, snapshot: cluster)
-                switch input.kind {
-                case .instance: references.validateInstance(spec: spec, namespace: namespace, checks: &checks, findings: &findings)
-                case .connection: references.validateConnection(spec: spec, namespace: namespace, checks: &checks, findings: &findings)
+                switch cluster {
+                case .ready(let snapshot):
+                    let references = ReferenceRules(configuration: configuration, snapshot: snapshot)
+                    switch input.kind {
+                    case .instance: references.validateInstance(spec: spec, namespace: namespace, checks: &checks, findings: &findings)
+                    case .connection: references.validateConnection(spec: spec, namespace: namespace, checks: &checks, findings: &findings)
+                    }
+                    warnings += findings.warnings
+                case .notReady:
+                    if ReferenceRules.hasReferences(spec, kind: input.kind) {
+                        switch configuration.cacheNotReady {
+                        case .allow: warnings.append(CacheNotReadyPolicy.message)
+                        case .deny: refusal = .unavailable(CacheNotReadyPolicy.message)
+                        }
+                    }
                 }
-                warnings += findings.warnings
             }
         }
         return Decision(errors: checks.errors, omittedErrorCount: checks.omitted, warnings: warnings,
-                        outOfTime: checks.outOfTime, referenceFindings: findings.found)
+                        outOfTime: checks.outOfTime, refusal: refusal, referenceFindings: findings.found)
     }
 
     /// DELETE at `/validate`: an AtlasStreamConnection that an AtlasStreamInstance (not
     /// itself being deleted) lists in its registry would hang in Terminating on the
     /// operator's finalizer, so it is refused (403) or warned of, per
-    /// `deleteReferencedConnection`. Anything else is allowed.
+    /// `deleteReferencedConnection`. Anything else is allowed. While the cache cannot
+    /// back a verdict, `cacheNotReady` decides.
     public func validateDelete(_ input: RuleInput) -> Decision {
-        guard input.kind == .connection, let cluster = input.cluster,
+        guard input.kind == .connection, let view = input.cluster,
               configuration.deleteReferencedConnection != .allow else { return .allow }
+        guard case .ready(let cluster) = view else {
+            switch configuration.cacheNotReady {
+            case .allow: return Decision(warnings: [CacheNotReadyPolicy.message])
+            case .deny: return Decision(refusal: .unavailable(CacheNotReadyPolicy.message))
+            }
+        }
         let stored = input.oldObject?[.metadata]
         let name = stored?[.name]?.string.flatMap { $0.isEmpty ? nil : $0 } ?? input.requestName
         let namespace = stored?[.namespace]?.string.flatMap { $0.isEmpty ? nil : $0 } ?? input.requestNamespace
         guard !name.isEmpty else { return .allow }
         let connection = ObjectReference(namespace: namespace, name: name)
-        let references = ReferenceRules(configuration: configuration, snapshot: cluster)
-        let (holders, more) = references.instancesListing(connection)
+        let (holders, more) = cluster.instancesListing(connection)
         guard !holders.isEmpty else { return .allow }
         let listed = holders.map(\.shown).joined(separator: ", ") + (more > 0 ? ", and \(more) more" : "")
         switch configuration.deleteReferencedConnection {
         case .deny:
-            return Decision(forbidden: "listed in spec.connectionRegistry of AtlasStreamInstance \(listed); remove it there first",
+            return Decision(refusal: .forbidden("listed in spec.connectionRegistry of AtlasStreamInstance \(listed); remove it there first"),
                             referenceFindings: [.referencedConnectionDeleted])
         case .warn:
             return Decision(warnings: ["AtlasStreamConnection \(connection.shown) is listed in spec.connectionRegistry of "

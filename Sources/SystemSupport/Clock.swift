@@ -13,3 +13,10 @@ public func monotonicSeconds() -> Double {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
+
+/// Milliseconds since the Unix epoch on the real-time clock (timestamps in metrics).
+public func wallClockMilliseconds() -> Int {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+}

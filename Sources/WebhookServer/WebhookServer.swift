@@ -19,7 +19,8 @@ public struct WebhookConfiguration: Sendable {
     public var drainTimeoutMilliseconds: Int
     /// How often the certificate files are checked besides inotify.
     public var certificatePollMilliseconds: Int
-    /// An event loop away from epoll_wait this long is stalled: `/healthz` turns 503.
+    /// An event loop that does not come back to epoll_wait within this long (busy in a
+    /// request, or frozen anywhere) is stalled: `/healthz` turns 503.
     public var loopStallTimeoutMilliseconds: Int
 
     public static let defaultShutdownDelayMilliseconds = 5_000
@@ -41,14 +42,14 @@ public struct WebhookConfiguration: Sendable {
     }
 }
 
-/// What the server asks of the cluster cache, when lookups are on (SPEC section 11):
-/// whether it has listed everything once, and its metrics.
+/// What the server asks of the cluster cache, when lookups are on: why `/readyz` should
+/// say not ready (nil when ready), and its metrics.
 public struct ClusterCacheHooks: Sendable {
-    public var isSynced: @Sendable () -> Bool
+    public var notReadyReason: @Sendable () -> String?
     public var renderMetrics: @Sendable () -> String
 
-    public init(isSynced: @escaping @Sendable () -> Bool, renderMetrics: @escaping @Sendable () -> String) {
-        self.isSynced = isSynced
+    public init(notReadyReason: @escaping @Sendable () -> String?, renderMetrics: @escaping @Sendable () -> String) {
+        self.notReadyReason = notReadyReason
         self.renderMetrics = renderMetrics
     }
 }
@@ -198,7 +199,7 @@ final class WebhookEndpoints: Sendable {
     }
 
     var isReady: Bool {
-        tlsContexts.current != nil && !draining.load(ordering: .relaxed) && (cluster?.isSynced() ?? true)
+        tlsContexts.current != nil && !draining.load(ordering: .relaxed) && (cluster?.notReadyReason() == nil)
     }
 
     func certificateReloaded(_ result: Result<TLSContext, TLSError>) {
@@ -250,8 +251,8 @@ final class WebhookEndpoints: Sendable {
         #endif
         router.add("GET", "/readyz") { _ in
             if self.isReady { return WebhookEndpoints.plain(.ok, "ok") }
-            if self.cluster?.isSynced() == false && !self.draining.load(ordering: .relaxed) {
-                return WebhookEndpoints.plain(.serviceUnavailable, "not ready: the cluster cache has not listed every resource yet")
+            if let reason = self.cluster?.notReadyReason(), !self.draining.load(ordering: .relaxed) {
+                return WebhookEndpoints.plain(.serviceUnavailable, "not ready: \(reason)")
             }
             return WebhookEndpoints.plain(.serviceUnavailable, "not ready")
         }

@@ -23,7 +23,7 @@ struct Serve: Subcommand {
         .option("cert-poll-interval", "DURATION", "How often certificate files are checked besides inotify (default 10s)."),
         .option("shutdown-delay", "DURATION", "After SIGTERM, serve on with /readyz 503 for this long (default 5s; 0s with --dev)."),
         .option("drain-timeout", "DURATION", "Then, how long requests in flight may take (default 30s); a hard deadline."),
-        .option("loop-stall-timeout", "DURATION", "An event loop busy this long without returning to epoll is stalled: /healthz turns 503 (default 10s)."),
+        .option("loop-stall-timeout", "DURATION", "An event loop that does not come back to epoll_wait within this long (busy, or frozen anywhere) is stalled: /healthz turns 503 (default 10s)."),
         .switch("dev", "Development mode: generate (or reuse) a CA and a localhost certificate under certs/dev/."),
         .option("dev-cert-dir", "DIR", "Where --dev keeps its certificates (default certs/dev)."),
         .option("loops", "N", "Event loop threads (default: one per CPU the process may use: affinity and cgroup quota)."),
@@ -39,6 +39,11 @@ struct Serve: Subcommand {
         .option("kubeconfig", "FILE", "Reach the cluster with this kubeconfig's current context (default: in-cluster when in a pod)."),
         .option("cluster-lookups", "BOOL", "Check references against a watch cache of the cluster: true or false (default true when a cluster configuration is found)."),
         .option("watch-namespaces", "NS,...", "Namespaces the cache follows, the operator's watched ones (default all)."),
+        .option("cache-not-ready", "POLICY", "Reviews that need the cluster while the cache is not synced or stale: allow (with a warning) or deny (503) (default allow)."),
+        .option("cache-stale-after", "DURATION", "A cache part with no event, bookmark or list for this long is stale (default 3m)."),
+        .option("not-ready-when-stale", "BOOL", "/readyz answers 503 while the cache is stale: true or false (default false)."),
+        .option("watch-idle-timeout", "DURATION", "A watch that sends no byte for this long is reconnected (default 2m: twice the bookmark interval)."),
+        .option("list-page-timeout", "DURATION", "A LIST page must arrive whole within this (default 1m)."),
         .option("log-level", "LEVEL", "trace, debug, info, notice, warning, error or critical (default info)."),
         configFlag,
     ]
@@ -81,8 +86,11 @@ struct Serve: Subcommand {
         var hooks: ClusterCacheHooks?
         if let cache {
             reviewer = AdmissionReviewer(rules: reviewer.rules, maxNestingDepth: reviewer.maxNestingDepth,
-                                         cluster: { cache.snapshot() })
-            hooks = ClusterCacheHooks(isSynced: { cache.isSynced }, renderMetrics: { cache.renderMetrics() })
+                                         cluster: { cache.view() })
+            let notReadyWhenStale = settings.cluster.notReadyWhenStale
+            hooks = ClusterCacheHooks(notReadyReason: {
+                notReadyWhenStale ? cache.notReadyReason() : (cache.isSynced ? nil : "the cluster cache has not listed every resource yet")
+            }, renderMetrics: { cache.renderMetrics() })
         }
         let server: WebhookServer
         let port: UInt16
@@ -140,7 +148,10 @@ extension Serve {
             logger.critical("cannot use the cluster configuration", metadata: ["error": .string(error.description)])
             throw .status(1)
         }
-        let cache = ClusterCache(client: client, namespaces: settings.watchNamespaces, logger: logger)
+        let limits = StreamLimits(pageDeadlineSeconds: max(1, settings.listPageMilliseconds / 1000),
+                                  watchIdleSeconds: max(1, settings.watchIdleMilliseconds / 1000))
+        let cache = ClusterCache(client: client, namespaces: settings.watchNamespaces, logger: logger,
+                                 timing: ReflectorTiming(limits: limits), staleAfterMilliseconds: settings.staleAfterMilliseconds)
         logger.info("cluster lookups on", metadata: [
             "cluster": .string(access.origin), "server": .string("\(access.host):\(access.port)"),
             "namespaces": .string(settings.watchNamespaces?.joined(separator: ",") ?? "all"),

@@ -96,7 +96,16 @@ struct ServeSettings {
             loopStallTimeoutMilliseconds: try read.duration("loop-stall-timeout") ?? file.timeouts.loopStall
                 ?? WebhookConfiguration.defaultLoopStallTimeoutMilliseconds)
         cluster = try ClusterSettings(flags: flags, file: file)
-        reviewer = AdmissionReviewer(rules: StreamRules(configuration: file.rules),
+        var rules = file.rules
+        switch flags.string("cache-not-ready") {
+        case nil: break
+        case let text?:
+            guard let policy = CacheNotReadyPolicy(rawValue: text) else {
+                throw .usage("--cache-not-ready must be allow or deny, got \(text)")
+            }
+            rules.cacheNotReady = policy
+        }
+        reviewer = AdmissionReviewer(rules: StreamRules(configuration: rules),
                                      maxNestingDepth: file.limits.maxNestingDepth ?? AdmissionReviewer.defaultMaxNestingDepth)
     }
 }
@@ -107,8 +116,30 @@ struct ClusterSettings {
     var lookups: Bool?
     var kubeconfigPath: String?
     var watchNamespaces: [String]?
+    /// No event, bookmark or list for this long: stale (milliseconds).
+    var staleAfterMilliseconds: Int
+    /// `/readyz` 503 while stale.
+    var notReadyWhenStale: Bool
+    var watchIdleMilliseconds: Int
+    var listPageMilliseconds: Int
+
+    static let defaultStaleAfterMilliseconds = 180_000
+    static let defaultWatchIdleMilliseconds = 120_000
+    static let defaultListPageMilliseconds = 60_000
 
     init(flags: ParsedFlags, file: ConfigurationFile) throws(CommandExit) {
+        let read = FlagReader(flags: flags)
+        staleAfterMilliseconds = try read.duration("cache-stale-after") ?? file.cluster.staleAfter ?? Self.defaultStaleAfterMilliseconds
+        watchIdleMilliseconds = try read.duration("watch-idle-timeout") ?? file.cluster.watchIdleTimeout
+            ?? Self.defaultWatchIdleMilliseconds
+        listPageMilliseconds = try read.duration("list-page-timeout") ?? file.cluster.listPageTimeout
+            ?? Self.defaultListPageMilliseconds
+        switch flags.string("not-ready-when-stale") {
+        case nil: notReadyWhenStale = file.cluster.notReadyWhenStale ?? false
+        case "true": notReadyWhenStale = true
+        case "false": notReadyWhenStale = false
+        case let other?: throw .usage("--not-ready-when-stale must be true or false, got \(other)")
+        }
         switch flags.string("cluster-lookups") {
         case nil: lookups = file.cluster.lookups
         case "true": lookups = true

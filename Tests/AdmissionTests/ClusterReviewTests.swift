@@ -23,7 +23,7 @@ final class ClusterReviewTests: XCTestCase {
 
     func testDeleteOfAListedConnectionIsForbidden() throws {
         let snapshot = cluster
-        let reviewer = AdmissionReviewer(cluster: { snapshot })
+        let reviewer = AdmissionReviewer(cluster: { .ready(snapshot) })
         let response = try answer(reviewer.review(deleteReview(), at: .validate))
         XCTAssertEqual(response["allowed"] as? Bool, false)
         let status = try XCTUnwrap(response["status"] as? [String: Any])
@@ -38,7 +38,7 @@ final class ClusterReviewTests: XCTestCase {
     func testDeleteIsAllowedWithoutLookupsAtMutateAndForOtherKinds() throws {
         let snapshot = cluster
         XCTAssertEqual(try answer(AdmissionReviewer().review(deleteReview(), at: .validate))["allowed"] as? Bool, true)
-        let reviewer = AdmissionReviewer(cluster: { snapshot })
+        let reviewer = AdmissionReviewer(cluster: { .ready(snapshot) })
         XCTAssertEqual(try answer(reviewer.review(deleteReview(), at: .mutate))["allowed"] as? Bool, true)
         XCTAssertEqual(try answer(reviewer.review(deleteReview(kind: "AtlasStreamInstance"), at: .validate))["allowed"] as? Bool, true)
         XCTAssertEqual(try answer(reviewer.review(deleteReview(operation: "CONNECT"), at: .validate))["allowed"] as? Bool, true)
@@ -46,10 +46,23 @@ final class ClusterReviewTests: XCTestCase {
 
     func testTheSummaryCarriesTheFindings() throws {
         let snapshot = cluster
-        guard case .answered(_, let summary) = AdmissionReviewer(cluster: { snapshot }).review(deleteReview(), at: .validate) else {
+        guard case .answered(_, let summary) = AdmissionReviewer(cluster: { .ready(snapshot) }).review(deleteReview(), at: .validate) else {
             return XCTFail("not answered")
         }
         XCTAssertEqual(summary.referenceFindings, [.referencedConnectionDeleted])
         XCTAssertFalse(summary.allowed)
+    }
+
+    /// A cache that cannot back a verdict and is set to fail closed: 503, as the
+    /// apiserver writes ServiceUnavailable.
+    func testNotReadyCacheDeniedAs503() throws {
+        let rules = StreamRules(configuration: RuleConfiguration(cacheNotReady: .deny))
+        let reviewer = AdmissionReviewer(rules: rules, cluster: { .notReady(reason: "secrets not listed yet") })
+        let response = try answer(reviewer.review(deleteReview(), at: .validate))
+        XCTAssertEqual(response["allowed"] as? Bool, false)
+        let status = try XCTUnwrap(response["status"] as? [String: Any])
+        XCTAssertEqual(status["code"] as? Int, 503)
+        XCTAssertEqual(status["reason"] as? String, "ServiceUnavailable")
+        XCTAssertEqual(status["message"] as? String, "cluster lookups are not ready; references were not checked")
     }
 }

@@ -31,10 +31,11 @@ final class ClusterLookupTests: XCTestCase {
         apiserver.stop()
     }
 
-    private func startServer(_ extra: [String] = []) throws -> ServeProcess {
+    private func startServer(_ extra: [String] = [], release: Bool = false) throws -> ServeProcess {
         let kubeconfig = try apiserver.kubeconfig(user: "tokenFile: \(apiserver.tokenFile)")
         let server = try ServeProcess(["--tls-cert", certificates.certificate, "--tls-key", certificates.privateKey,
-                                       "--kubeconfig", kubeconfig, "--shutdown-delay", "0s", "--log-level", "debug"] + extra)
+                                       "--kubeconfig", kubeconfig, "--shutdown-delay", "0s", "--log-level", "debug"] + extra,
+                                      release: release)
         self.server = server
         return server
     }
@@ -224,6 +225,122 @@ final class ClusterLookupTests: XCTestCase {
             XCTAssertFalse(text.contains(encoded))
         }
         XCTAssertTrue(server.log.contains("cache synced"), server.log)
+    }
+
+    /// A tenant's Secrets as large as Kubernetes allows, with kubectl's last-applied copy
+    /// in an annotation, cannot grow the process: it keeps records, not objects, through
+    /// start, a forced 410 relist and a second start, and answers reviews throughout.
+    func testHugeSecretsCannotExhaustMemory() throws {
+        try apiserver.bulkSecrets(namespace: "team", count: 200, prefix: "huge", labelled: true,
+                                  dataBytes: 900_000, annotationBytes: 900_000)
+        try apiserver.bulkSecrets(namespace: "team", count: 500, prefix: "annotated", labelled: false,
+                                  dataBytes: 16, annotationBytes: 250_000)
+        let review = create(kafka(credentials: "huge-7"))
+        for start in 0..<2 {
+            // Info: the reviews sent while it lists would fill the unread log pipe at debug.
+            let server = try startServer(["--log-level", "info"], release: true)
+            var answered = 0
+            try eventually("ready with the huge Secrets cached", seconds: 120) {
+                // Reviews are answered while the lists stream in.
+                if try self.review(review, server)["allowed"] != nil { answered += 1 }
+                return try get("/readyz", server).0 == 200
+            }
+            XCTAssertGreaterThan(answered, 0)
+            if start == 0 {
+                // History compacted and watches cut: every reflector lists again (a write
+                // after the compaction, as a real API server always keeps its latest revision).
+                try apiserver.send(["op": "compact"])
+                try apiserver.put(ClusterObjects.project("team", "after-compaction"))
+                try apiserver.send(["op": "drop_watches"])
+                XCTAssertTrue(server.waitForLog("resourceVersion expired", seconds: 30))
+                try eventually("relisted", seconds: 120) {
+                    try get("/metrics", server).1.contains(#"atlas_stream_webhook_watch_restarts_total{resource="credential_secrets",reason="expired"} 1"#)
+                        && get("/readyz", server).0 == 200
+                }
+            }
+            XCTAssertEqual(warnings(try self.review(review, server)).filter { $0.contains("huge-7") }, [],
+                           "found, labelled, with both keys")
+            let peak = peakRSSKiB(server)
+            print("huge Secrets, start \(start + 1): peak RSS \(peak / 1024) MiB")
+            XCTAssertLessThan(peak, 96 * 1024, "peak RSS \(peak) KiB")
+            server.stop()
+            self.server = nil
+        }
+    }
+
+    /// A reference the namespace policy refuses says nothing of the Secret: the answers
+    /// are the same bytes whether it exists, is labelled, has its keys, or not.
+    func testNoExistenceOracleAcrossNamespaces() throws {
+        let server = try startServer()
+        try waitReady(server)
+        var object = kafka(credentials: "theirs")
+        var spec = object["spec"] as? [String: Any] ?? [:]
+        var kafkaConfig = spec["kafkaConfig"] as? [String: Any] ?? [:]
+        kafkaConfig["authentication"] = ["mechanism": "PLAIN", "credentials": ["name": "theirs", "namespace": "other-team"]]
+        spec["kafkaConfig"] = kafkaConfig
+        object["spec"] = spec
+        var request = create(object)
+        request["uid"] = "fixed-uid"
+        let body = try JSONSerialization.data(withJSONObject: ["apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                                                               "request": request])
+        func answer() throws -> String {
+            try runProcess("/usr/bin/curl", ["-sS", "--cacert", certificates.caCertificate, "-H", "Content-Type: application/json",
+                                             "--data-binary", "@-", "https://localhost:\(server.port)/validate"], stdin: body).stdout
+        }
+        let absent = try answer()
+        XCTAssertTrue(absent.contains("may not reference a Secret in namespace"), absent)
+        var answers = [absent]
+        for (labelled, data) in [(false, ["username": "u"]), (true, [:]), (true, ["username": "u", "password": "p"])] {
+            try apiserver.put(ClusterObjects.secret("other-team", "theirs", labelled: labelled, data: data))
+            usleep(500_000)
+            answers.append(try answer())
+        }
+        XCTAssertEqual(Set(answers).count, 1, "\(answers)")
+    }
+
+    /// Before the first list and while the watches are quiet, references are not judged:
+    /// the configured warning or a 503, never a "not found"; and it comes back on its own.
+    func testNoVerdictBeforeSyncOrWhileStale() throws {
+        try apiserver.holdLists(true)
+        try apiserver.bookmarkInterval(0.2)
+        let server = try startServer(["--cache-not-ready", "deny", "--cache-stale-after", "2s", "--not-ready-when-stale", "true"])
+        let missing = create(kafka(credentials: "absent"))
+        var response = try review(missing, server)
+        XCTAssertEqual(response["allowed"] as? Bool, false)
+        var status = try XCTUnwrap(response["status"] as? [String: Any])
+        XCTAssertEqual(status["code"] as? Int, 503)
+        XCTAssertEqual(status["message"] as? String, "cluster lookups are not ready; references were not checked")
+        XCTAssertEqual(try get("/readyz", server).0, 503)
+        XCTAssertTrue(try get("/metrics", server).1.contains(#"atlas_stream_webhook_cache_synced{resource="secrets"} 0"#))
+        try apiserver.holdLists(false)
+        try waitReady(server)
+        XCTAssertEqual(warnings(try review(missing, server)), ["spec.kafkaConfig.authentication.credentials: Secret team/absent not found"])
+
+        try apiserver.stallWatches(true)
+        try eventually("stale", seconds: 10) { try get("/readyz", server).0 == 503 }
+        response = try review(missing, server)
+        status = try XCTUnwrap(response["status"] as? [String: Any])
+        XCTAssertEqual(status["code"] as? Int, 503)
+        XCTAssertTrue(try get("/readyz", server).1.contains("stale"))
+        try apiserver.stallWatches(false)
+        try eventually("fresh again", seconds: 10) { try get("/readyz", server).0 == 200 }
+        XCTAssertEqual(try review(missing, server)["allowed"] as? Bool, true)
+    }
+
+    func testAllowPolicyWarnsOnceBeforeSync() throws {
+        try apiserver.holdLists(true)
+        let server = try startServer()
+        let response = try review(create(kafka(credentials: "absent")), server)
+        XCTAssertEqual(response["allowed"] as? Bool, true)
+        XCTAssertEqual(warnings(response).filter { $0.contains("cluster") }, ["cluster lookups are not ready; references were not checked"])
+        XCTAssertFalse(warnings(response).contains { $0.contains("not found") })
+        try apiserver.holdLists(false)
+    }
+
+    private func peakRSSKiB(_ server: ServeProcess) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(server.process.processIdentifier)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
     }
 
     func testUnsupportedKubeconfigUsersAreAStartupError() throws {

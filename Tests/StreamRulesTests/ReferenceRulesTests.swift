@@ -21,8 +21,13 @@ private func fullCluster() -> ClusterSnapshot {
 
 private func validate(_ kind: StreamKind, _ spec: String, _ cluster: ClusterSnapshot?,
                       _ configuration: RuleConfiguration = RuleConfiguration()) -> Decision {
+    validate(kind, spec, view: cluster.map { .ready($0) }, configuration)
+}
+
+private func validate(_ kind: StreamKind, _ spec: String, view: ClusterView?,
+                      _ configuration: RuleConfiguration = RuleConfiguration()) -> Decision {
     var ruleInput = input(kind, spec)
-    ruleInput.cluster = cluster
+    ruleInput.cluster = view
     var configured = configuration
     configured.registryReferences = .allowAll
     return StreamRules(configuration: configured).validate(ruleInput)
@@ -132,18 +137,17 @@ final class ReferenceRulesTests: XCTestCase {
 
     func testDeleteOfAListedConnection() {
         var cluster = fullCluster()
-        cluster.instances = [
-            "team-a": ["i1": InstanceRecord(registry: [ObjectReference(namespace: "team-a", name: "c1")], isBeingDeleted: false),
-                       "gone": InstanceRecord(registry: [ObjectReference(namespace: "team-a", name: "c1")], isBeingDeleted: true)],
-            "team-b": ["i2": InstanceRecord(registry: [ObjectReference(namespace: "team-a", name: "c1")], isBeingDeleted: false)],
-        ]
+        let c1 = [ObjectReference(namespace: "team-a", name: "c1")]
+        cluster.setInstance(InstanceRecord(registry: c1, isBeingDeleted: false), at: ObjectReference(namespace: "team-a", name: "i1"))
+        cluster.setInstance(InstanceRecord(registry: c1, isBeingDeleted: true), at: ObjectReference(namespace: "team-a", name: "gone"))
+        cluster.setInstance(InstanceRecord(registry: c1, isBeingDeleted: false), at: ObjectReference(namespace: "team-b", name: "i2"))
         func delete(_ name: String, _ policy: ReferencedDeletePolicy) -> Decision {
             let deletion = RuleInput(kind: .connection, operation: .delete, object: nil, oldObject: nil,
-                                     requestNamespace: "team-a", requestName: name, cluster: cluster)
+                                     requestNamespace: "team-a", requestName: name, cluster: .ready(cluster))
             return StreamRules(configuration: RuleConfiguration(deleteReferencedConnection: policy)).validateDelete(deletion)
         }
         let denied = delete("c1", .deny)
-        XCTAssertEqual(denied.forbidden, "listed in spec.connectionRegistry of AtlasStreamInstance team-a/i1, team-b/i2; remove it there first")
+        XCTAssertEqual(denied.refusal, .forbidden("listed in spec.connectionRegistry of AtlasStreamInstance team-a/i1, team-b/i2; remove it there first"))
         XCTAssertFalse(denied.allowed)
         XCTAssertEqual(denied.referenceFindings, [.referencedConnectionDeleted])
         let warned = delete("c1", .warn)
@@ -152,9 +156,100 @@ final class ReferenceRulesTests: XCTestCase {
         XCTAssertTrue(delete("c1", .allow).allowed)
         XCTAssertTrue(delete("unlisted", .deny).allowed)
         // Only an instance being deleted lists it: nothing holds it.
-        cluster.instances["team-b"] = nil
-        cluster.instances["team-a"]?["i1"] = nil
+        cluster.setInstance(nil, at: ObjectReference(namespace: "team-b", name: "i2"))
+        cluster.setInstance(nil, at: ObjectReference(namespace: "team-a", name: "i1"))
         XCTAssertTrue(delete("c1", .deny).allowed)
+        // The index follows a registry that changes: i3 lists c1, then no longer does.
+        cluster.setInstance(InstanceRecord(registry: c1, isBeingDeleted: false), at: ObjectReference(namespace: "team-a", name: "i3"))
+        XCTAssertFalse(delete("c1", .deny).allowed)
+        cluster.setInstance(InstanceRecord(registry: [], isBeingDeleted: false), at: ObjectReference(namespace: "team-a", name: "i3"))
+        XCTAssertTrue(delete("c1", .deny).allowed)
+        cluster.setInstance(nil, at: ObjectReference(namespace: "team-a", name: "gone"))
+        XCTAssertTrue(cluster.listings.isEmpty, "\(cluster.listings)")
+    }
+
+    /// A LIST's result replaces one namespace's instances (a reflector per watched
+    /// namespace) and the index with them, leaving the other namespaces' entries.
+    func testReplacingInstancesKeepsTheIndex() {
+        var cluster = ClusterSnapshot()
+        let c1 = ObjectReference(namespace: "shared", name: "c1")
+        cluster.setInstance(InstanceRecord(registry: [c1], isBeingDeleted: false), at: ObjectReference(namespace: "a", name: "i"))
+        cluster.setInstance(InstanceRecord(registry: [c1], isBeingDeleted: false), at: ObjectReference(namespace: "b", name: "i"))
+        cluster.replaceInstances(in: "a", with: ["a": ["j": InstanceRecord(registry: [], isBeingDeleted: false)]])
+        XCTAssertEqual(cluster.instancesListing(c1).listed, [ObjectReference(namespace: "b", name: "i")])
+        cluster.replaceInstances(in: nil, with: ["c": ["k": InstanceRecord(registry: [c1], isBeingDeleted: false)]])
+        XCTAssertEqual(cluster.instancesListing(c1).listed, [ObjectReference(namespace: "c", name: "k")])
+        XCTAssertNil(cluster.instances["a"])
+    }
+
+    /// A reference the namespace policy refuses is never looked up: whether the Secret
+    /// exists, is labelled or has its keys, the answer is the same.
+    func testNoExistenceOracleAcrossNamespaces() {
+        let foreign = kafkaSpec.replacingOccurrences(of: #""credentials":{"name":"creds"}"#,
+                                                     with: #""credentials":{"name":"creds","namespace":"team-b"}"#)
+        var states: [String: ClusterSnapshot] = [:]
+        var absent = fullCluster()
+        absent.secrets["team-b"] = nil
+        states["absent"] = absent
+        var unlabelled = fullCluster()
+        unlabelled.secrets["team-b"] = ["creds": SecretRecord(hasCredentialsLabel: false)]
+        states["unlabelled"] = unlabelled
+        var keyless = fullCluster()
+        keyless.secrets["team-b"] = ["creds": SecretRecord(hasCredentialsLabel: true)]
+        keyless.credentialKeys["team-b"] = ["creds": []]
+        states["keyless"] = keyless
+        var complete = fullCluster()
+        complete.secrets["team-b"] = ["creds": SecretRecord(hasCredentialsLabel: true)]
+        complete.credentialKeys["team-b"] = ["creds": ["username", "password"]]
+        states["complete"] = complete
+        for policy in MissingReferencePolicy.allCases {
+            let answers = states.mapValues { cluster in
+                let decision = validate(.connection, foreign, cluster, RuleConfiguration(missingReferences: policy))
+                return "\(rendered(decision.errors)) \(decision.warnings) \(decision.referenceFindings)"
+            }
+            XCTAssertEqual(Set(answers.values).count, 1, "\(policy): \(answers)")
+            XCTAssertTrue(answers["absent"]?.contains("may not reference a Secret in namespace") == true, "\(answers)")
+        }
+        // The same for registry entries the instance may not name.
+        let registry = instanceSpec(registry: #"[{"name":"c9","namespace":"other"}]"#)
+        var configuration = RuleConfiguration()
+        configuration.registryReferences = .ownNamespaceOnly
+        var withConnection = fullCluster()
+        withConnection.connections["other"] = ["c9": ConnectionRecord(specName: "x")]
+        var input = input(.instance, registry)
+        input.cluster = .ready(withConnection)
+        let found = StreamRules(configuration: configuration).validate(input)
+        input.cluster = .ready(fullCluster())
+        let missing = StreamRules(configuration: configuration).validate(input)
+        XCTAssertEqual(rendered(found.errors), rendered(missing.errors))
+        XCTAssertEqual(found.warnings, missing.warnings)
+        XCTAssertFalse(found.allowed)
+    }
+
+    /// Until the cache can back a verdict, nothing is said of references: one warning
+    /// (allow) or a 503 refusal (deny), never "not found".
+    func testNotReadyCacheJudgesNoReference() {
+        let notReady = ClusterView.notReady(reason: "secrets not listed yet")
+        for (kind, spec) in [(StreamKind.connection, kafkaSpec), (.instance, instanceSpec())] {
+            let allowed = validate(kind, spec, view: notReady)
+            XCTAssertTrue(allowed.allowed, "\(kind)")
+            XCTAssertEqual(allowed.warnings, ["cluster lookups are not ready; references were not checked"], "\(kind)")
+            XCTAssertEqual(allowed.referenceFindings, [])
+            let denied = validate(kind, spec, view: notReady, RuleConfiguration(cacheNotReady: .deny))
+            XCTAssertFalse(denied.allowed)
+            XCTAssertEqual(denied.refusal, .unavailable("cluster lookups are not ready; references were not checked"))
+        }
+        // Nothing to look up: nothing said.
+        let sample = #"{"name":"s","type":"Sample","sampleSpec":{}}"#
+        XCTAssertEqual(validate(.connection, sample, view: notReady, RuleConfiguration(cacheNotReady: .deny)).refusal, nil)
+        // The DELETE guard follows the same setting.
+        let deletion = RuleInput(kind: .connection, operation: .delete, object: nil, oldObject: nil,
+                                 requestNamespace: "team-a", requestName: "c1", cluster: notReady)
+        let warned = StreamRules().validateDelete(deletion)
+        XCTAssertTrue(warned.allowed)
+        XCTAssertEqual(warned.warnings, ["cluster lookups are not ready; references were not checked"])
+        let refused = StreamRules(configuration: RuleConfiguration(cacheNotReady: .deny)).validateDelete(deletion)
+        XCTAssertEqual(refused.refusal, .unavailable("cluster lookups are not ready; references were not checked"))
     }
 
     func testEchoedNamesAreCut() {

@@ -18,6 +18,17 @@ public func executablePath() throws -> String {
     throw POSIXError(.ENOENT)
 }
 
+/// The release build of the executable, which the README's test command builds before
+/// `swift test`.
+public func releaseExecutablePath() throws -> String {
+    let path = repositoryRoot.appendingPathComponent(".build/release/atlas-stream-webhook").path
+    guard FileManager.default.isExecutableFile(atPath: path) else {
+        XCTFail("\(path) missing: build it first (swift build -c release --static-swift-stdlib --product atlas-stream-webhook)")
+        throw POSIXError(.ENOENT)
+    }
+    return path
+}
+
 /// `atlas-stream-webhook serve` as a child process on an ephemeral port, found from its
 /// `serving` log line.
 public final class ServeProcess {
@@ -27,8 +38,10 @@ public final class ServeProcess {
     /// What the process has logged so far (read by `waitForLog`).
     public private(set) var log = ""
 
-    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
-        process.executableURL = URL(fileURLWithPath: try executablePath())
+    /// `release`: the release build in `.build/release` (the README's test command builds
+    /// it first), for tests whose figures (peak RSS under load) are the shipped binary's.
+    public init(_ arguments: [String], environment: [String: String] = [:], release: Bool = false) throws {
+        process.executableURL = URL(fileURLWithPath: try release ? releaseExecutablePath() : executablePath())
         // No cluster unless the test gives one: a test machine that is itself a pod must
         // not turn lookups on for every server the tests start.
         let cluster = arguments.contains { $0.hasPrefix("--kubeconfig") || $0.hasPrefix("--cluster-lookups") }

@@ -129,7 +129,7 @@ final class AdmissionWorstCaseTests: XCTestCase {
     func testReferenceRulesAreLinear() {
         var snapshot = ClusterSnapshot()
         for i in 0..<1_000 { snapshot.connections["team-a", default: [:]]["same\(i)"] = ConnectionRecord(specName: "one") }
-        let withCache = AdmissionReviewer(cluster: { [snapshot] in snapshot })
+        let withCache = AdmissionReviewer(cluster: { [snapshot] in .ready(snapshot) })
         LinearCost.assertLinear("registry entries not found", n: 120, make: { n in
             review("AtlasStreamInstance", object: instance(registry((0..<n).map { #"{"name":"ghost\#($0)"}"# }.joined(separator: ","))))
         }, run: { body in _ = withCache.review(body, at: .validate) })
