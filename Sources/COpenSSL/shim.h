@@ -54,4 +54,13 @@ static inline EVP_PKEY *copenssl_ec_p256_keygen(void) {
 static inline void copenssl_x509v3_set_ctx_nodb(X509V3_CTX *ctx) {
     X509V3_set_ctx_nodb(ctx);
 }
+/// SNI for a client connection (SSL_set_tlsext_host_name is a macro over SSL_ctrl); 1 on success.
+static inline int copenssl_set_tlsext_host_name(SSL *ssl, const char *name) {
+    return (int)SSL_set_tlsext_host_name(ssl, name);
+}
+/// Whether an error code is PEM's "no start line": what the read after a bundle's last
+/// certificate leaves, as opposed to a truncated or corrupt block.
+static inline int copenssl_err_is_pem_no_start_line(unsigned long code) {
+    return ERR_GET_LIB(code) == ERR_LIB_PEM && ERR_GET_REASON(code) == PEM_R_NO_START_LINE;
+}
 #endif

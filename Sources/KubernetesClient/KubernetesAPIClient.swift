@@ -59,19 +59,19 @@ enum RequestTiming {
 /// redirects are errors (never followed, so the token goes nowhere else).
 public final class KubernetesAPIClient: Sendable {
     public let access: ClusterAccess
-    private let context: TLSClientContext
+    /// The TLS context, built again when the CA or client certificate files change.
+    private let contexts: TLSClientContextSource
 
     public static let connectTimeoutSeconds = 10
     /// Most bytes of a non-2xx answer read for its Status message.
     static let maxErrorBodyBytes = 64 * 1024
 
-    public init(access: ClusterAccess) throws(ClusterAccessError) {
+    /// `onTLSReload` hears of each change of the CA or client certificate files: reloaded,
+    /// or kept because the new files do not work.
+    public init(access: ClusterAccess,
+                onTLSReload: @escaping @Sendable (TLSClientContextSource.Reload) -> Void = { _ in }) throws(ClusterAccessError) {
         self.access = access
-        do {
-            context = try TLSClientContext(configuration: access.tls)
-        } catch {
-            throw ClusterAccessError("\(access.origin): \(error.description)")
-        }
+        contexts = try access.makeTLSContextSource(onReload: onTLSReload)
     }
 
     /// A GET whose 2xx body goes to `onBody` chunk by chunk as it arrives.
@@ -87,8 +87,8 @@ public final class KubernetesAPIClient: Sendable {
         let started = monotonicMilliseconds()
         let connection: TLSClientConnection
         do {
-            connection = try TLSClientConnection(context: context, host: access.host, port: access.port,
-                                                 timeoutSeconds: Self.connectTimeoutSeconds)
+            connection = try TLSClientConnection(context: contexts.current(), host: access.host, port: access.port,
+                                                 verifyName: access.serverName, timeoutSeconds: Self.connectTimeoutSeconds)
         } catch {
             throw .transport(error.description)
         }
@@ -103,7 +103,7 @@ public final class KubernetesAPIClient: Sendable {
         }
         onConnection(connection)
         let hostHeader = access.host.contains(":") ? "[\(access.host)]:\(access.port)" : "\(access.host):\(access.port)"
-        var request = "GET \(pathAndQuery) HTTP/1.1\r\nHost: \(hostHeader)\r\nUser-Agent: atlas-stream-webhook\r\n"
+        var request = "GET \(access.pathPrefix)\(pathAndQuery) HTTP/1.1\r\nHost: \(hostHeader)\r\nUser-Agent: atlas-stream-webhook\r\n"
             + "Accept: \(accept)\r\nAccept-Encoding: identity\r\nConnection: close\r\n"
         if let token, !token.isEmpty { request += "Authorization: Bearer \(token)\r\n" }
         request += "\r\n"

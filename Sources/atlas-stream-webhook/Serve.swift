@@ -143,7 +143,12 @@ extension Serve {
         }
         let client: KubernetesAPIClient
         do {
-            client = try KubernetesAPIClient(access: access)
+            client = try KubernetesAPIClient(access: access) { reload in
+                switch reload {
+                case .reloaded: logger.info("cluster TLS files reloaded", metadata: ["change": .string(reload.description)])
+                case .kept: logger.warning("cluster TLS files changed but not used", metadata: ["change": .string(reload.description)])
+                }
+            }
         } catch {
             logger.critical("cannot use the cluster configuration", metadata: ["error": .string(error.description)])
             throw .status(1)

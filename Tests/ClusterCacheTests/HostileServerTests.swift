@@ -226,6 +226,30 @@ final class HostileServerTests: XCTestCase {
         XCTAssertEqual(try apiserver.requests()["redirected"] ?? 0, 0, "a redirect is never followed")
     }
 
+    // MARK: - Certificate rotation
+
+    /// The API server's certificate is replaced by one from a new CA, and the CA file the
+    /// kubeconfig names is replaced too: the cache keeps working without a restart.
+    func testTheAPIServersCARotatesWithoutARestart() throws {
+        let access = try ClusterAccess.kubeconfig(path: apiserver.kubeconfig(user: "tokenFile: \(apiserver.tokenFile)"))
+        let logs = self.logs
+        let logger = Logger(label: "test") { _ in CollectingLogHandler(lines: logs) }
+        let cache = ClusterCache(client: try KubernetesAPIClient(access: access), namespaces: ["team"], logger: logger)
+        self.cache = cache
+        cache.start()
+        eventually("ready") { isReady(cache) }
+        let rotated = try DevelopmentCertificates.generate(in: apiserver.directory + "/rotated", ipAddresses: ["127.0.0.1"])
+        try apiserver.rotateCertificate(certificate: rotated.certificate, privateKey: rotated.privateKey)
+        let caFile = apiserver.certificates.caCertificate
+        try FileManager.default.removeItem(atPath: caFile)
+        try FileManager.default.copyItem(atPath: rotated.caCertificate, toPath: caFile)
+        try apiserver.dropWatches()
+        try apiserver.put(ClusterObjects.project("team", "after-rotation"))
+        eventually("the watch through the new CA", seconds: 30) {
+            cache.snapshot().projects["team"]?["after-rotation"] != nil
+        }
+    }
+
     // MARK: - Cost per event
 
     /// Applying events costs O(log n): the same burst of changes takes about as long

@@ -48,8 +48,16 @@ final class ClusterAccessTests: XCTestCase {
         XCTAssertEqual(access.host, "api.example.com")
         XCTAssertEqual(access.port, 6443)
         XCTAssertEqual(access.tls.trustedCertificatesPEM, Array(caPEM.utf8))
+        // The file is followed (a rotated CA is reloaded), not copied.
+        XCTAssertEqual(access.tlsSources, TLSClientSources(trustedCertificates: .file(directory + "/ca.crt")))
         XCTAssertEqual(access.token, .fixed("abc"))
         XCTAssertTrue(access.origin.contains("context dev"))
+        XCTAssertEqual(access.pathPrefix, "")
+        XCTAssertNil(access.serverName)
+        XCTAssertEqual(access.verifyName, "api.example.com")
+        // Unreadable later: `tls` fails closed (an empty CA bundle, never the system's CAs).
+        try FileManager.default.removeItem(atPath: directory + "/ca.crt")
+        XCTAssertEqual(access.tls.trustedCertificatesPEM, [])
     }
 
     func testDataFieldsTokenFileAndIPv6() throws {
@@ -61,6 +69,7 @@ final class ClusterAccessTests: XCTestCase {
         XCTAssertEqual(access.host, "fd00::1")
         XCTAssertEqual(access.port, 443)
         XCTAssertEqual(access.tls.clientCertificatePEM, Array(caPEM.utf8))
+        XCTAssertEqual(access.tlsSources.clientKey, .inline(Array(caPEM.utf8)))
         XCTAssertEqual(try access.token.current(), "from-file")
     }
 
@@ -81,8 +90,9 @@ final class ClusterAccessTests: XCTestCase {
 
     func testInsecureSkipVerifyAndBadServersAreRefused() throws {
         for (cluster, expected) in [("server: https://h\n    insecure-skip-tls-verify: true", "insecure-skip-tls-verify"),
-                                    ("server: http://h:80", "no https server URL"),
-                                    ("server: https://h:99999", "no https server URL")] {
+                                    ("server: http://h:80", "not an https URL"),
+                                    ("server: https://h:99999", "the port is not 1-65535"),
+                                    ("certificate-authority: ca.crt", "no https server URL")] {
             XCTAssertThrowsError(try ClusterAccess.kubeconfig(path: try kubeconfig(cluster: cluster, user: "token: t"))) { error in
                 XCTAssertTrue("\(error)".contains(expected), "\(error)")
             }
@@ -101,6 +111,7 @@ final class ClusterAccessTests: XCTestCase {
             environment: ["KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"], serviceAccountDirectory: directory))
         XCTAssertEqual(access.host, "10.0.0.1")
         XCTAssertEqual(access.token, .file(directory + "/token"))
+        XCTAssertEqual(access.tlsSources, TLSClientSources(trustedCertificates: .file(directory + "/ca.crt")))
         XCTAssertEqual(try access.token.current(), "sa-token")
         // No token mounted: no in-cluster configuration. A token without ca.crt: an error.
         XCTAssertNil(try ClusterAccess.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "h"],
@@ -109,6 +120,85 @@ final class ClusterAccessTests: XCTestCase {
         _ = try write("noca/token", "t")
         XCTAssertThrowsError(try ClusterAccess.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "h"],
                                                          serviceAccountDirectory: directory + "/noca"))
+    }
+
+    /// Rancher's proxied clusters: a path under the server; `tls-server-name`: the name
+    /// the certificate is verified for when the server is reached by another.
+    func testServerPathPrefixAndTLSServerName() throws {
+        let cases: [(String, String, Int, String)] = [
+            ("https://rancher.example.com/k8s/clusters/c-abc", "rancher.example.com", 443, "/k8s/clusters/c-abc"),
+            ("https://rancher.example.com:8443/k8s/clusters/c-abc//", "rancher.example.com", 8443, "/k8s/clusters/c-abc"),
+            ("https://[fd00::1]:6443/", "fd00::1", 6443, ""),
+            ("HTTPS://10.0.0.1/a%2Fb/c:d@e", "10.0.0.1", 443, "/a%2Fb/c:d@e"),
+        ]
+        for (server, host, port, prefix) in cases {
+            let access = try ClusterAccess.kubeconfig(path: try kubeconfig(cluster: "server: \(server)", user: "token: t"))
+            XCTAssertEqual(access.host, host, server)
+            XCTAssertEqual(access.port, port, server)
+            XCTAssertEqual(access.pathPrefix, prefix, server)
+        }
+        let named = try ClusterAccess.kubeconfig(path: try kubeconfig(
+            cluster: "server: https://10.0.0.1:6443\n    tls-server-name: api.internal", user: "token: t"))
+        XCTAssertEqual(named.host, "10.0.0.1")
+        XCTAssertEqual(named.serverName, "api.internal")
+        XCTAssertEqual(named.verifyName, "api.internal")
+    }
+
+    func testUnsupportedServerSettingsAreRefusedClearly() throws {
+        let cases = [
+            ("server: https://h\n    proxy-url: http://proxy:3128",
+             "cluster \"c1\" sets proxy-url, which this server does not support"),
+            ("server: https://h?timeout=5s", "a query (?...) is not supported"),
+            ("server: https://h/#frag", "a URL fragment (#...) is not supported"),
+            ("server: https://admin:pw@h", "user information (user@host) is not supported"),
+            ("server: https://h/k8s/../x", "a . or .. segment"),
+            ("server: https://h/a b", "characters a URL path may not hold"),
+            ("server: https://h/a%zz", "characters a URL path may not hold"),
+            ("server: https://h%0d:443", "is not a DNS name or IP address"),
+            ("server: https://[h]:443", "is not an IPv6 address"),
+            ("server: \"https://h:\"", "the port is not 1-65535"),
+            ("server: https://", "not an https URL"),
+            ("server: https://h\n    tls-server-name: \"a b\"", "tls-server-name is not a DNS name or IP address"),
+        ]
+        for (cluster, expected) in cases {
+            XCTAssertThrowsError(try ClusterAccess.kubeconfig(path: try kubeconfig(cluster: cluster, user: "token: t")), cluster) { error in
+                XCTAssertTrue("\(error)".contains(expected), "\(cluster): \(error)")
+            }
+        }
+        // An empty proxy-url is unset (as kubectl reads it).
+        XCTAssertNoThrow(try ClusterAccess.kubeconfig(path: try kubeconfig(cluster: "server: https://h\n    proxy-url: \"\"",
+                                                                            user: "token: t")))
+        XCTAssertThrowsError(try ClusterAccess.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "h\r\nX: y"],
+                                                         serviceAccountDirectory: try serviceAccount()))
+    }
+
+    /// The context source names where the access came from when the files make no context,
+    /// and follows the CA file once they do.
+    func testContextSourceFromTheAccess() throws {
+        _ = try write("ca.crt", caPEM)
+        let broken = try ClusterAccess.kubeconfig(path: try kubeconfig(cluster: "server: https://h\n    certificate-authority: ca.crt",
+                                                                        user: "token: t"))
+        XCTAssertThrowsError(try broken.makeTLSContextSource()) { error in
+            XCTAssertTrue("\(error)".contains("context dev") && "\(error)".contains("certificate authority"), "\(error)")
+        }
+        let real = try DevelopmentCertificates.generate(in: directory + "/real")
+        let access = try ClusterAccess.kubeconfig(path: try kubeconfig(
+            cluster: "server: https://h\n    certificate-authority: \(real.caCertificate)", user: "token: t"))
+        let source = try access.makeTLSContextSource(checkIntervalMilliseconds: 0)
+        XCTAssertEqual(source.sources, TLSClientSources(trustedCertificates: .file(real.caCertificate)))
+        XCTAssertEqual(source.generation, 1)
+        // Fixed bytes: setting `tls` makes every source inline.
+        var fixed = access
+        fixed.tls = TLSClientConfiguration(trustedCertificatesPEM: Array(caPEM.utf8))
+        XCTAssertEqual(fixed.tlsSources, TLSClientSources(trustedCertificates: .inline(Array(caPEM.utf8))))
+    }
+
+    private func serviceAccount() throws -> String {
+        let path = directory + "/sa"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        _ = try write("sa/token", "t")
+        _ = try write("sa/ca.crt", caPEM)
+        return path
     }
 
     // MARK: - Against the stand-in
@@ -122,15 +212,19 @@ final class ClusterAccessTests: XCTestCase {
         let certificate = try clientCertificate(in: directory + "/client", name: "webhook", signedBy: clients)
         let viaCertificate = try ClusterAccess.kubeconfig(path: try apiserver.kubeconfig(
             user: "client-certificate: \(certificate.certificate)\n    client-key: \(certificate.privateKey)"))
+        var items = 0
         let page = try KubernetesAPIClient(access: viaCertificate).listPage(
-            ResourceType(apiPrefix: "/apis/atlas.mongodb.com/v1", plural: "atlasprojects"), namespace: nil, continueToken: nil)
-        XCTAssertEqual(page.items.count, 1)
+            ResourceType(apiPrefix: "/apis/atlas.mongodb.com/v1", plural: "atlasprojects", kept: ["metadata": .all]),
+            namespace: nil, continueToken: nil, limit: 500) { _ in items += 1 }
+        XCTAssertEqual(page.count, 1)
+        XCTAssertEqual(items, 1)
         XCTAssertFalse(page.resourceVersion.isEmpty)
 
         // A token the server does not take: 401, with the Status's reason.
+        let secrets = ResourceType(apiPrefix: "/api/v1", plural: "secrets", metadataOnly: true, kept: ["metadata": .all])
         let wrongToken = try ClusterAccess.kubeconfig(path: try apiserver.kubeconfig(user: "token: wrong", name: "wrong"))
         XCTAssertThrowsError(try KubernetesAPIClient(access: wrongToken).listPage(
-            ResourceType(apiPrefix: "/api/v1", plural: "secrets"), namespace: nil, continueToken: nil)) { error in
+            secrets, namespace: nil, continueToken: nil, limit: 500) { _ in }) { error in
             XCTAssertEqual((error as? KubernetesAPIError)?.statusCode, 401)
         }
 
@@ -140,13 +234,13 @@ final class ClusterAccessTests: XCTestCase {
             user: "token: token-one",
             cluster: "server: https://localhost:\(apiserver.port)\n    certificate-authority: \(stranger.caCertificate)", name: "ca"))
         XCTAssertThrowsError(try KubernetesAPIClient(access: wrongCA).listPage(
-            ResourceType(apiPrefix: "/api/v1", plural: "secrets"), namespace: nil, continueToken: nil)) { error in
+            secrets, namespace: nil, continueToken: nil, limit: 500) { _ in }) { error in
             XCTAssertTrue("\(error)".contains("certificate verify failed") || "\(error)".contains("unable to get local issuer"), "\(error)")
         }
         var wrongName = try ClusterAccess.kubeconfig(path: try apiserver.kubeconfig(user: "token: token-one", name: "name"))
         wrongName.host = "127.0.0.1"  // the same server; its certificate names localhost only
         XCTAssertThrowsError(try KubernetesAPIClient(access: wrongName).listPage(
-            ResourceType(apiPrefix: "/api/v1", plural: "secrets"), namespace: nil, continueToken: nil)) { error in
+            secrets, namespace: nil, continueToken: nil, limit: 500) { _ in }) { error in
             XCTAssertTrue("\(error)".contains("IP address mismatch"), "\(error)")
         }
     }
@@ -162,13 +256,14 @@ final class ClusterAccessTests: XCTestCase {
     }
 
     func testResourcePathsAndQueries() {
-        let secrets = ResourceType(apiPrefix: "/api/v1", plural: "secrets", labelSelector: "atlas.mongodb.com/type=credentials")
+        let secrets = ResourceType(apiPrefix: "/api/v1", plural: "secrets", labelSelector: "atlas.mongodb.com/type=credentials",
+                                   kept: [:])
         XCTAssertEqual(secrets.path(namespace: "team"), "/api/v1/namespaces/team/secrets")
         XCTAssertEqual(secrets.listQuery(limit: 500, continueToken: "a+b"),
                        "limit=500&labelSelector=atlas.mongodb.com%2Ftype%3Dcredentials&continue=a%2Bb")
         XCTAssertEqual(secrets.watchQuery(resourceVersion: "42", timeoutSeconds: 301),
                        "watch=1&allowWatchBookmarks=true&resourceVersion=42&timeoutSeconds=301&labelSelector=atlas.mongodb.com%2Ftype%3Dcredentials")
-        let metadata = ResourceType(apiPrefix: "/api/v1", plural: "secrets", metadataOnly: true)
+        let metadata = ResourceType(apiPrefix: "/api/v1", plural: "secrets", metadataOnly: true, kept: [:])
         XCTAssertTrue(metadata.listAccept.hasPrefix("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"))
     }
 }
