@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Checks deploy/ and certs/ against the real server.
 
-1. `kubectl kustomize` renders the base, both overlays and the no-cluster-lookups component (the self-signed one after
-   certs/generate.sh wrote its files, in a scratch copy of deploy/).
+1. `kubectl kustomize` renders the base, both overlays and the no-cluster-lookups and namespaced-rbac components (the
+   self-signed one after certs/generate.sh wrote its files, in a scratch copy of deploy/).
 2. Every rendered object validates against the Kubernetes schemas (kubernetes-validate,
    strict); cert-manager objects, which have no schema there, are checked by hand.
-3. What the manifests say agrees with what the server serves, read from the rendered
+3. RBAC is least privilege: only list and watch (never get) on Secrets and the Atlas resources; the namespaced-rbac
+   component grants them through Roles in exactly the --watch-namespaces it sets, and no ClusterRole.
+4. What the manifests say agrees with what the server serves, read from the rendered
    YAML: webhook paths, Service and container ports, probes, container arguments,
    Secret and ConfigMap mounts. The server is started with the container's own
    arguments (mount paths mapped to scratch copies of the rendered Secret and ConfigMap)
@@ -118,20 +120,53 @@ def check_common(docs):
     return deployment, service
 
 
+# What the cluster cache reads: list and watch, never get (it never reads one object by name).
+READ = [("", "secrets"), ("atlas.mongodb.com", "atlasstreamconnections"),
+        ("atlas.mongodb.com", "atlasstreaminstances"), ("atlas.mongodb.com", "atlasprojects")]
+
+
+def granted(role):
+    """(apiGroup, resource) -> verbs, over every rule of a Role or ClusterRole."""
+    out = {}
+    for rule in role.get("rules", []):
+        for group in rule.get("apiGroups", []):
+            for resource in rule.get("resources", []):
+                out.setdefault((group, resource), set()).update(rule.get("verbs", []))
+    return out
+
+
+def check_least_privilege(docs, where):
+    """No role of the rendering grants get (or anything past list and watch) on Secrets."""
+    for role in (d for d in docs if d["kind"] in ("Role", "ClusterRole")):
+        name = f"{where}: {role['kind']} {role['metadata'].get('namespace', '')}/{role['metadata']['name']}"
+        verbs = granted(role)
+        secrets = verbs.get(("", "secrets"), set()) | verbs.get(("", "*"), set()) | verbs.get(("*", "*"), set())
+        check("get" not in secrets and "*" not in secrets, f"{name} grants {sorted(secrets)} on secrets (get is never used)")
+        check(all(v <= {"list", "watch"} for v in verbs.values()), f"{name} grants more than list and watch: {verbs}")
+
+
+def check_role(role, where):
+    verbs = granted(role)
+    for key in READ:
+        check(verbs.get(key) == {"list", "watch"}, f"{where} does not grant exactly list, watch on {key}: {verbs.get(key)}")
+    check(set(verbs) == set(READ), f"{where} grants on more than the cache reads: {sorted(set(verbs) - set(READ))}")
+
+
+def binds_account(binding, role, account):
+    return (binding["roleRef"]["kind"] == role["kind"] and binding["roleRef"]["name"] == role["metadata"]["name"]
+            and {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": account["metadata"]["namespace"]}
+            in binding["subjects"])
+
+
 def check_cluster_access(docs, deployment):
     """SPEC section 11: read access to what references point at, the token mounted,
     DELETE of connections reviewed."""
     role = one(docs, "ClusterRole")
-    granted = {(g, r): set(rule["verbs"]) for rule in role.get("rules", []) for g in rule["apiGroups"] for r in rule["resources"]}
-    for key in [("", "secrets"), ("atlas.mongodb.com", "atlasstreamconnections"),
-                ("atlas.mongodb.com", "atlasstreaminstances"), ("atlas.mongodb.com", "atlasprojects")]:
-        check(granted.get(key) == {"get", "list", "watch"}, f"ClusterRole does not grant get, list, watch on {key}")
-    check(all(verbs <= {"get", "list", "watch"} for verbs in granted.values()), "ClusterRole grants more than reading")
+    check_role(role, "ClusterRole")
+    check_least_privilege(docs, "cluster access")
     binding = one(docs, "ClusterRoleBinding")
     account = one(docs, "ServiceAccount")
-    check(binding["roleRef"]["name"] == role["metadata"]["name"]
-          and {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": account["metadata"]["namespace"]}
-          in binding["subjects"], "ClusterRoleBinding does not bind the role to the server's ServiceAccount")
+    check(binds_account(binding, role, account), "ClusterRoleBinding does not bind the role to the server's ServiceAccount")
     pod = deployment["spec"]["template"]["spec"]
     check(pod["serviceAccountName"] == account["metadata"]["name"] and pod.get("automountServiceAccountToken") is True,
           "the pod does not mount its ServiceAccount token")
@@ -148,6 +183,30 @@ def check_no_cluster_lookups(docs):
           "no-cluster-lookups does not turn lookups and the token off")
     rules = one(docs, "ValidatingWebhookConfiguration")["webhooks"][0]["rules"]
     check(all("DELETE" not in r["operations"] for r in rules), "no-cluster-lookups still reviews DELETE")
+
+
+def check_namespaced_rbac(docs):
+    """components/namespaced-rbac: no cluster-wide grant; a Role and RoleBinding in each
+    namespace of --watch-namespaces, and in no other."""
+    before = len(problems)
+    check(not [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")],
+          "namespaced-rbac keeps a ClusterRole or ClusterRoleBinding")
+    check_least_privilege(docs, "namespaced-rbac")
+    args = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    watched = set((flag(args, "watch-namespaces") or "").split(",")) - {""}
+    check(watched, "namespaced-rbac sets no --watch-namespaces")
+    account = one(docs, "ServiceAccount")
+    roles = {d["metadata"].get("namespace"): d for d in docs if d["kind"] == "Role"}
+    bindings = {d["metadata"].get("namespace"): d for d in docs if d["kind"] == "RoleBinding"}
+    check(set(roles) == watched and set(bindings) == watched,
+          f"Roles in {sorted(map(str, roles))} and RoleBindings in {sorted(map(str, bindings))}, watching {sorted(watched)}")
+    for namespace, role in roles.items():
+        check_role(role, f"Role {namespace}/{role['metadata']['name']}")
+        binding = bindings.get(namespace)
+        check(binding is not None and binds_account(binding, role, account),
+              f"the RoleBinding in {namespace} does not bind its Role to the server's ServiceAccount")
+    if len(problems) == before:
+        print(f"ok  namespaced-rbac: Roles in {', '.join(sorted(watched))}")
 
 
 def check_cert_manager(docs, deployment):
@@ -268,7 +327,9 @@ def main():
     binary = sys.argv[1]
     scratch = tempfile.mkdtemp(prefix="asw-deploy-")
     try:
-        check_common(render(os.path.join(ROOT, "deploy", "base")))
+        base_docs = render(os.path.join(ROOT, "deploy", "base"))
+        check_common(base_docs)
+        check_least_privilege(base_docs, "base")
         cm_docs = render(os.path.join(ROOT, "deploy", "overlays", "cert-manager"))
         deployment, _ = check_common(cm_docs)
         check_cert_manager(cm_docs, deployment)
@@ -292,6 +353,14 @@ def main():
             f.write("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../cert-manager]\n"
                     "components: [../../components/no-cluster-lookups]\n")
         check_no_cluster_lookups(render(without))
+        namespaced = os.path.join(scratch, "deploy", "overlays", "namespaced")
+        os.makedirs(namespaced)
+        with open(os.path.join(namespaced, "kustomization.yaml"), "w") as f:
+            f.write("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../cert-manager]\n"
+                    "components: [../../components/namespaced-rbac]\n")
+        ns_docs = render(namespaced)
+        check_common(ns_docs)
+        check_namespaced_rbac(ns_docs)
         ss_docs = render(overlay)
         deployment, service = check_common(ss_docs)
         check_self_signed(binary, ss_docs, deployment, service, scratch, generated)
