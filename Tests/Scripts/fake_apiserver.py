@@ -712,7 +712,11 @@ def command(line, server):
         elif op == "bookmark_interval":
             STATE.bookmark_interval = cmd["seconds"]
         elif op == "compact":
-            STATE.compacted = STATE.rv + 1
+            # Every revision so far is compacted away; as in a real cluster, where other
+            # writes keep the revision moving, the current one is newer than all of them,
+            # so a LIST is served at it and a WATCH from any older one gets a 410.
+            STATE.rv += 1
+            STATE.compacted = STATE.rv
             STATE.history = []
         elif op == "expire_continue":
             STATE.continue_tokens_expire = cmd.get("on", True)
