@@ -91,6 +91,25 @@ final class HostileServerTests: XCTestCase {
         }
     }
 
+    func testAnOversizedListPageIsRefusedAndThePageShrinks() throws {
+        try apiserver.put(ClusterObjects.project("team", "p"))
+        // 100 items asked for at 64 KiB each: a 6.25 MiB page cap, and the stand-in sends 8 MiB.
+        try apiserver.oversize(what: "list", bytes: 8 * 1024 * 1024)
+        let cache = try startCache(timing: ReflectorTiming(limits: StreamLimits(pageBytesPerItem: 64 * 1024)))
+        eventually("ready after the oversized page", seconds: 30) { isReady(cache) }
+        XCTAssertTrue(logs.all.contains { $0.contains("larger than") && $0.contains("page_size=50") }, "\(logs.all)")
+    }
+
+    func testAnEndlessChunkIsCutAtTheEventCap() throws {
+        let cache = try startCache(timing: ReflectorTiming(limits: StreamLimits(maxEventBytes: 1024 * 1024)))
+        eventually("ready") { isReady(cache) }
+        try apiserver.oversize(what: "endless_chunk", bytes: 0)
+        try apiserver.dropWatches()
+        eventually("the endless event refused", seconds: 30) { self.logs.all.contains { $0.contains("larger than 1048576") } }
+        try apiserver.put(ClusterObjects.project("team", "after"))
+        eventually("recovered", seconds: 30) { cache.snapshot().projects["team"]?["after"] != nil }
+    }
+
     // MARK: - No verdict the cache cannot back
 
     func testNotReadyUntilListedThenReadyWithinSeconds() throws {

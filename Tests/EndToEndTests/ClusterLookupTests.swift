@@ -268,6 +268,35 @@ final class ClusterLookupTests: XCTestCase {
         }
     }
 
+    /// Whatever a hostile API server sends (an endless chunk, a 64 MiB event, malformed
+    /// JSON, resets), the process stays small, answers reviews throughout from its last
+    /// snapshot, and recovers once the server behaves.
+    func testAHostileAPIServerCannotHurtAdmission() throws {
+        let server = try startServer(["--log-level", "info"], release: true)
+        try waitReady(server)
+        let request = create(kafka(credentials: "creds"))
+        for (fault, arguments) in [("endless_chunk", ["op": "oversize", "what": "endless_chunk", "bytes": 0] as [String: Any]),
+                                   ("64 MiB event", ["op": "oversize", "what": "event", "bytes": 64 * 1024 * 1024]),
+                                   ("malformed event", ["op": "malformed", "what": "event_json"]),
+                                   ("resets", ["op": "reset", "count": 10])] {
+            try apiserver.send(arguments)
+            try apiserver.put(ClusterObjects.project("team", "touch-\(fault.filter(\.isLetter))"))
+            try apiserver.send(["op": "drop_watches"])
+            let started = Date()
+            while Date().timeIntervalSince(started) < 3 {
+                XCTAssertEqual(try review(request, server)["allowed"] as? Bool, true, fault)
+            }
+        }
+        try apiserver.put(ClusterObjects.project("team", "recovered"))
+        var instance = ClusterObjects.instance("team", "y", registry: [])
+        instance["spec"] = ["name": "y", "clusterConfig": ["provider": "AWS", "region": "VIRGINIA_USA", "tier": "SP10"],
+                            "projectRef": ["name": "recovered"]]
+        try eventually("recovered", seconds: 60) { warnings(try review(create(instance), server)).isEmpty }
+        let peak = peakRSSKiB(server)
+        print("hostile API server: peak RSS \(peak / 1024) MiB")
+        XCTAssertLessThan(peak, 64 * 1024, "peak RSS \(peak) KiB")
+    }
+
     /// A reference the namespace policy refuses says nothing of the Secret: the answers
     /// are the same bytes whether it exists, is labelled, has its keys, or not.
     func testNoExistenceOracleAcrossNamespaces() throws {
