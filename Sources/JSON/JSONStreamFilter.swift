@@ -149,9 +149,6 @@ public struct JSONStreamFilter: Sendable {
         nameBuffer.reserveCapacity(plans.map(\.names.longest).max() ?? 0)
     }
 
-    /// Whether a document has begun and not ended: bytes fed since are part of it.
-    public var isInsideDocument: Bool { state != .between }
-
     /// Reads the next bytes of the stream. `emit` gets each record and each top-level
     /// document (a stream may hold several, separated by whitespace, such as a watch's
     /// newline-ended events) as soon as it ends, in order: a document after the records

@@ -232,8 +232,10 @@ struct FilteredBody {
             throw Self.failure(error, what)
         }
         if let maxDocumentBytes {
-            // A document that ended in this chunk resets the count; one still open keeps growing.
-            documentBytes = filter.isInsideDocument ? documentBytes + chunk.count : 0
+            // Bytes since the last document ended, whitespace between documents included: a
+            // chunk that ended one starts the count again.
+            let ended = outputs.contains { if case .document = $0 { return true } else { return false } }
+            documentBytes = ended ? 0 : documentBytes + chunk.count
             if documentBytes > maxDocumentBytes {
                 throw .tooLarge("an event of the \(what) is larger than \(maxDocumentBytes) bytes")
             }
