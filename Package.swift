@@ -2,12 +2,12 @@
 import Foundation
 import PackageDescription
 
-// Rooms and who imports whom follow the project's DESIGN.md; README.md, "Architecture", explains the deviations.
+// The rooms and who imports whom: docs/architecture.md.
 
 /// Release links with lld: relative relocations packed (DT_RELR, glibc 2.36+) instead of
 /// 24 bytes each, and the functions a serving process runs laid out together
 /// (link-order.txt, made by Benchmarks/link-order.py), so the pages the kernel maps
-/// around each first call hold code that is used. See README, "Memory".
+/// around each first call hold code that is used. See docs/performance.md.
 let packageDirectory = String(#filePath.dropLast("/Package.swift".count))
 let releaseLinkerFlags: [String] = [
     "-use-ld=lld",
@@ -102,7 +102,7 @@ var testTargets: [Target] {
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "WebhookServerTests", dependencies: ["WebhookServer", "HTTPServer", "TLS", "TestSupport"]),
-        // Linear cost of every parser and rule on adversarial shapes (SPEC section 2).
+        // Linear cost of every parser and rule on adversarial shapes.
         .testTarget(name: "WorstCaseTests", dependencies: ["Admission", "StreamRules", "JSON", "HTTPServer", "YAML", "Manifests"]),
         // The built executable: commands, the server as a process, deploy/.
         .testTarget(name: "EndToEndTests", dependencies: ["TLS", "TestSupport", "CLinux"]),

@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
-"""Worst-case shapes at full size against a built binary (SPEC section 2: linear cost,
-bounded answers). For each shape: the time and peak memory of `review` in a process of
+"""Worst-case shapes at full size against a built binary. For each shape: the time and peak memory of `review` in a process of
 its own, the answer's size, and the same body through a running server (latency); then
 the server's peak RSS over the whole run.
 

@@ -147,7 +147,7 @@ for (label, body) in inputs {
     }
 }
 
-/// The cluster of SPEC section 11's memory figure (10,000 Secrets, 5,000 connections),
+/// The cluster 's memory figure (10,000 Secrets, 5,000 connections),
 /// with the fixture's two Secrets labelled and complete: /validate with lookups on
 /// (the snapshot read and every reference looked up) against the same without.
 func clusterSnapshot() -> ClusterSnapshot {

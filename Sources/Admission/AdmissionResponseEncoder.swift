@@ -138,7 +138,7 @@ enum AdmissionResponseEncoder {
         w.endObject()
     }
 
-    /// At most this many warnings in one answer (SPEC section 2).
+    /// At most this many warnings in one answer.
     static let maxWarnings = 20
     /// kube-apiserver truncates a warning past this many characters.
     static let maxWarningCharacters = 256

@@ -89,7 +89,7 @@ public struct AdmissionReviewer: Sendable {
     }
 
     /// Foreign kinds, subresources and CONNECT pass untouched; DELETE is judged at
-    /// `/validate` only, against the cluster (SPEC section 11).
+    /// `/validate` only, against the cluster.
     func decide(_ request: AdmissionRequest, at endpoint: AdmissionEndpoint, budget: ReviewBudget = .unlimited) -> Decision {
         guard let kind = StreamKind(group: request.group, kind: request.kind), request.subResource == nil,
               let operation = AdmissionOperation(request.operation), operation != .connect else {

@@ -2,7 +2,7 @@ import JSON
 import KubernetesClient
 import StreamRules
 
-/// The five lists the cache follows (SPEC section 11), each a label value of the cache
+/// The five lists the cache follows, each a label value of the cache
 /// metrics and a field of the snapshot.
 public enum CachedResource: String, Sendable, CaseIterable {
     /// Every Secret, as metadata only: existence and the credentials label.

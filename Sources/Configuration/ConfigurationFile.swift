@@ -40,7 +40,7 @@ public struct ConfiguredTimeouts: Sendable, Equatable {
     public var loopStall: Int?
 }
 
-/// Cluster access from the file (SPEC section 11); nil where the file says nothing. The
+/// Cluster access from the file; nil where the file says nothing. The
 /// reference policies themselves are rule settings (`RuleConfiguration`).
 public struct ConfiguredCluster: Sendable, Equatable {
     /// `cluster.lookups`: whether to watch the cluster at all.

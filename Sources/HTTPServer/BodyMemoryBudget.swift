@@ -1,6 +1,6 @@
 import Synchronization
 
-/// The bytes of request bodies the event loops may hold at once (SPEC section 8).
+/// The bytes of request bodies the event loops may hold at once.
 ///
 /// A connection reserves its whole body (Content-Length, or the body limit when chunked)
 /// before reading it, all or nothing: every connection that holds a reservation can

@@ -5,9 +5,9 @@ import TLS
 /// `ConnectionMachine` that decides what happens next.
 ///
 /// The properties touched several times per request are exempt from the runtime's
-/// exclusivity check (a call into the runtime per access, some 1,500 instructions a
-/// request): only the owning loop's thread touches a connection, and never while one
-/// of its own accesses to the same property is open.
+/// exclusivity check (a call into the runtime per access): only the owning loop's
+/// thread touches a connection, and never while one of its own accesses to the same
+/// property is open.
 final class Connection {
     let fd: Int32
     let session: TLSSession

@@ -155,7 +155,7 @@ public struct HTTPRequest: Sendable, Equatable {
     }
 }
 
-/// Size limits the parser enforces (SPEC section 8).
+/// Size limits the parser enforces.
 public struct HTTPLimits: Sendable, Equatable {
     /// Bytes of request line plus header fields (and, separately, of trailers).
     public var maxHeaderBytes: Int

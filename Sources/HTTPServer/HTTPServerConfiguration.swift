@@ -35,7 +35,7 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Timeouts the event loop enforces, in milliseconds (SPEC section 8).
+/// Timeouts the event loop enforces, in milliseconds.
 public struct HTTPTimeouts: Sendable, Equatable {
     public var handshake: Int
     /// From the connection (after the handshake) or the first byte of a request to its

@@ -7,8 +7,7 @@ import SystemSupport
 /// does not come back to `epoll_wait` in time is stalled, wherever it is stuck: busy in a
 /// request, or frozen anywhere, `epoll_wait` included (stopped from outside, descheduled).
 /// It serves none of its connections. Read by `/healthz` (on another loop: a stalled
-/// loop answers nothing) and a watchdog thread that logs and counts each stall (SPEC
-/// section 9).
+/// loop answers nothing) and a watchdog thread that logs and counts each stall.
 public final class LoopMonitor: Sendable {
     /// One loop's record.
     final class Slot: Sendable {

@@ -3,7 +3,7 @@ import Glibc
 import SystemSupport
 
 /// What the process may use of the machine: CPUs (affinity and cgroup quota) and file
-/// descriptors (SPEC section 8). A container limited to 2 CPUs on a 64-core node gets
+/// descriptors. A container limited to 2 CPUs on a 64-core node gets
 /// 2 event loops, not 64.
 public enum ProcessResources {
     /// Event loops worth running: the CPUs in the affinity mask, capped by the cgroup CPU

@@ -35,7 +35,7 @@ public enum BearerToken: Sendable, Equatable {
     }
 }
 
-/// How this process reaches its cluster's API server (SPEC section 11): the server, the
+/// How this process reaches its cluster's API server: the server, the
 /// trust and the credentials, from the in-cluster environment or a kubeconfig.
 public struct ClusterAccess: Sendable, Equatable {
     /// A DNS name or an IP address (IPv6 without brackets): where to connect.

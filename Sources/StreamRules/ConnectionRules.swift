@@ -1,7 +1,7 @@
 import Glibc
 import JSON
 
-/// AtlasStreamConnection (SPEC section 4).
+/// AtlasStreamConnection.
 struct ConnectionRules {
     let configuration: RuleConfiguration
 
@@ -235,7 +235,7 @@ struct ConnectionRules {
         }
     }
 
-    /// At most this many `config` keys (SPEC section 4), checked before the keys.
+    /// At most this many `config` keys, checked before the keys.
     static let maxConfigKeys = 256
 
     private func validateConfig(_ value: JSONValue?, _ path: FieldPath, _ checks: inout FieldChecks) {
@@ -260,7 +260,7 @@ struct ConnectionRules {
 
     // MARK: - Bootstrap servers
 
-    /// At most this many entries and bytes in `bootstrapServers` (SPEC section 4),
+    /// At most this many entries and bytes in `bootstrapServers`,
     /// checked before the entries.
     static let maxBootstrapServers = 256
     static let maxBootstrapServersBytes = 16 * 1024

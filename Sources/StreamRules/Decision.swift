@@ -13,7 +13,7 @@ public struct Decision: Sendable {
     public var outOfTime: Bool
     /// A refusal that is not about fields.
     public var refusal: Refusal?
-    /// What the reference rules (SPEC section 11) found, warned of or denied.
+    /// What the reference rules found, warned of or denied.
     public var referenceFindings: [ReferenceFinding]
 
     public init(errors: [FieldError] = [], omittedErrorCount: Int = 0, patch: [PatchOperation] = [],

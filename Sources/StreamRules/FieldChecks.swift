@@ -5,7 +5,7 @@ import JSON
 ///
 /// At most `FieldChecks.maxReported` errors are kept, in the order found; past that an
 /// error is only counted, so an object with a million faults costs no more than one
-/// with a hundred to report (SPEC section 2, bounded answers).
+/// with a hundred to report, so every answer stays bounded.
 struct FieldChecks {
     static let maxReported = 100
 

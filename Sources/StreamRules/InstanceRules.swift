@@ -1,6 +1,6 @@
 import JSON
 
-/// AtlasStreamInstance (SPEC section 3).
+/// AtlasStreamInstance.
 struct InstanceRules {
     let configuration: RuleConfiguration
 
@@ -141,7 +141,7 @@ struct InstanceRules {
         return (name, namespace)
     }
 
-    /// At most this many `connectionRegistry` entries (SPEC section 3), checked before them.
+    /// At most this many `connectionRegistry` entries, checked before them.
     static let maxRegistryEntries = 1000
 
     private func validateRegistry(_ value: JSONValue?, _ path: FieldPath, namespace: String, _ checks: inout FieldChecks) {

@@ -1,6 +1,6 @@
 import JSON
 
-/// The annotations and label AKO reads from both kinds' metadata (SPEC section 3a). AKO
+/// The annotations and label AKO reads from both kinds' metadata. AKO
 /// ignores a value it does not know, silently: `Keep` instead of `keep` and the Atlas
 /// object is deleted with the resource. Judged on CREATE and, on UPDATE, for each key
 /// whose value changed, so an old bad value does not block unrelated updates.

@@ -23,7 +23,7 @@ public enum ReferencePolicy: Sendable, Equatable {
     }
 }
 
-/// Which Kafka connections need `security.certificate` (SPEC section 4).
+/// Which Kafka connections need `security.certificate`.
 public enum KafkaCertificateRule: String, Sendable, Equatable, CaseIterable {
     /// Every Kafka connection: AKO (v2.x) reads key `certificate` whatever the protocol.
     case always
@@ -31,7 +31,7 @@ public enum KafkaCertificateRule: String, Sendable, Equatable, CaseIterable {
     case ssl
 }
 
-/// The rule data and policies (SPEC sections 3 to 6), with the built-in defaults.
+/// The rule data and policies, with the built-in defaults.
 public struct RuleConfiguration: Sendable, Equatable {
     /// Regions per provider served by Atlas Stream Processing; a provider not listed
     /// here is not supported.

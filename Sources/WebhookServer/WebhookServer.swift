@@ -114,7 +114,7 @@ public final class WebhookServer: Sendable {
         http.stop()
     }
 
-    /// The graceful stop of SPEC section 9: readiness off at once, normal service for the
+    /// The graceful stop: readiness off at once, normal service for the
     /// shutdown delay (each response now closes its connection, so clients reconnect
     /// elsewhere), then the listener and idle connections close and requests in flight
     /// finish with `Connection: close`, within the drain timeout. The timeout is a hard

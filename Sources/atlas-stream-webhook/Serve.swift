@@ -56,7 +56,7 @@ struct Serve: Subcommand {
     }
 
     func run() throws(CommandExit) {
-        // Before any thread starts, so every thread inherits the mask (SPEC section 9).
+        // Before any thread starts, so every thread inherits the mask.
         WebhookServer.blockTerminationSignals()
         // Large request bodies come and go: they get mappings of their own, returned to
         // the system when freed, instead of growing the heap for good.
@@ -118,7 +118,7 @@ struct Serve: Subcommand {
 }
 
 extension Serve {
-    /// The cluster cache of SPEC section 11, started, when lookups are on; a cluster
+    /// The cluster cache, started, when lookups are on; a cluster
     /// configuration that cannot be used is a startup error.
     func startClusterCache(_ settings: ClusterSettings, logger: Logger) throws(CommandExit) -> ClusterCache? {
         guard settings.lookups != false else { return nil }

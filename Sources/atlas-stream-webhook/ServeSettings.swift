@@ -110,7 +110,7 @@ struct ServeSettings {
     }
 }
 
-/// Cluster access (SPEC section 11): on, off, or on when a configuration is found.
+/// Cluster access: on, off, or on when a configuration is found.
 struct ClusterSettings {
     /// nil: on when an in-cluster configuration or `--kubeconfig` is there.
     var lookups: Bool?

@@ -138,7 +138,7 @@ final class AdmissionReviewerTests: XCTestCase {
         let patch = try XCTUnwrap(Data(base64Encoded: try XCTUnwrap(response["patch"] as? String)))
         XCTAssertEqual(String(decoding: patch, as: UTF8.self), #"[{"op":"add","path":"/spec/a~1b~0c","value":{"k":"v"}}]"#)
         let warnings = try XCTUnwrap(response["warnings"] as? [String])
-        // Kept whole up to 256 characters, cut only past that (SPEC section 2).
+        // Kept whole up to 256 characters, cut only past that.
         XCTAssertEqual(warnings, ["dup", "bell gone", String(repeating: "w", count: 200), String(repeating: "v", count: 256)])
     }
 

@@ -15,7 +15,7 @@ private func answer(_ outcome: AdmissionOutcome) throws -> [String: Any] {
     return try XCTUnwrap(root["response"] as? [String: Any])
 }
 
-/// DELETE and the cluster snapshot through the reviewer (SPEC section 11).
+/// DELETE and the cluster snapshot through the reviewer.
 final class ClusterReviewTests: XCTestCase {
     private let cluster = ClusterSnapshot(instances: [
         "team": ["inst": InstanceRecord(registry: [ObjectReference(namespace: "team", name: "conn")], isBeingDeleted: false)],

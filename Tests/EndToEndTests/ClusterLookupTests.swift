@@ -3,7 +3,7 @@ import TLS
 import TestSupport
 import XCTest
 
-/// SPEC section 11 end to end: the real server with `--kubeconfig` pointing at the
+/// the contract end to end: the real server with `--kubeconfig` pointing at the
 /// stand-in API server (Tests/Scripts/fake_apiserver.py, a test double), reviewed over
 /// TLS with curl.
 final class ClusterLookupTests: XCTestCase {

@@ -1,7 +1,7 @@
 @testable import HTTPServer
 import XCTest
 
-/// SPEC section 9: how `LoopMonitor` judges a loop stalled, wherever the loop stopped:
+/// the contract: how `LoopMonitor` judges a loop stalled, wherever the loop stopped:
 /// busy in a request (with that request), or frozen in or around `epoll_wait` (its
 /// heartbeat goes stale); one stall keeps one `since`, so the watchdog reports it once.
 final class LoopMonitorTests: XCTestCase {

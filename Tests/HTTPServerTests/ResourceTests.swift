@@ -3,7 +3,7 @@ import Glibc
 @testable import HTTPServer
 import XCTest
 
-/// SPEC section 8: loops from the CPUs the process may use, descriptors, the body budget.
+/// the contract: loops from the CPUs the process may use, descriptors, the body budget.
 final class ResourceTests: XCTestCase {
     func testCgroupQuotaFiles() {
         XCTAssertNil(ProcessResources.cpuQuota(cgroupV2Max: "max 100000\n"))

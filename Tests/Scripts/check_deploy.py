@@ -159,7 +159,7 @@ def binds_account(binding, role, account):
 
 
 def check_cluster_access(docs, deployment):
-    """SPEC section 11: read access to what references point at, the token mounted,
+    """the contract: read access to what references point at, the token mounted,
     DELETE of connections reviewed."""
     role = one(docs, "ClusterRole")
     check_role(role, "ClusterRole")

@@ -33,7 +33,7 @@ private func validate(_ kind: StreamKind, _ spec: String, view: ClusterView?,
     return StreamRules(configuration: configured).validate(ruleInput)
 }
 
-/// SPEC section 11, as tables: each reference rule on its own against a snapshot.
+/// the contract, as tables: each reference rule on its own against a snapshot.
 final class ReferenceRulesTests: XCTestCase {
     func testEverythingFoundSaysNothing() {
         for (kind, spec) in [(StreamKind.connection, kafkaSpec), (.instance, instanceSpec())] {

@@ -5,7 +5,7 @@ import TLS
 import WebhookServer
 import XCTest
 
-/// One regression test per finding of the hardening review (SPEC sections 1, 8 and 9)
+/// One regression test per finding of the hardening review
 /// that concerns the running server. The others: rules in StreamRulesTests.BoundsTests
 /// and AdmissionTests.AnswerBoundsTests, TLS in TLSTests.TLSContextTests, the process in
 /// EndToEndTests.CommandHardeningTests.

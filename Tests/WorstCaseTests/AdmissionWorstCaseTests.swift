@@ -123,7 +123,7 @@ final class AdmissionWorstCaseTests: XCTestCase {
         }
     }
 
-    /// The reference rules of SPEC section 11 against a cache: a registry whose entries are
+    /// The reference rules  against a cache: a registry whose entries are
     /// all missing (a warning each, 20 kept), all present with one shared spec.name (an
     /// error each, 100 kept), and Secret names of a megabyte, all in linear time.
     func testReferenceRulesAreLinear() {

@@ -2,7 +2,7 @@ import Glibc
 import XCTest
 
 /// Cost tests: an input shape built at size n and at 8n must take at most about 8 times
-/// as long (SPEC section 2: linear in the input whatever its shape). Timings are medians
+/// as long. Timings are medians
 /// of several runs, each run repeated until it is long enough to measure; the bound
 /// allows three times linear for noise, which a quadratic cost (64 times) or an
 /// exponential one cannot meet.
