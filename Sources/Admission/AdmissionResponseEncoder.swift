@@ -32,7 +32,7 @@ enum AdmissionResponseEncoder {
                 writeDenial(&w, request: request, kind: kind, errors: decision.errors, omitted: decision.omittedErrorCount)
             }
         }
-        let warnings = sanitizeWarnings(decision.warnings)
+        let warnings = sanitizeWarnings(decision.warnings.map(\.message))
         if !warnings.isEmpty {
             w.key("warnings")
             w.beginArray()
@@ -151,7 +151,7 @@ enum AdmissionResponseEncoder {
         for warning in warnings {
             guard out.count < maxWarnings else { break }
             var clean = String.UnicodeScalarView()
-            for scalar in warning.unicodeScalars where isPrintable(scalar) {
+            for scalar in warning.unicodeScalars where scalar.isPrintable {
                 guard clean.count < maxWarningCharacters else { break }
                 clean.append(scalar)
             }
@@ -159,14 +159,5 @@ enum AdmissionResponseEncoder {
             if !text.isEmpty && seen.insert(text).inserted { out.append(text) }
         }
         return out
-    }
-
-    private static func isPrintable(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.properties.generalCategory {
-        case .control, .format, .surrogate, .privateUse, .unassigned, .lineSeparator, .paragraphSeparator:
-            return false
-        default:
-            return true
-        }
     }
 }

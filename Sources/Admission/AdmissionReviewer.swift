@@ -11,8 +11,8 @@ public struct AdmissionSummary: Sendable {
     public var allowed: Bool
     public var patchOperations: Int
     public var dryRun: Bool
-    /// What the reference rules found (for `reference_findings_total`).
-    public var referenceFindings: [ReferenceFinding]
+    /// The rule of every finding (errors, the refusal, warnings), for logs and metrics.
+    public var findings: [RuleID]
 
     /// The object's own `metadata.name`, else `request.name`; made when read (for a log
     /// line, which most reviews do not write), as is `user`.
@@ -80,7 +80,7 @@ public struct AdmissionReviewer: Sendable {
                                        namespace: echoed(request.namespace), operation: echoed(request.operation),
                                        allowed: decision.allowed,
                                        patchOperations: decision.patch.count, dryRun: request.dryRun,
-                                       referenceFindings: decision.referenceFindings,
+                                       findings: decision.findings,
                                        objectName: request.object?[.metadata]?[.name], requestName: request.name,
                                        userInfo: request.userInfo)
         let kind = StreamKind(group: request.group, kind: request.kind)

@@ -52,6 +52,7 @@ public struct CheckReport: Sendable {
             w.key("name"); w.string(finding.name)
             w.key("namespace"); w.string(finding.namespace)
             w.key("severity"); w.string(finding.severity.rawValue)
+            if let rule = finding.rule { w.key("rule"); w.string(rule.rawValue) }
             if let error = finding.error {
                 w.key("field"); w.string(error.field.description)
                 w.key("reason"); w.string(error.reason.rawValue)

@@ -15,8 +15,8 @@ public struct Finding: Sendable, Equatable {
     public var severity: Severity
     /// The field error (nil for a warning).
     public var error: FieldError?
-    /// The warning text (nil for an error).
-    public var warning: String?
+    /// The warning (nil for an error).
+    public var warning: RuleWarning?
     /// For the last finding of an object with more errors than an answer lists (100):
     /// how many more there are.
     public var moreErrors = 0
@@ -27,14 +27,17 @@ public struct Finding: Sendable, Equatable {
         let subject = "\(file):\(line): \(kind)/\(name): "
         if let error { return subject + error.description }
         if moreErrors > 0 { return subject + message }
-        return subject + "warning: " + (warning ?? "")
+        return subject + "warning: " + (warning?.message ?? "")
     }
+
+    /// The rule that found it (nil for the `and N more errors` line).
+    public var rule: RuleID? { error?.rule ?? warning?.rule }
 
     /// The error body, the warning, or `and N more errors`.
     public var message: String {
         if let error { return error.body }
         if moreErrors > 0 { return "and \(moreErrors) more errors" }
-        return warning ?? ""
+        return warning?.message ?? ""
     }
 }
 
@@ -180,7 +183,7 @@ public struct ManifestChecker: Sendable {
             var finding = base
             finding.severity = .warning
             finding.warning = warning
-            if let field = warning.split(separator: ":").first {
+            if let field = warning.message.split(separator: ":").first {
                 finding.line = line(of: String(field), in: document)
             }
             result.findings.append(finding)

@@ -2,10 +2,28 @@ import Glibc
 import JSON
 
 /// AtlasStreamConnection.
-struct ConnectionRules {
+struct ConnectionRules: KindRules {
     let configuration: RuleConfiguration
 
-    static let types = ["Kafka", "Cluster", "Sample"]
+    /// A connection type, and the block of `spec` that configures it: required for the
+    /// type, forbidden for every other type.
+    struct ConnectionType: Sendable {
+        enum Validation: Sendable {
+            case kafka, cluster, sample
+        }
+
+        let name: String
+        let block: (key: JSONKey, path: FieldPath)?
+        let validation: Validation
+    }
+
+    /// Every type, one entry each (errors for other types' blocks come in this order).
+    static let connectionTypes = [
+        ConnectionType(name: "Kafka", block: (.kafkaConfig, Paths.kafka), validation: .kafka),
+        ConnectionType(name: "Cluster", block: (.clusterConfig, Paths.cluster), validation: .cluster),
+        ConnectionType(name: "Sample", block: nil, validation: .sample),
+    ]
+    static let types = connectionTypes.map(\.name)
     static let mechanisms = ["PLAIN", "SCRAM-256", "SCRAM-512"]
     static let protocols = ["PLAINTEXT", "SSL"]
     static let roleTypes = ["BUILT_IN", "CUSTOM"]
@@ -63,7 +81,8 @@ struct ConnectionRules {
 
     static let forbiddenConfigKeyLengths = Set(forbiddenConfigKeys.keys.map(\.utf8.count))
 
-    func defaults(spec: JSONValue, namespace: String, into patch: inout [PatchOperation]) {
+    static func defaults(spec: JSONValue, namespace: String, configuration: RuleConfiguration,
+                         into patch: inout [PatchOperation]) {
         guard !namespace.isEmpty, let kafka = spec[.kafkaConfig], kafka.isObject else { return }
         if needsNamespace(kafka[.authentication]?[.credentials]) {
             patch.append(PatchOperation(path: ["spec", "kafkaConfig", "authentication", "credentials", "namespace"],
@@ -75,55 +94,75 @@ struct ConnectionRules {
         }
     }
 
-    func validate(object: JSONValue, old: JSONValue?, namespace: String, checks: inout FieldChecks,
-                  warnings: inout [String]) {
-        guard let spec = object[.spec], !spec.isNull else { return checks.required(Paths.spec) }
+    static func validate(object: JSONValue, old: JSONValue?, namespace: String, configuration: RuleConfiguration,
+                         checks: inout FieldChecks, warnings: inout [RuleWarning]) {
+        ConnectionRules(configuration: configuration).validate(object: object, old: old, namespace: namespace,
+                                                               checks: &checks, warnings: &warnings)
+    }
+
+    static func validateReferences(spec: JSONValue, namespace: String, references: ReferenceRules,
+                                   checks: inout FieldChecks, warnings: inout [RuleWarning]) {
+        references.validateConnection(spec: spec, namespace: namespace, checks: &checks, warnings: &warnings)
+    }
+
+    /// A Kafka connection's credentials or certificate Secret.
+    static func hasReferences(_ spec: JSONValue) -> Bool {
+        guard let kafka = spec[.kafkaConfig], kafka.isObject else { return false }
+        return ReferenceRules.target(kafka[.authentication]?[.credentials], namespace: "") != nil
+            || ReferenceRules.target(kafka[.security]?[.certificate], namespace: "") != nil
+    }
+
+    private func validate(object: JSONValue, old: JSONValue?, namespace: String, checks: inout FieldChecks,
+                          warnings: inout [RuleWarning]) {
+        guard let spec = object[.spec], !spec.isNull else { return checks.required(.specRequired, Paths.spec) }
         guard let spec = checks.object(spec, Paths.spec) else { return }
 
-        // Each member looked up once (a lookup scans the object's keys).
-        let (name, typeValue, kafka, cluster) = spec[.name, .type, .kafkaConfig, .clusterConfig]
+        let (name, typeValue) = spec[.name, .type]
         let namePath = Paths.name
         // Decoded only where the text is needed (a Sample source, an UPDATE).
         let nameValue = checks.nonEmptyString(name, namePath)
-        if nameValue == nil && isDefaultable(name) { checks.required(namePath) }
+        if nameValue == nil && isDefaultable(name) { checks.required(.connectionNameRequired, namePath) }
         let typePath = Paths.type
-        let type = checks.oneOf(typeValue, typePath, Self.types)
-
-        let kafkaPath = Paths.kafka
-        let clusterPath = Paths.cluster
-        let hasKafka = !isEmptyValue(kafka)
-        let hasCluster = !isEmptyValue(cluster)
-        switch type {
-        case "Kafka":
-            if hasKafka {
-                validateKafka(kafka, kafkaPath, namespace: namespace, &checks, &warnings)
+        if let type = checks.oneOf(.connectionTypeSupported, typeValue, typePath, Self.types),
+           let connectionType = Self.connectionTypes.first(where: { $0.name == type }) {
+            if let block = connectionType.block {
+                let value = spec[block.key]
+                if isEmptyValue(value) {
+                    checks.required(.connectionConfigRequired, block.path)
+                } else {
+                    validateBlock(connectionType.validation, value, block.path, namespace: namespace, &checks, &warnings)
+                }
             } else {
-                checks.required(kafkaPath)
+                validateBlock(connectionType.validation, nil, Paths.spec, namespace: namespace, &checks, &warnings)
             }
-            if hasCluster { checks.forbidden(clusterPath, "may not be set when spec.type is Kafka") }
-        case "Cluster":
-            if hasCluster {
-                validateCluster(cluster, clusterPath, &checks)
-            } else {
-                checks.required(clusterPath)
+            for other in Self.connectionTypes where other.name != type {
+                if let block = other.block, !isEmptyValue(spec[block.key]) {
+                    checks.forbidden(.connectionConfigMatchesType, block.path, "may not be set when spec.type is \(type)")
+                }
             }
-            if hasKafka { checks.forbidden(kafkaPath, "may not be set when spec.type is Cluster") }
-        case "Sample":
-            if let name = nameValue?.string, !configuration.sampleSources.contains(name) {
-                checks.notSupported(namePath, name, configuration.sampleSources)
-            }
-            if hasKafka { checks.forbidden(kafkaPath, "may not be set when spec.type is Sample") }
-            if hasCluster { checks.forbidden(clusterPath, "may not be set when spec.type is Sample") }
-        default:
-            break
         }
 
         if let oldSpec = old?[.spec], oldSpec.isObject {
             if let name = nameValue?.string, let oldName = oldSpec[.name]?.string, !oldName.isEmpty, name != oldName {
-                checks.invalid(namePath, name, "field is immutable")
+                checks.invalid(.connectionNameImmutable, namePath, name, "field is immutable")
             }
             if let newType = typeValue?.string, let oldType = oldSpec[.type]?.string, !oldType.isEmpty, newType != oldType {
-                checks.invalid(typePath, newType, "field is immutable")
+                checks.invalid(.connectionTypeImmutable, typePath, newType, "field is immutable")
+            }
+        }
+
+        /// A type's own checks: of its block, or (Sample) of the spec's name.
+        func validateBlock(_ validation: ConnectionType.Validation, _ value: JSONValue?, _ path: FieldPath, namespace: String,
+                           _ checks: inout FieldChecks, _ warnings: inout [RuleWarning]) {
+            switch validation {
+            case .kafka:
+                validateKafka(value, path, namespace: namespace, &checks, &warnings)
+            case .cluster:
+                validateCluster(value, path, &checks)
+            case .sample:
+                if let name = nameValue?.string, !configuration.sampleSources.contains(name) {
+                    checks.notSupported(.sampleSourceSupported, namePath, name, configuration.sampleSources)
+                }
             }
         }
     }
@@ -135,28 +174,28 @@ struct ConnectionRules {
         let (nameValue, roleValue) = config[.name, .role]
         let namePath = Paths.clusterName
         if let name = checks.string(nameValue, namePath) {
-            if !isAtlasName(name) { checks.invalid(namePath, name, "must contain only ASCII letters, digits and '-'") }
-            if name.utf8.count > 64 { checks.tooLong(namePath, max: 64) }
+            if !isAtlasName(name) { checks.invalid(.clusterNameFormat, namePath, name, "must contain only ASCII letters, digits and '-'") }
+            if name.utf8.count > 64 { checks.tooLong(.clusterNameFormat, namePath, max: 64) }
         } else if isDefaultable(nameValue) {
-            checks.required(namePath)
+            checks.required(.clusterNameRequired, namePath)
         }
         let rolePath = Paths.role
-        guard !isEmptyValue(roleValue) else { return checks.required(rolePath) }
+        guard !isEmptyValue(roleValue) else { return checks.required(.clusterRoleRequired, rolePath) }
         guard let role = checks.object(roleValue, rolePath) else { return }
         let roleNamePath = Paths.roleName
         let (roleNameValue, roleTypeValue) = role[.name, .type]
         let roleName = checks.string(roleNameValue, roleNamePath)
-        if roleName == nil && isDefaultable(roleNameValue) { checks.required(roleNamePath) }
-        let roleType = checks.oneOf(roleTypeValue, Paths.roleType, Self.roleTypes)
+        if roleName == nil && isDefaultable(roleNameValue) { checks.required(.clusterRoleRequired, roleNamePath) }
+        let roleType = checks.oneOf(.clusterRoleTypeSupported, roleTypeValue, Paths.roleType, Self.roleTypes)
         if roleType == "BUILT_IN", let roleName, !configuration.builtInRoles.contains(roleName) {
-            checks.notSupported(roleNamePath, roleName, configuration.builtInRoles)
+            checks.notSupported(.clusterBuiltInRoleSupported, roleNamePath, roleName, configuration.builtInRoles)
         }
     }
 
     // MARK: - Kafka
 
     private func validateKafka(_ value: JSONValue?, _ path: FieldPath, namespace: String, _ checks: inout FieldChecks,
-                               _ warnings: inout [String]) {
+                               _ warnings: inout [RuleWarning]) {
         guard let kafka = checks.object(value, path) else { return }
 
         // Each member looked up once (a lookup scans the object's keys).
@@ -165,38 +204,39 @@ struct ConnectionRules {
         if let servers = checks.nonEmptyString(bootstrapServers, serversPath) {
             servers.withUTF8 { Self.validateBootstrapServers($0, serversPath, &checks) }
         } else if isDefaultable(bootstrapServers) {
-            checks.required(serversPath)
+            checks.required(.bootstrapServersRequired, serversPath)
         }
 
         let authPath = Paths.authentication
         var mechanism: String?
         // An object is judged member by member below; only other values are looked into.
         if authentication?.isObject != true && isEmptyValue(authentication) {
-            checks.required(authPath)
+            checks.required(.kafkaAuthenticationRequired, authPath)
         } else if let auth = checks.object(authentication, authPath) {
             let (mechanismValue, credentials) = auth[.mechanism, .credentials]
-            mechanism = checks.oneOf(mechanismValue, Paths.mechanism, Self.mechanisms)
+            mechanism = checks.oneOf(.kafkaMechanismSupported, mechanismValue, Paths.mechanism, Self.mechanisms)
             validateSecretReference(credentials, Paths.credentials, namespace: namespace,
-                                    required: nil, &checks)
+                                    required: .kafkaCredentialsRequired, detail: nil, &checks)
         }
 
         let securityPath = Paths.security
         var protocolName: String?
         if security?.isObject != true && isEmptyValue(security) {
-            checks.required(securityPath)
+            checks.required(.kafkaSecurityRequired, securityPath)
         } else if let security = checks.object(security, securityPath) {
             let (protocolValue, certificate) = security[.`protocol`, .certificate]
-            protocolName = checks.oneOf(protocolValue, Paths.securityProtocol, Self.protocols)
+            protocolName = checks.oneOf(.kafkaProtocolSupported, protocolValue, Paths.securityProtocol, Self.protocols)
             let certificatePath = Paths.certificate
             switch configuration.kafkaCertificate {
             case .always:
                 validateSecretReference(certificate, certificatePath, namespace: namespace,
-                                        required: Self.certificateAlwaysRequired, &checks)
+                                        required: .kafkaCertificateRequired, detail: Self.certificateAlwaysRequired, &checks)
             case .ssl where protocolName == "SSL":
-                validateSecretReference(certificate, certificatePath, namespace: namespace,
-                                        required: "required when spec.kafkaConfig.security.protocol is SSL", &checks)
+                validateSecretReference(certificate, certificatePath, namespace: namespace, required: .kafkaCertificateRequired,
+                                        detail: "required when spec.kafkaConfig.security.protocol is SSL", &checks)
             case .ssl where !isEmptyValue(certificate):
-                validateSecretReference(certificate, certificatePath, namespace: namespace, required: nil, &checks)
+                validateSecretReference(certificate, certificatePath, namespace: namespace,
+                                        required: .kafkaCertificateRequired, detail: nil, &checks)
             case .ssl:
                 break
             }
@@ -205,32 +245,32 @@ struct ConnectionRules {
         validateConfig(config, Paths.config, &checks)
 
         if protocolName == "PLAINTEXT" {
-            warnings.append(Self.plaintextWarning)
-            if mechanism == "PLAIN" { warnings.append(Self.plainOverPlaintextWarning) }
+            warnings.append(RuleWarning(.kafkaProtocolEncrypted, Self.plaintextWarning))
+            if mechanism == "PLAIN" { warnings.append(RuleWarning(.kafkaPasswordEncrypted, Self.plainOverPlaintextWarning)) }
         }
     }
 
-    /// A `{name, namespace}` Secret reference: name required (with `required` as the
-    /// detail, if given), DNS-1123 names, and the secret reference policy.
+    /// A `{name, namespace}` Secret reference: name required (rule `required`, with
+    /// `detail`, if given), DNS-1123 names, and the secret reference policy.
     private func validateSecretReference(_ value: JSONValue?, _ paths: SecretReferencePaths, namespace: String,
-                                         required detail: String?, _ checks: inout FieldChecks) {
+                                         required: RuleID, detail: String?, _ checks: inout FieldChecks) {
         let namePath = paths.name
         guard value?.isObject == true || !isEmptyValue(value) else {
-            return checks.required(namePath, detail)
+            return checks.required(required, namePath, detail)
         }
         guard let reference = checks.object(value, paths.reference) else { return }
         let nsPath = paths.namespace
         let (namespaceValue, nameValue) = reference[.namespace, .name]
         let refNamespace = checks.string(namespaceValue, nsPath)
-        if let refNamespace { checks.label(refNamespace, nsPath) }
+        if let refNamespace { checks.label(.secretReferenceFormat, refNamespace, nsPath) }
         guard let name = checks.nonEmptyString(nameValue, namePath) else {
-            if isDefaultable(nameValue) { checks.required(namePath, detail) }
+            if isDefaultable(nameValue) { checks.required(required, namePath, detail) }
             return
         }
-        name.withUTF8 { checks.subdomain(bytes: $0, namePath) }
+        name.withUTF8 { checks.subdomain(.secretReferenceFormat, bytes: $0, namePath) }
         let resolved = refNamespace ?? namespace
         if resolved != namespace && !configuration.secretReferences.permits(resolved) {
-            checks.forbidden(nsPath, "may not reference a Secret in namespace \(goQuote(resolved)); allowed: "
+            checks.forbidden(.secretNamespaceAllowed, nsPath, "may not reference a Secret in namespace \(goQuote(resolved)); allowed: "
                              + configuration.secretReferences.describeAllowed(own: "the connection's own namespace"))
         }
     }
@@ -241,20 +281,20 @@ struct ConnectionRules {
     private func validateConfig(_ value: JSONValue?, _ path: FieldPath, _ checks: inout FieldChecks) {
         guard let config = checks.object(value, path) else { return }
         guard config.count <= Self.maxConfigKeys else {
-            return checks.tooMany(path, config.count, max: Self.maxConfigKeys)
+            return checks.tooMany(.kafkaConfigSize, path, config.count, max: Self.maxConfigKeys)
         }
         for (key, entry) in config.members {
             if checks.timeIsUp() { return }
             guard key.stringByteCount > 0 else {
-                checks.invalid(path, "", "keys must not be empty")
+                checks.invalid(.kafkaConfigKeyNotEmpty, path, "", "keys must not be empty")
                 continue
             }
             // Judged on the decoded key: `sasl\u002epassword` is `sasl.password`.
             if let name = key.string, Self.forbiddenConfigKeyLengths.contains(name.utf8.count),
                let field = Self.forbiddenConfigKeys[name.lowercased()] {
-                checks.forbidden(path.key(name), "overrides a typed field; set \(field) instead")
+                checks.forbidden(.kafkaConfigNoTypedFields, path.key(name), "overrides a typed field; set \(field) instead")
             }
-            if entry.kind != .string { checks.invalid(path.key(key.string ?? ""), entry, "must be a string") }
+            if entry.kind != .string { checks.invalid(.fieldType, path.key(key.string ?? ""), entry, "must be a string") }
         }
     }
 
@@ -270,8 +310,8 @@ struct ConnectionRules {
         let entryCount = bytes.reduce(1) { $0 + ($1 == UInt8(ascii: ",") ? 1 : 0) }
         let tooLong = bytes.count > Self.maxBootstrapServersBytes
         let tooMany = entryCount > Self.maxBootstrapServers
-        if tooLong { checks.tooLong(path, max: Self.maxBootstrapServersBytes) }
-        if tooMany { checks.tooMany(path, entryCount, max: Self.maxBootstrapServers) }
+        if tooLong { checks.tooLong(.bootstrapServersSize, path, max: Self.maxBootstrapServersBytes) }
+        if tooMany { checks.tooMany(.bootstrapServersSize, path, entryCount, max: Self.maxBootstrapServers) }
         guard !tooLong && !tooMany else { return }
         // Servers compare case-insensitively (host names do). A few are compared pair
         // by pair (no hashing, no allocation); more go through a set, so 256 entries
@@ -288,7 +328,7 @@ struct ConnectionRules {
                 let entry = bytes[entryStart..<entryEnd]
                 entryStart = entryEnd + 1
                 if let problem = Self.bootstrapServerProblem(entry) {
-                    checks.invalid(path, bytes: entry, problem)
+                    checks.invalid(problem.rule, path, bytes: entry, problem.message)
                     continue
                 }
                 let duplicate: Bool
@@ -299,7 +339,7 @@ struct ConnectionRules {
                 } else {
                     duplicate = !seenSet.insert(String(decoding: entry.map(Self.lowercased), as: UTF8.self)).inserted
                 }
-                if duplicate { checks.duplicate(path, bytes: entry) }
+                if duplicate { checks.duplicate(.bootstrapServersUnique, path, bytes: entry) }
             }
         }
     }
@@ -312,17 +352,29 @@ struct ConnectionRules {
         a.count == b.count && zip(a, b).allSatisfy { lowercased($0) == lowercased($1) }
     }
 
-    static let hostProblem = "host must be an RFC 1123 hostname, an IPv4 address or a bracketed IPv6 address"
+    /// Why a bootstrap server entry is not `host:port`: the rule, and what to say.
+    struct BootstrapServerProblem: Equatable {
+        let rule: RuleID
+        let message: String
+
+        init(_ message: String, rule: RuleID = .bootstrapServersFormat) {
+            self.rule = rule
+            self.message = message
+        }
+
+        static let host = BootstrapServerProblem("host must be an RFC 1123 hostname, an IPv4 address or a bracketed IPv6 address")
+        static let port = BootstrapServerProblem("port must be a number from 1 to 65535", rule: .bootstrapServersPortRange)
+    }
 
     /// Why `entry` is not `host:port`, or nil when it is. Works on the bytes: no
     /// Unicode processing on the admission path.
-    static func bootstrapServerProblem(_ entry: Slice<UnsafeBufferPointer<UInt8>>) -> String? {
-        guard let first = entry.first else { return "must not be an empty entry" }
+    static func bootstrapServerProblem(_ entry: Slice<UnsafeBufferPointer<UInt8>>) -> BootstrapServerProblem? {
+        guard let first = entry.first else { return BootstrapServerProblem("must not be an empty entry") }
         var colon: Int?
         var i = entry.startIndex
         while i < entry.endIndex {
             let b = entry[i]
-            if b == 0x20 || (b >= 0x09 && b <= 0x0D) { return "must not contain spaces" }
+            if b == 0x20 || (b >= 0x09 && b <= 0x0D) { return BootstrapServerProblem("must not contain spaces") }
             if b == UInt8(ascii: ":") {
                 if i + 2 < entry.endIndex && entry[i + 1] == UInt8(ascii: "/") && entry[i + 2] == UInt8(ascii: "/") {
                     return Self.schemeProblem(entry, from: i)
@@ -334,28 +386,28 @@ struct ConnectionRules {
         let port: Slice<UnsafeBufferPointer<UInt8>>
         if first == UInt8(ascii: "[") {
             guard let close = entry.firstIndex(of: UInt8(ascii: "]")), close + 1 < entry.endIndex,
-                  entry[close + 1] == UInt8(ascii: ":") else { return "must be host:port" }
-            guard isIPv6(String(decoding: entry[(entry.startIndex + 1)..<close], as: UTF8.self)) else { return hostProblem }
+                  entry[close + 1] == UInt8(ascii: ":") else { return BootstrapServerProblem("must be host:port") }
+            guard isIPv6(String(decoding: entry[(entry.startIndex + 1)..<close], as: UTF8.self)) else { return .host }
             port = entry[(close + 2)...]
         } else {
-            guard let colon else { return "must be host:port" }
+            guard let colon else { return BootstrapServerProblem("must be host:port") }
             let host = entry[..<colon]
-            if host.contains(UInt8(ascii: ":")) { return "an IPv6 address must be in brackets, as [::1]:9092" }
-            guard isHostname(host) else { return hostProblem }
+            if host.contains(UInt8(ascii: ":")) { return BootstrapServerProblem("an IPv6 address must be in brackets, as [::1]:9092") }
+            guard isHostname(host) else { return .host }
             port = entry[(colon + 1)...]
         }
         guard !port.isEmpty, port.count <= 5, port.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
-            return "port must be a number from 1 to 65535"
+            return .port
         }
         let number = port.reduce(0) { $0 * 10 + Int($1 - 0x30) }
-        return number >= 1 && number <= 65535 ? nil : "port must be a number from 1 to 65535"
+        return number >= 1 && number <= 65535 ? nil : .port
     }
 
     /// A `://` was found at `index`: a scheme, unless spaces come later (reported first,
     /// as the checks ran in that order).
-    private static func schemeProblem(_ entry: Slice<UnsafeBufferPointer<UInt8>>, from index: Int) -> String {
-        entry[index...].contains { $0 == 0x20 || ($0 >= 0x09 && $0 <= 0x0D) } ? "must not contain spaces"
-            : "must be host:port without a scheme"
+    private static func schemeProblem(_ entry: Slice<UnsafeBufferPointer<UInt8>>, from index: Int) -> BootstrapServerProblem {
+        BootstrapServerProblem(entry[index...].contains { $0 == 0x20 || ($0 >= 0x09 && $0 <= 0x0D) }
+                               ? "must not contain spaces" : "must be host:port without a scheme")
     }
 
     /// An RFC 1123 hostname; all-numeric dotted names must be valid IPv4 addresses.

@@ -8,38 +8,60 @@ public struct Decision: Sendable {
     public var omittedErrorCount: Int
     /// Defaulting as JSON Patch operations (only from `mutate`).
     public var patch: [PatchOperation]
-    public var warnings: [String]
+    public var warnings: [RuleWarning]
     /// The review's budget ran out before the rules were done: nothing here is an answer.
     public var outOfTime: Bool
     /// A refusal that is not about fields.
     public var refusal: Refusal?
-    /// What the reference rules found, warned of or denied.
-    public var referenceFindings: [ReferenceFinding]
 
     public init(errors: [FieldError] = [], omittedErrorCount: Int = 0, patch: [PatchOperation] = [],
-                warnings: [String] = [], outOfTime: Bool = false, refusal: Refusal? = nil,
-                referenceFindings: [ReferenceFinding] = []) {
+                warnings: [RuleWarning] = [], outOfTime: Bool = false, refusal: Refusal? = nil) {
         self.errors = errors
         self.omittedErrorCount = omittedErrorCount
         self.patch = patch
         self.warnings = warnings
         self.outOfTime = outOfTime
         self.refusal = refusal
-        self.referenceFindings = referenceFindings
     }
 
     public var allowed: Bool { errors.isEmpty && refusal == nil }
 
+    /// The rule of every finding kept, in the order of the answer: errors, the refusal,
+    /// warnings.
+    public var findings: [RuleID] {
+        errors.map(\.rule) + (refusal.map { [$0.rule] } ?? []) + warnings.map(\.rule)
+    }
+
     public static let allow = Decision()
+}
+
+/// A warning an admitted request carries, and the rule that gave it.
+public struct RuleWarning: Sendable, Equatable {
+    public var rule: RuleID
+    /// The text kubectl shows after `Warning: `.
+    public var message: String
+
+    public init(_ rule: RuleID, _ message: String) {
+        self.rule = rule
+        self.message = message
+    }
 }
 
 /// A refusal that is not about one field.
 public enum Refusal: Sendable, Equatable {
-    /// 403 Forbidden: the message after `<Kind>.<group> "<name>" is forbidden: `.
+    /// 403 Forbidden: the message after `<Kind>.<group> "<name>" is forbidden: `. Given
+    /// only to the DELETE of a connection an instance still lists.
     case forbidden(String)
     /// 503 Service Unavailable: the server cannot judge now (the cluster cache is not
     /// ready) and is configured to fail closed.
     case unavailable(String)
+
+    public var rule: RuleID {
+        switch self {
+        case .forbidden: .connectionNotInRegistry
+        case .unavailable: .clusterCacheReady
+        }
+    }
 }
 
 /// An RFC 6902 `add` of a value at a JSON Pointer. Defaulting only ever adds.

@@ -41,56 +41,57 @@ struct FieldChecks {
         return true
     }
 
-    private mutating func add(_ reason: FieldError.Reason, _ path: FieldPath, _ body: @autoclosure () -> String) {
+    private mutating func add(_ rule: RuleID, _ reason: FieldError.Reason, _ path: FieldPath,
+                              _ body: @autoclosure () -> String) {
         guard keeps() else { return }
-        errors.append(FieldError(reason: reason, field: path, body: body()))
+        errors.append(FieldError(rule: rule, reason: reason, field: path, body: body()))
     }
 
-    mutating func required(_ path: FieldPath, _ detail: String? = nil) {
-        add(.required, path, detail.map { "Required value: \($0)" } ?? "Required value")
+    mutating func required(_ rule: RuleID, _ path: FieldPath, _ detail: String? = nil) {
+        add(rule, .required, path, detail.map { "Required value: \($0)" } ?? "Required value")
     }
 
-    mutating func invalid(_ path: FieldPath, _ value: JSONValue, _ detail: String) {
-        add(.invalid, path, "Invalid value: \(render(value)): \(detail)")
+    mutating func invalid(_ rule: RuleID, _ path: FieldPath, _ value: JSONValue, _ detail: String) {
+        add(rule, .invalid, path, "Invalid value: \(render(value)): \(detail)")
     }
 
-    mutating func invalid(_ path: FieldPath, _ value: String, _ detail: String) {
-        add(.invalid, path, "Invalid value: \(goQuote(value)): \(detail)")
+    mutating func invalid(_ rule: RuleID, _ path: FieldPath, _ value: String, _ detail: String) {
+        add(rule, .invalid, path, "Invalid value: \(goQuote(value)): \(detail)")
     }
 
     /// Invalid, with the value given as bytes (converted only when the error is kept).
-    mutating func invalid(_ path: FieldPath, bytes value: some Collection<UInt8>, _ detail: String) {
-        add(.invalid, path, "Invalid value: \(goQuote(prefixBytes(value))): \(detail)")
+    mutating func invalid(_ rule: RuleID, _ path: FieldPath, bytes value: some Collection<UInt8>, _ detail: String) {
+        add(rule, .invalid, path, "Invalid value: \(goQuote(prefixBytes(value))): \(detail)")
     }
 
-    mutating func notSupported(_ path: FieldPath, _ value: String, _ supported: [String]) {
-        add(.notSupported, path, "Unsupported value: \(goQuote(value)): supported values: "
+    mutating func notSupported(_ rule: RuleID, _ path: FieldPath, _ value: String, _ supported: [String]) {
+        add(rule, .notSupported, path, "Unsupported value: \(goQuote(value)): supported values: "
             + supported.map(goQuote).joined(separator: ", "))
     }
 
-    mutating func forbidden(_ path: FieldPath, _ detail: @autoclosure () -> String) {
-        add(.forbidden, path, "Forbidden: \(detail())")
+    mutating func forbidden(_ rule: RuleID, _ path: FieldPath, _ detail: @autoclosure () -> String) {
+        add(rule, .forbidden, path, "Forbidden: \(detail())")
     }
 
-    mutating func duplicate(_ path: FieldPath, _ value: String) {
-        add(.duplicate, path, "Duplicate value: \(goQuote(value))")
+    mutating func duplicate(_ rule: RuleID, _ path: FieldPath, _ value: String) {
+        add(rule, .duplicate, path, "Duplicate value: \(goQuote(value))")
     }
 
-    mutating func duplicate(_ path: FieldPath, bytes value: some Collection<UInt8>) {
-        add(.duplicate, path, "Duplicate value: \(goQuote(prefixBytes(value)))")
+    mutating func duplicate(_ rule: RuleID, _ path: FieldPath, bytes value: some Collection<UInt8>) {
+        add(rule, .duplicate, path, "Duplicate value: \(goQuote(prefixBytes(value)))")
     }
 
     /// A referenced object that does not exist (`Not found: "<ns>/<name>"`).
-    mutating func notFound(_ path: FieldPath, _ value: String) {
-        add(.notFound, path, "Not found: \(goQuote(value))")
+    mutating func notFound(_ rule: RuleID, _ path: FieldPath, _ value: String) {
+        add(rule, .notFound, path, "Not found: \(goQuote(value))")
     }
 
-    mutating func tooLong(_ path: FieldPath, max: Int) {
-        add(.tooLong, path, "Too long: may not be more than \(max) bytes")
+    mutating func tooLong(_ rule: RuleID, _ path: FieldPath, max: Int) {
+        add(rule, .tooLong, path, "Too long: may not be more than \(max) bytes")
     }
 
-    mutating func tooMany(_ path: FieldPath, _ count: Int, max: Int) {
-        add(.tooMany, path, "Too many: \(count): must have at most \(max) items")
+    mutating func tooMany(_ rule: RuleID, _ path: FieldPath, _ count: Int, max: Int) {
+        add(rule, .tooMany, path, "Too many: \(count): must have at most \(max) items")
     }
 
     /// A string field: nil when absent, null or empty (empty counts as absent), or of
@@ -98,7 +99,7 @@ struct FieldChecks {
     mutating func string(_ value: JSONValue?, _ path: FieldPath) -> String? {
         guard let value, !value.isNull else { return nil }
         guard let text = value.string else {
-            invalid(path, value, "must be a string")
+            invalid(.fieldType, path, value, "must be a string")
             return nil
         }
         return text.isEmpty ? nil : text
@@ -109,7 +110,7 @@ struct FieldChecks {
     mutating func nonEmptyString(_ value: JSONValue?, _ path: FieldPath) -> JSONValue? {
         guard let value, !value.isNull else { return nil }
         guard value.kind == .string else {
-            invalid(path, value, "must be a string")
+            invalid(.fieldType, path, value, "must be a string")
             return nil
         }
         return value.stringByteCount > 0 ? value : nil  // no escape writes an empty string
@@ -119,7 +120,7 @@ struct FieldChecks {
     mutating func object(_ value: JSONValue?, _ path: FieldPath) -> JSONValue? {
         guard let value, !value.isNull else { return nil }
         guard value.isObject else {
-            invalid(path, value, "must be an object")
+            invalid(.fieldType, path, value, "must be an object")
             return nil
         }
         return value
@@ -129,41 +130,41 @@ struct FieldChecks {
     mutating func array(_ value: JSONValue?, _ path: FieldPath) -> JSONValue? {
         guard let value, !value.isNull else { return nil }
         guard value.isArray else {
-            invalid(path, value, "must be an array")
+            invalid(.fieldType, path, value, "must be an array")
             return nil
         }
         return value
     }
 
-    /// A required string that must be one of `supported`.
-    mutating func oneOf(_ value: JSONValue?, _ path: FieldPath, _ supported: [String], required isRequired: Bool = true) -> String? {
+    /// A required string that must be one of `supported`; both faults are `rule`'s.
+    mutating func oneOf(_ rule: RuleID, _ value: JSONValue?, _ path: FieldPath, _ supported: [String]) -> String? {
         guard let text = string(value, path) else {
-            if isRequired && !(value.map { !$0.isNull && $0.string == nil } ?? false) { required(path) }
+            if !(value.map { !$0.isNull && $0.string == nil } ?? false) { required(rule, path) }
             return nil
         }
         guard supported.contains(text) else {
-            notSupported(path, text, supported)
+            notSupported(rule, path, text, supported)
             return nil
         }
         return text
     }
 
     /// A Kubernetes object name (DNS-1123 subdomain), e.g. a Secret or a project.
-    mutating func subdomain(_ text: String, _ path: FieldPath) {
+    mutating func subdomain(_ rule: RuleID, _ text: String, _ path: FieldPath) {
         var text = text
-        text.withUTF8 { subdomain(bytes: $0, path) }
+        text.withUTF8 { subdomain(rule, bytes: $0, path) }
     }
 
     /// The same on a name's UTF-8 (read in place from the JSON).
-    mutating func subdomain(bytes: UnsafeBufferPointer<UInt8>, _ path: FieldPath) {
-        if bytes.count > 253 { invalid(path, bytes: bytes, "must be no more than 253 characters") }
-        if !isDNS1123Subdomain(bytes) { invalid(path, bytes: bytes, dns1123SubdomainMessage) }
+    mutating func subdomain(_ rule: RuleID, bytes: UnsafeBufferPointer<UInt8>, _ path: FieldPath) {
+        if bytes.count > 253 { invalid(rule, path, bytes: bytes, "must be no more than 253 characters") }
+        if !isDNS1123Subdomain(bytes) { invalid(rule, path, bytes: bytes, dns1123SubdomainMessage) }
     }
 
     /// A namespace (DNS-1123 label).
-    mutating func label(_ text: String, _ path: FieldPath) {
-        if text.utf8.count > 63 { invalid(path, text, "must be no more than 63 characters") }
-        if !isDNS1123Label(text) { invalid(path, text, dns1123LabelMessage) }
+    mutating func label(_ rule: RuleID, _ text: String, _ path: FieldPath) {
+        if text.utf8.count > 63 { invalid(rule, path, text, "must be no more than 63 characters") }
+        if !isDNS1123Label(text) { invalid(rule, path, text, dns1123LabelMessage) }
     }
 }
 
@@ -272,7 +273,7 @@ func goQuote(_ text: String) -> String {
         default:
             if scalar.value < 0x20 || scalar.value == 0x7F {
                 out += "\\x" + hex(scalar.value, width: 2)
-            } else if !isPrintable(scalar) {
+            } else if !scalar.isPrintable {
                 out += scalar.value > 0xFFFF ? "\\U" + hex(scalar.value, width: 8) : "\\u" + hex(scalar.value, width: 4)
             } else {
                 out.unicodeScalars.append(scalar)
@@ -287,10 +288,14 @@ private func hex(_ value: UInt32, width: Int) -> String {
     return String(repeating: "0", count: max(0, width - digits.count)) + digits
 }
 
-private func isPrintable(_ scalar: Unicode.Scalar) -> Bool {
-    switch scalar.properties.generalCategory {
-    case .control, .format, .surrogate, .privateUse, .unassigned, .lineSeparator, .paragraphSeparator: return false
-    default: return true
+extension Unicode.Scalar {
+    /// Whether an answer may show the character as it is: not a control, format,
+    /// surrogate, private-use, unassigned or line/paragraph separator character.
+    public var isPrintable: Bool {
+        switch properties.generalCategory {
+        case .control, .format, .surrogate, .privateUse, .unassigned, .lineSeparator, .paragraphSeparator: false
+        default: true
+        }
     }
 }
 

@@ -79,12 +79,15 @@ public struct FieldError: Sendable, Equatable, CustomStringConvertible {
         case notFound = "FieldValueNotFound"
     }
 
+    /// The rule that found it (for logs, metrics and reports; the answer shows `description`).
+    public var rule: RuleID
     public var reason: Reason
     public var field: FieldPath
     /// The message after `<field>: `, e.g. `Required value` or `Invalid value: "x": ...`.
     public var body: String
 
-    public init(reason: Reason, field: FieldPath, body: String) {
+    public init(rule: RuleID, reason: Reason, field: FieldPath, body: String) {
+        self.rule = rule
         self.reason = reason
         self.field = field
         self.body = body

@@ -35,33 +35,35 @@ struct OperatorMetadataRules {
         let annotations = checks.object(annotationsValue, Self.annotationsPath)
         // Each annotation judged in turn (no table walked: this runs on every review).
         let oldAnnotations = old == nil ? nil : oldMetadata?[.annotations]
-        judge(annotations, old: oldAnnotations, on: old != nil, Self.resourcePolicy, Self.resourcePolicyPath,
-              Self.resourcePolicyValues, &checks)
-        judge(annotations, old: oldAnnotations, on: old != nil, Self.reconciliationPolicy, Self.reconciliationPolicyPath,
-              Self.reconciliationPolicyValues, &checks)
-        judge(annotations, old: oldAnnotations, on: old != nil, Self.versionPolicy, Self.versionPolicyPath,
-              Self.versionPolicyValues, &checks)
+        judge(.resourcePolicySupported, annotations, old: oldAnnotations, on: old != nil, Self.resourcePolicy,
+              Self.resourcePolicyPath, Self.resourcePolicyValues, &checks)
+        judge(.reconciliationPolicySupported, annotations, old: oldAnnotations, on: old != nil, Self.reconciliationPolicy,
+              Self.reconciliationPolicyPath, Self.reconciliationPolicyValues, &checks)
+        judge(.resourceVersionPolicySupported, annotations, old: oldAnnotations, on: old != nil, Self.versionPolicy,
+              Self.versionPolicyPath, Self.versionPolicyValues, &checks)
 
         let labels = checks.object(labelsValue, Self.labelsPath)
         let path = Self.resourceVersionPath
         let label = labels?[Self.resourceVersion]
         guard old == nil || changed(label, from: oldMetadata?[.labels]?[Self.resourceVersion]),
               let text = checks.string(label, path) else { return }
-        guard let version = OperatorVersion(text) else { return checks.invalid(path, text, Self.versionFormat) }
+        guard let version = OperatorVersion(text) else {
+            return checks.invalid(.resourceVersionFormat, path, text, Self.versionFormat)
+        }
         if let operatorVersion = configuration.operatorVersion, operatorVersion < version,
            annotations?[Self.versionPolicy]?.string != "allow" {
-            checks.invalid(path, text, "newer than the operator version \(goQuote(operatorVersion.text)); AKO will not reconcile it")
+            checks.invalid(.resourceVersionNotNewer, path, text, "newer than the operator version \(goQuote(operatorVersion.text)); AKO will not reconcile it")
         }
     }
 
-    /// Annotation `key`: a string among `supported`, judged on CREATE and, on UPDATE
-    /// (`isUpdate`), only when its value changed.
-    private func judge(_ annotations: JSONValue?, old oldAnnotations: JSONValue?, on isUpdate: Bool, _ key: JSONKey,
+    /// Annotation `key`: a string among `supported` (rule `rule`), judged on CREATE and,
+    /// on UPDATE (`isUpdate`), only when its value changed.
+    private func judge(_ rule: RuleID, _ annotations: JSONValue?, old oldAnnotations: JSONValue?, on isUpdate: Bool, _ key: JSONKey,
                        _ path: FieldPath, _ supported: [String], _ checks: inout FieldChecks) {
         let annotation = annotations?[key]
         guard !isUpdate || changed(annotation, from: oldAnnotations?[key]),
               let value = checks.string(annotation, path) else { return }
-        if !supported.contains(value) { checks.notSupported(path, value, supported) }
+        if !supported.contains(value) { checks.notSupported(rule, path, value, supported) }
     }
 
     /// On UPDATE, whether a value differs from the old one (on CREATE, `old == nil`,

@@ -15,10 +15,7 @@ public struct StreamRules: Sendable {
         guard let object = input.object, object.isObject, let spec = object[.spec], spec.isObject else { return .allow }
         let namespace = objectNamespace(input)
         var patch: [PatchOperation] = []
-        switch input.kind {
-        case .instance: InstanceRules(configuration: configuration).defaults(spec: spec, namespace: namespace, into: &patch)
-        case .connection: ConnectionRules(configuration: configuration).defaults(spec: spec, namespace: namespace, into: &patch)
-        }
+        input.kind.rules.defaults(spec: spec, namespace: namespace, configuration: configuration, into: &patch)
         return Decision(patch: patch)
     }
 
@@ -29,11 +26,11 @@ public struct StreamRules: Sendable {
     public func validate(_ input: RuleInput) -> Decision {
         var checks = FieldChecks(budget: input.budget)
         guard let object = input.object else {
-            checks.required(FieldPath("object"))
+            checks.required(.objectRequired, FieldPath("object"))
             return Decision(errors: checks.errors)
         }
         guard object.isObject else {
-            checks.invalid(FieldPath("object"), object, "must be a JSON object")
+            checks.invalid(.objectRequired, FieldPath("object"), object, "must be a JSON object")
             return Decision(errors: checks.errors)
         }
         var old: JSONValue?
@@ -41,34 +38,25 @@ public struct StreamRules: Sendable {
             old = oldObject
         }
         OperatorMetadataRules(configuration: configuration).validate(object: object, old: old, checks: &checks)
-        var warnings: [String] = []
-        var findings = ReferenceRules.Findings()
+        var warnings: [RuleWarning] = []
         var refusal: Refusal?
         if specNeedsJudging(object, old: old) {
             if input.budget.isExhausted { return Decision(outOfTime: true) }
             let namespace = objectNamespace(input)
-            switch input.kind {
-            case .instance:
-                InstanceRules(configuration: configuration).validate(object: object, old: old, namespace: namespace,
-                                                                     checks: &checks, warnings: &warnings)
-            case .connection:
-                ConnectionRules(configuration: configuration).validate(object: object, old: old, namespace: namespace,
-                                                                       checks: &checks, warnings: &warnings)
-            }
+            let rules = input.kind.rules
+            rules.validate(object: object, old: old, namespace: namespace, configuration: configuration,
+                           checks: &checks, warnings: &warnings)
             // References last: their warnings come after those of the other rules.
             if let cluster = input.cluster, let spec = object[.spec], spec.isObject {
                 switch cluster {
                 case .ready(let snapshot):
                     let references = ReferenceRules(configuration: configuration, snapshot: snapshot)
-                    switch input.kind {
-                    case .instance: references.validateInstance(spec: spec, namespace: namespace, checks: &checks, findings: &findings)
-                    case .connection: references.validateConnection(spec: spec, namespace: namespace, checks: &checks, findings: &findings)
-                    }
-                    warnings += findings.warnings
+                    rules.validateReferences(spec: spec, namespace: namespace, references: references,
+                                             checks: &checks, warnings: &warnings)
                 case .notReady:
-                    if ReferenceRules.hasReferences(spec, kind: input.kind) {
+                    if rules.hasReferences(spec) {
                         switch configuration.cacheNotReady {
-                        case .allow: warnings.append(CacheNotReadyPolicy.message)
+                        case .allow: warnings.append(RuleWarning(.clusterCacheReady, CacheNotReadyPolicy.message))
                         case .deny: refusal = .unavailable(CacheNotReadyPolicy.message)
                         }
                     }
@@ -76,7 +64,7 @@ public struct StreamRules: Sendable {
             }
         }
         return Decision(errors: checks.errors, omittedErrorCount: checks.omitted, warnings: warnings,
-                        outOfTime: checks.outOfTime, refusal: refusal, referenceFindings: findings.found)
+                        outOfTime: checks.outOfTime, refusal: refusal)
     }
 
     /// DELETE at `/validate`: an AtlasStreamConnection that an AtlasStreamInstance (not
@@ -89,7 +77,7 @@ public struct StreamRules: Sendable {
               configuration.deleteReferencedConnection != .allow else { return .allow }
         guard case .ready(let cluster) = view else {
             switch configuration.cacheNotReady {
-            case .allow: return Decision(warnings: [CacheNotReadyPolicy.message])
+            case .allow: return Decision(warnings: [RuleWarning(.clusterCacheReady, CacheNotReadyPolicy.message)])
             case .deny: return Decision(refusal: .unavailable(CacheNotReadyPolicy.message))
             }
         }
@@ -103,12 +91,11 @@ public struct StreamRules: Sendable {
         let listed = holders.map(\.shown).joined(separator: ", ") + (more > 0 ? ", and \(more) more" : "")
         switch configuration.deleteReferencedConnection {
         case .deny:
-            return Decision(refusal: .forbidden("listed in spec.connectionRegistry of AtlasStreamInstance \(listed); remove it there first"),
-                            referenceFindings: [.referencedConnectionDeleted])
+            return Decision(refusal: .forbidden("listed in spec.connectionRegistry of AtlasStreamInstance \(listed); remove it there first"))
         case .warn:
-            return Decision(warnings: ["AtlasStreamConnection \(connection.shown) is listed in spec.connectionRegistry of "
-                                       + "AtlasStreamInstance \(listed); it stays in Terminating until removed there"],
-                            referenceFindings: [.referencedConnectionDeleted])
+            return Decision(warnings: [RuleWarning(.connectionNotInRegistry,
+                                                   "AtlasStreamConnection \(connection.shown) is listed in spec.connectionRegistry of "
+                                                   + "AtlasStreamInstance \(listed); it stays in Terminating until removed there")])
         case .allow:
             return .allow
         }
@@ -128,6 +115,31 @@ public struct StreamRules: Sendable {
     func objectNamespace(_ input: RuleInput) -> String {
         if let ns = input.object?[.metadata]?[.namespace]?.string, !ns.isEmpty { return ns }
         return input.requestNamespace
+    }
+}
+
+/// What the rules of one kind provide. `StreamKind.rules` picks them: the one place the
+/// kind is dispatched on. Static, so picking them allocates nothing.
+protocol KindRules {
+    /// Defaulting as `add` operations inside `spec`.
+    static func defaults(spec: JSONValue, namespace: String, configuration: RuleConfiguration,
+                         into patch: inout [PatchOperation])
+    /// The object alone: its spec, and on UPDATE what may not change.
+    static func validate(object: JSONValue, old: JSONValue?, namespace: String, configuration: RuleConfiguration,
+                         checks: inout FieldChecks, warnings: inout [RuleWarning])
+    /// What `spec` references, against the cluster.
+    static func validateReferences(spec: JSONValue, namespace: String, references: ReferenceRules,
+                                   checks: inout FieldChecks, warnings: inout [RuleWarning])
+    /// Whether `spec` names anything the cluster would have to hold.
+    static func hasReferences(_ spec: JSONValue) -> Bool
+}
+
+extension StreamKind {
+    var rules: any KindRules.Type {
+        switch self {
+        case .instance: InstanceRules.self
+        case .connection: ConnectionRules.self
+        }
     }
 }
 

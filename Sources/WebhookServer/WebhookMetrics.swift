@@ -47,8 +47,8 @@ final class WebhookMetrics: Sendable {
     private let reloadFailures = Atomic<Int>(0)
     private let loopStalls = Atomic<Int>(0)
     private let reviewsOutOfTime = Atomic<Int>(0)
-    /// [ReferenceFinding.allCases index]
-    private let referenceFindings = counters(ReferenceFinding.allCases.count)
+    /// [RuleID.ordinal]
+    private let ruleFindings = counters(RuleID.allCases.count)
 
     /// An event loop stayed away from epoll_wait past the stall timeout (once per stall).
     func loopStalled() { loopStalls.add(1, ordering: .relaxed) }
@@ -110,9 +110,7 @@ final class WebhookMetrics: Sendable {
             let kind = WebhookMetrics.label(summary.kind, in: WebhookMetrics.admissionKinds)
             let operation = WebhookMetrics.label(summary.operation, in: WebhookMetrics.admissionOperations)
             admissions[(kind * WebhookMetrics.admissionOperations.count + operation) * 2 + (summary.allowed ? 1 : 0)].add(1)
-            for finding in summary.referenceFindings {
-                if let i = ReferenceFinding.allCases.firstIndex(of: finding) { referenceFindings[i].add(1) }
-            }
+            for rule in summary.findings { ruleFindings[rule.ordinal].add(1) }
         }
     }
 
@@ -180,13 +178,10 @@ final class WebhookMetrics: Sendable {
         out += "atlas_stream_webhook_reviews_out_of_time_total \(reviewsOutOfTime.load(ordering: .relaxed))\n"
         family("atlas_stream_webhook_timed_out_connections_total", "counter", "Connections closed because a deadline passed.")
         out += "atlas_stream_webhook_timed_out_connections_total \(http.timedOutConnections)\n"
-        if let cluster {
-            out += cluster
-            family("atlas_stream_webhook_reference_findings_total", "counter",
-                   "Findings of the cluster reference rules (warned of or denied), by rule.")
-            for (i, finding) in ReferenceFinding.allCases.enumerated() {
-                out += "atlas_stream_webhook_reference_findings_total{rule=\"\(finding.rawValue)\"} \(referenceFindings[i].current)\n"
-            }
+        if let cluster { out += cluster }
+        family("atlas_stream_webhook_rule_findings_total", "counter", "Findings (denied or warned of), by rule.")
+        for rule in RuleID.allCases {
+            out += "atlas_stream_webhook_rule_findings_total{rule=\"\(rule.rawValue)\"} \(ruleFindings[rule.ordinal].current)\n"
         }
         if let notAfter = certificateNotAfter {
             family("atlas_stream_webhook_certificate_expiry_timestamp_seconds", "gauge", "When the serving certificate expires, in seconds since the epoch.")

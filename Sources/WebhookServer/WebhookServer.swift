@@ -324,6 +324,7 @@ final class WebhookEndpoints: Sendable {
             metadata["allowed"] = .stringConvertible(s.allowed)
             metadata["patch_ops"] = .stringConvertible(s.patchOperations)
             metadata["dry_run"] = .stringConvertible(s.dryRun)
+            if !s.findings.isEmpty { metadata["rules"] = .string(s.findings.map(\.rawValue).joined(separator: ",")) }
         }
         logger.log(level: level, summary == nil ? "request refused" : "admission", metadata: metadata)
     }

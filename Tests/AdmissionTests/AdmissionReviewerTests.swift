@@ -20,12 +20,12 @@ private func response(_ outcome: AdmissionOutcome) throws -> [String: Any] {
 
 /// Rules that deny everything with two errors and patch and warn, to exercise encoding.
 private func stubDecision() -> Decision {
-    Decision(errors: [FieldError(reason: .required, field: FieldPath("spec").child("name"), body: "Required value"),
-                      FieldError(reason: .invalid, field: FieldPath("spec").child("kafkaConfig").child("config").key("a/b"),
+    Decision(errors: [FieldError(rule: .instanceNameRequired, reason: .required, field: FieldPath("spec").child("name"), body: "Required value"),
+                      FieldError(rule: .kafkaConfigNoTypedFields, reason: .invalid, field: FieldPath("spec").child("kafkaConfig").child("config").key("a/b"),
                                  body: "Invalid value: \"x\": bad")],
              patch: [PatchOperation(path: ["spec", "a/b~c"], value: .object([("k", .string("v"))]))],
              warnings: ["dup", "dup", "bell\u{7} gone", String(repeating: "w", count: 200), String(repeating: "v", count: 300),
-                        "\u{202E}"])
+                        "\u{202E}"].map { RuleWarning(.kafkaProtocolEncrypted, $0) })
 }
 
 final class AdmissionReviewerTests: XCTestCase {
@@ -61,7 +61,7 @@ final class AdmissionReviewerTests: XCTestCase {
                                                operation: "CREATE", namespace: "", name: "", object: nil, oldObject: nil,
                                                dryRun: false, userInfo: nil)
                 let template = AdmissionResponseEncoder.encode(request: request, kind: nil, decision: .allow)
-                let general = AdmissionResponseEncoder.encode(request: request, kind: nil, decision: Decision(warnings: ["\u{7}"]))
+                let general = AdmissionResponseEncoder.encode(request: request, kind: nil, decision: Decision(warnings: [RuleWarning(.kafkaProtocolEncrypted, "\u{7}")]))
                 XCTAssertEqual(String(decoding: template, as: UTF8.self), String(decoding: general, as: UTF8.self))
                 let root = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(template)) as? [String: Any])
                 XCTAssertEqual(root["apiVersion"] as? String, version.rawValue)

@@ -53,12 +53,12 @@ final class AnswerBoundsTests: XCTestCase {
     }
 
     func testWarningsAreCappedAtTwenty() throws {
-        let warnings = (0..<50).map { "warning \($0)" }
+        let warnings = (0..<50).map { RuleWarning(.kafkaProtocolEncrypted, "warning \($0)") }
         let request = try AdmissionRequest.decode(reviewBody(object: "{}"))
         let encoded = AdmissionResponseEncoder.encode(request: request, kind: .instance, decision: Decision(warnings: warnings))
         let root = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(encoded)) as? [String: Any])
         let response = try XCTUnwrap(root["response"] as? [String: Any])
-        XCTAssertEqual(response["warnings"] as? [String], Array(warnings.prefix(20)))
+        XCTAssertEqual(response["warnings"] as? [String], warnings.prefix(20).map(\.message))
     }
 
     func testOverlongUIDIsABadRequest() {

@@ -49,7 +49,7 @@ final class ClusterReviewTests: XCTestCase {
         guard case .answered(_, let summary) = AdmissionReviewer(cluster: { .ready(snapshot) }).review(deleteReview(), at: .validate) else {
             return XCTFail("not answered")
         }
-        XCTAssertEqual(summary.referenceFindings, [.referencedConnectionDeleted])
+        XCTAssertEqual(summary.findings, [.connectionNotInRegistry])
         XCTAssertFalse(summary.allowed)
     }
 

@@ -128,8 +128,8 @@ final class ClusterLookupTests: XCTestCase {
         try eventually("not found again") { try credentialWarnings().count == 1 }
 
         let metrics = try get("/metrics", server).1
-        XCTAssertTrue(metrics.contains(#"atlas_stream_webhook_reference_findings_total{rule="secret_not_found"}"#), metrics)
-        XCTAssertFalse(metrics.contains(#"atlas_stream_webhook_reference_findings_total{rule="secret_not_found"} 0"#), metrics)
+        XCTAssertTrue(metrics.contains(#"atlas_stream_webhook_rule_findings_total{rule="credentials-secret-found"}"#), metrics)
+        XCTAssertFalse(metrics.contains(#"atlas_stream_webhook_rule_findings_total{rule="credentials-secret-found"} 0"#), metrics)
     }
 
     func testMissingReferencesDeniedWhenConfigured() throws {

@@ -30,7 +30,7 @@ final class ConnectionRulesTests: XCTestCase {
         for spec in examples {
             let decision = rules.validate(input(.connection, spec))
             XCTAssertEqual(rendered(decision.errors), [], spec)
-            XCTAssertEqual(decision.warnings, [], spec)
+            XCTAssertEqual(decision.warningTexts, [], spec)
         }
     }
 
@@ -161,16 +161,16 @@ final class ConnectionRulesTests: XCTestCase {
     func testPlaintextWarnings() {
         let plaintext = rules.validate(input(.connection, kafkaSpec(kafkaConfig(mechanism: "PLAIN", protocolName: "PLAINTEXT"))))
         XCTAssertTrue(plaintext.allowed)
-        XCTAssertEqual(plaintext.warnings, [
+        XCTAssertEqual(plaintext.warningTexts, [
             "spec.kafkaConfig.security.protocol: PLAINTEXT sends stream data unencrypted; use SSL",
             "spec.kafkaConfig.authentication.mechanism: PLAIN over PLAINTEXT sends the password in clear text",
         ])
         let scram = rules.validate(input(.connection, kafkaSpec(kafkaConfig(mechanism: "SCRAM-512", protocolName: "PLAINTEXT"))))
-        XCTAssertEqual(scram.warnings, ["spec.kafkaConfig.security.protocol: PLAINTEXT sends stream data unencrypted; use SSL"])
+        XCTAssertEqual(scram.warningTexts, ["spec.kafkaConfig.security.protocol: PLAINTEXT sends stream data unencrypted; use SSL"])
         // Warnings come with a denial too (here: no certificate, which AKO reads for PLAINTEXT too).
         let denied = rules.validate(input(.connection, kafkaSpec(kafkaConfig(mechanism: "PLAIN", protocolName: "PLAINTEXT", certificate: nil))))
         XCTAssertEqual(rendered(denied.errors), [#"FieldValueRequired spec.kafkaConfig.security.certificate.name: Required value: the operator reads key "certificate" from this Secret for every Kafka connection"#])
-        XCTAssertEqual(denied.warnings, plaintext.warnings)
+        XCTAssertEqual(denied.warningTexts, plaintext.warningTexts)
     }
 
     func testSecretReferencePolicy() {

@@ -11,7 +11,7 @@ final class InstanceRulesTests: XCTestCase {
         let decision = rules.validate(input(.instance, valid))
         XCTAssertEqual(rendered(decision.errors), [])
         // The example asks for SP30, which AKO never sends to Atlas.
-        XCTAssertEqual(decision.warnings, ["spec.clusterConfig.tier: not applied: AKO does not send the tier to Atlas"])
+        XCTAssertEqual(decision.warningTexts, ["spec.clusterConfig.tier: not applied: AKO does not send the tier to Atlas"])
     }
 
     /// One row per rule: a spec and every error it must produce, exactly.

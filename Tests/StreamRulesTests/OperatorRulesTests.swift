@@ -34,12 +34,12 @@ final class OperatorRulesTests: XCTestCase {
         let always = #"FieldValueRequired spec.kafkaConfig.security.certificate.name: Required value: the operator reads key "certificate" from this Secret for every Kafka connection"#
         let plaintextNoCertificate = rules.validate(input(.connection, kafka))
         XCTAssertEqual(rendered(plaintextNoCertificate.errors), [always])
-        XCTAssertEqual(plaintextNoCertificate.warnings, ["spec.kafkaConfig.security.protocol: PLAINTEXT sends stream data unencrypted; use SSL"])
+        XCTAssertEqual(plaintextNoCertificate.warningTexts, ["spec.kafkaConfig.security.protocol: PLAINTEXT sends stream data unencrypted; use SSL"])
 
         let sslOnly = StreamRules(configuration: RuleConfiguration(kafkaCertificate: .ssl))
         let relaxed = sslOnly.validate(input(.connection, kafka))
         XCTAssertEqual(rendered(relaxed.errors), [], "with rules.kafkaCertificate: ssl a PLAINTEXT connection needs none")
-        XCTAssertEqual(relaxed.warnings, plaintextNoCertificate.warnings)
+        XCTAssertEqual(relaxed.warningTexts, plaintextNoCertificate.warningTexts)
         let ssl = kafka.replacingOccurrences(of: "PLAINTEXT", with: "SSL")
         XCTAssertEqual(rendered(sslOnly.validate(input(.connection, ssl)).errors),
                        ["FieldValueRequired spec.kafkaConfig.security.certificate.name: Required value: required when spec.kafkaConfig.security.protocol is SSL"])
@@ -147,19 +147,19 @@ final class OperatorRulesTests: XCTestCase {
 
     func testTierWarning() {
         let warning = "spec.clusterConfig.tier: not applied: AKO does not send the tier to Atlas"
-        XCTAssertEqual(rules.validate(input(.instance, instance("SP30"))).warnings, [warning])
-        XCTAssertEqual(rules.validate(input(.instance, instance("SP10"))).warnings, [])
-        XCTAssertEqual(rules.validate(input(.instance, instance(nil))).warnings, [], "absent: the default")
-        XCTAssertEqual(rules.validate(input(.instance, instance("SP20"))).warnings, [], "an unsupported tier is an error, not a warning")
-        XCTAssertEqual(rules.validate(input(.instance, instance("SP50"), operation: .update, old: instance("SP10"))).warnings, [warning])
-        XCTAssertEqual(rules.validate(input(.instance, instance("SP10"), operation: .update, old: instance("SP30"))).warnings, [warning])
+        XCTAssertEqual(rules.validate(input(.instance, instance("SP30"))).warningTexts, [warning])
+        XCTAssertEqual(rules.validate(input(.instance, instance("SP10"))).warningTexts, [])
+        XCTAssertEqual(rules.validate(input(.instance, instance(nil))).warningTexts, [], "absent: the default")
+        XCTAssertEqual(rules.validate(input(.instance, instance("SP20"))).warningTexts, [], "an unsupported tier is an error, not a warning")
+        XCTAssertEqual(rules.validate(input(.instance, instance("SP50"), operation: .update, old: instance("SP10"))).warningTexts, [warning])
+        XCTAssertEqual(rules.validate(input(.instance, instance("SP10"), operation: .update, old: instance("SP30"))).warningTexts, [warning])
         let moved = instance("SP30").replacingOccurrences(of: "VIRGINIA_USA", with: "OHIO_USA")
-        XCTAssertEqual(rules.validate(input(.instance, moved, operation: .update, old: instance("SP30"))).warnings, [],
+        XCTAssertEqual(rules.validate(input(.instance, moved, operation: .update, old: instance("SP30"))).warningTexts, [],
                        "unchanged tier, other spec change")
-        XCTAssertEqual(rules.validate(input(.instance, instance("SP30"), operation: .update, old: instance(nil))).warnings, [warning])
+        XCTAssertEqual(rules.validate(input(.instance, instance("SP30"), operation: .update, old: instance(nil))).warningTexts, [warning])
         // With a denial too.
         let denied = rules.validate(input(.instance, instance("SP30").replacingOccurrences(of: "VIRGINIA_USA", with: "MARS")))
         XCTAssertFalse(denied.allowed)
-        XCTAssertEqual(denied.warnings, [warning])
+        XCTAssertEqual(denied.warningTexts, [warning])
     }
 }

@@ -39,44 +39,44 @@ final class ReferenceRulesTests: XCTestCase {
         for (kind, spec) in [(StreamKind.connection, kafkaSpec), (.instance, instanceSpec())] {
             let decision = validate(kind, spec, fullCluster())
             XCTAssertEqual(rendered(decision.errors), [], "\(kind)")
-            XCTAssertEqual(decision.warnings, [], "\(kind)")
-            XCTAssertEqual(decision.referenceFindings, [], "\(kind)")
+            XCTAssertEqual(decision.warningTexts, [], "\(kind)")
+            XCTAssertEqual(decision.clusterFindings, [], "\(kind)")
         }
     }
 
     func testWithoutASnapshotNothingIsLookedUp() {
-        XCTAssertEqual(validate(.connection, kafkaSpec, nil).warnings, [])
-        XCTAssertEqual(validate(.instance, instanceSpec(), nil).warnings, [])
+        XCTAssertEqual(validate(.connection, kafkaSpec, nil).warningTexts, [])
+        XCTAssertEqual(validate(.instance, instanceSpec(), nil).warningTexts, [])
     }
 
     func testSecretFindingsInOrderOneOf() {
-        typealias Case = (String, (inout ClusterSnapshot) -> Void, [String], [ReferenceFinding])
+        typealias Case = (String, (inout ClusterSnapshot) -> Void, [String], [RuleID])
         let cases: [Case] = [
             ("missing", { $0.secrets["team-a"]?["creds"] = nil },
-             ["spec.kafkaConfig.authentication.credentials: Secret team-a/creds not found"], [.secretNotFound]),
+             ["spec.kafkaConfig.authentication.credentials: Secret team-a/creds not found"], [.credentialsSecretFound]),
             // Unlabelled: to the operator it does not exist, so its keys are not judged.
             ("unlabelled", { $0.secrets["team-a"]?["creds"] = SecretRecord(hasCredentialsLabel: false); $0.credentialKeys["team-a"]?["creds"] = [] },
              ["spec.kafkaConfig.authentication.credentials: Secret team-a/creds lacks label atlas.mongodb.com/type=credentials"],
-             [.secretWithoutLabel]),
+             [.secretLabelledForOperator]),
             ("keys", { $0.credentialKeys["team-a"]?["creds"] = ["user"] },
              [#"spec.kafkaConfig.authentication.credentials: Secret team-a/creds has no key "username""#,
               #"spec.kafkaConfig.authentication.credentials: Secret team-a/creds has no key "password""#],
-             [.secretKeyMissing, .secretKeyMissing]),
+             [.secretKeysPresent, .secretKeysPresent]),
             ("certificate key", { $0.credentialKeys["team-a"]?["cert"] = ["ca.crt"] },
-             [#"spec.kafkaConfig.security.certificate: Secret team-a/cert has no key "certificate""#], [.secretKeyMissing]),
+             [#"spec.kafkaConfig.security.certificate: Secret team-a/cert has no key "certificate""#], [.secretKeysPresent]),
             // Labelled, but the labelled watch has not seen it yet: its keys are unknown.
             ("keys unknown", { $0.credentialKeys["team-a"]?["cert"] = nil }, [], []),
             ("not watched", { $0.watchedNamespaces = ["elsewhere"] },
              ["spec.kafkaConfig.authentication.credentials: namespace team-a is not watched by the operator",
               "spec.kafkaConfig.security.certificate: namespace team-a is not watched by the operator"],
-             [.namespaceNotWatched, .namespaceNotWatched]),
+             [.referenceNamespaceWatched, .referenceNamespaceWatched]),
         ]
         for (name, change, warnings, findings) in cases {
             var cluster = fullCluster()
             change(&cluster)
             let decision = validate(.connection, kafkaSpec, cluster)
-            XCTAssertEqual(decision.warnings, warnings, name)
-            XCTAssertEqual(decision.referenceFindings, findings, name)
+            XCTAssertEqual(decision.warningTexts, warnings, name)
+            XCTAssertEqual(decision.clusterFindings, findings, name)
             XCTAssertTrue(decision.allowed, name)
         }
     }
@@ -90,7 +90,7 @@ final class ReferenceRulesTests: XCTestCase {
             #"FieldValueNotFound spec.kafkaConfig.authentication.credentials: Not found: "team-a/creds""#,
             #"FieldValueNotFound spec.kafkaConfig.security.certificate[certificate]: Not found: "team-a/cert""#,
         ])
-        XCTAssertEqual(decision.warnings, [])
+        XCTAssertEqual(decision.warningTexts, [])
     }
 
     func testInstanceProjectAndRegistry() {
@@ -98,11 +98,11 @@ final class ReferenceRulesTests: XCTestCase {
         cluster.projects = [:]
         cluster.connections["shared"] = nil
         let decision = validate(.instance, instanceSpec(), cluster)
-        XCTAssertEqual(decision.warnings, [
+        XCTAssertEqual(decision.warningTexts, [
             "spec.projectRef: AtlasProject team-a/proj not found",
             "spec.connectionRegistry[1]: AtlasStreamConnection shared/c2 not found",
         ])
-        XCTAssertEqual(decision.referenceFindings, [.projectNotFound, .connectionNotFound])
+        XCTAssertEqual(decision.clusterFindings, [.projectFound, .registryConnectionFound])
         let denied = validate(.instance, instanceSpec(), cluster, RuleConfiguration(missingReferences: .deny))
         XCTAssertEqual(rendered(denied.errors), [
             #"FieldValueNotFound spec.projectRef: Not found: "team-a/proj""#,
@@ -120,7 +120,7 @@ final class ReferenceRulesTests: XCTestCase {
             #"FieldValueInvalid spec.connectionRegistry[1].name: Invalid value: "c2": its spec.name "kafka" is already used by spec.connectionRegistry[0]"#,
             #"FieldValueInvalid spec.connectionRegistry[2].name: Invalid value: "c3": its spec.name "kafka" is already used by spec.connectionRegistry[0]"#,
         ])
-        XCTAssertEqual(decision.referenceFindings, [.duplicateSpecName, .duplicateSpecName])
+        XCTAssertEqual(decision.clusterFindings, [.registrySpecNameUnique, .registrySpecNameUnique])
     }
 
     func testReferenceWarningsComeAfterTheOthers() {
@@ -131,8 +131,8 @@ final class ReferenceRulesTests: XCTestCase {
         var connectionCluster = cluster
         connectionCluster.secrets["team-a"]?["creds"] = nil
         let decision = validate(.connection, spec, connectionCluster)
-        XCTAssertEqual(decision.warnings.last, "spec.kafkaConfig.authentication.credentials: Secret team-a/creds not found")
-        XCTAssertGreaterThan(decision.warnings.count, 1, "\(decision.warnings)")
+        XCTAssertEqual(decision.warningTexts.last, "spec.kafkaConfig.authentication.credentials: Secret team-a/creds not found")
+        XCTAssertGreaterThan(decision.warningTexts.count, 1, "\(decision.warningTexts)")
     }
 
     func testDeleteOfAListedConnection() {
@@ -149,10 +149,10 @@ final class ReferenceRulesTests: XCTestCase {
         let denied = delete("c1", .deny)
         XCTAssertEqual(denied.refusal, .forbidden("listed in spec.connectionRegistry of AtlasStreamInstance team-a/i1, team-b/i2; remove it there first"))
         XCTAssertFalse(denied.allowed)
-        XCTAssertEqual(denied.referenceFindings, [.referencedConnectionDeleted])
+        XCTAssertEqual(denied.clusterFindings, [.connectionNotInRegistry])
         let warned = delete("c1", .warn)
         XCTAssertTrue(warned.allowed)
-        XCTAssertEqual(warned.warnings.count, 1)
+        XCTAssertEqual(warned.warningTexts.count, 1)
         XCTAssertTrue(delete("c1", .allow).allowed)
         XCTAssertTrue(delete("unlisted", .deny).allowed)
         // Only an instance being deleted lists it: nothing holds it.
@@ -205,7 +205,7 @@ final class ReferenceRulesTests: XCTestCase {
         for policy in MissingReferencePolicy.allCases {
             let answers = states.mapValues { cluster in
                 let decision = validate(.connection, foreign, cluster, RuleConfiguration(missingReferences: policy))
-                return "\(rendered(decision.errors)) \(decision.warnings) \(decision.referenceFindings)"
+                return "\(rendered(decision.errors)) \(decision.warningTexts) \(decision.clusterFindings)"
             }
             XCTAssertEqual(Set(answers.values).count, 1, "\(policy): \(answers)")
             XCTAssertTrue(answers["absent"]?.contains("may not reference a Secret in namespace") == true, "\(answers)")
@@ -222,7 +222,7 @@ final class ReferenceRulesTests: XCTestCase {
         input.cluster = .ready(fullCluster())
         let missing = StreamRules(configuration: configuration).validate(input)
         XCTAssertEqual(rendered(found.errors), rendered(missing.errors))
-        XCTAssertEqual(found.warnings, missing.warnings)
+        XCTAssertEqual(found.warningTexts, missing.warningTexts)
         XCTAssertFalse(found.allowed)
     }
 
@@ -233,8 +233,8 @@ final class ReferenceRulesTests: XCTestCase {
         for (kind, spec) in [(StreamKind.connection, kafkaSpec), (.instance, instanceSpec())] {
             let allowed = validate(kind, spec, view: notReady)
             XCTAssertTrue(allowed.allowed, "\(kind)")
-            XCTAssertEqual(allowed.warnings, ["cluster lookups are not ready; references were not checked"], "\(kind)")
-            XCTAssertEqual(allowed.referenceFindings, [])
+            XCTAssertEqual(allowed.warningTexts, ["cluster lookups are not ready; references were not checked"], "\(kind)")
+            XCTAssertEqual(allowed.clusterFindings, [.clusterCacheReady], "no reference judged: only the cache is named")
             let denied = validate(kind, spec, view: notReady, RuleConfiguration(cacheNotReady: .deny))
             XCTAssertFalse(denied.allowed)
             XCTAssertEqual(denied.refusal, .unavailable("cluster lookups are not ready; references were not checked"))
@@ -247,7 +247,7 @@ final class ReferenceRulesTests: XCTestCase {
                                  requestNamespace: "team-a", requestName: "c1", cluster: notReady)
         let warned = StreamRules().validateDelete(deletion)
         XCTAssertTrue(warned.allowed)
-        XCTAssertEqual(warned.warnings, ["cluster lookups are not ready; references were not checked"])
+        XCTAssertEqual(warned.warningTexts, ["cluster lookups are not ready; references were not checked"])
         let refused = StreamRules(configuration: RuleConfiguration(cacheNotReady: .deny)).validateDelete(deletion)
         XCTAssertEqual(refused.refusal, .unavailable("cluster lookups are not ready; references were not checked"))
     }
@@ -257,7 +257,7 @@ final class ReferenceRulesTests: XCTestCase {
         cluster.projects = [:]
         let long = String(repeating: "p", count: 10_000)
         let decision = validate(.instance, instanceSpec(project: #"{"name":"\#(long)"}"#), cluster)
-        XCTAssertEqual(decision.warnings.count, 1)
-        XCTAssertLessThan(decision.warnings[0].utf8.count, 400)
+        XCTAssertEqual(decision.warningTexts.count, 1)
+        XCTAssertLessThan(decision.warningTexts[0].utf8.count, 400)
     }
 }

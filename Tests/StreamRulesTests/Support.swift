@@ -39,3 +39,11 @@ func rendered(_ patch: [PatchOperation]) -> [String] {
         }
     }
 }
+
+extension Decision {
+    /// The warnings' texts, as the answer shows them.
+    var warningTexts: [String] { warnings.map(\.message) }
+
+    /// The findings of the rules that judge against the cluster.
+    var clusterFindings: [RuleID] { findings.filter { $0.rule.needsCluster } }
+}
