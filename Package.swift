@@ -97,7 +97,7 @@ var testTargets: [Target] {
         .testTarget(name: "KubernetesClientTests", dependencies: ["KubernetesClient", "TLS", "JSON", "TestSupport"]),
         // The cache against a stand-in API server (Tests/Scripts/fake_apiserver.py).
         .testTarget(name: "ClusterCacheTests", dependencies: [
-            "ClusterCache", "KubernetesClient", "StreamRules", "TLS", "TestSupport", "JSON",
+            "ClusterCache", "KubernetesClient", "Manifests", "StreamRules", "TLS", "TestSupport", "JSON",
             .product(name: "HashTreeCollections", package: "swift-collections"),
             .product(name: "Logging", package: "swift-log"),
         ]),

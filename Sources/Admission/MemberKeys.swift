@@ -1,19 +1,17 @@
 import JSON
 
 /// The member names read from an AdmissionReview, and the values it is compared with,
-/// prepared once: `request[.uid]`, `root[.kind]?.isString(.admissionReview)`.
+/// prepared once (those of every object, `metadata`, `name` and `namespace`, are the
+/// rules'): `request[.uid]`, `root[.kind]?.isString(.admissionReview)`.
 extension JSONKey {
     static let apiVersion: JSONKey = "apiVersion"
     static let group: JSONKey = "group"
     static let kind: JSONKey = "kind"
-    static let metadata: JSONKey = "metadata"
-    static let name: JSONKey = "name"
     static let request: JSONKey = "request"
     static let username: JSONKey = "username"
     static let uid: JSONKey = "uid"
     static let operation: JSONKey = "operation"
     static let subResource: JSONKey = "subResource"
-    static let namespace: JSONKey = "namespace"
     static let object: JSONKey = "object"
     static let oldObject: JSONKey = "oldObject"
     static let userInfo: JSONKey = "userInfo"

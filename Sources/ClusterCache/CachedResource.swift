@@ -60,37 +60,14 @@ struct ObjectIdentity {
     var reference: ObjectReference { ObjectReference(namespace: namespace, name: name) }
 }
 
-/// The slim records: what the rules read of each object, nothing more. A Secret's
-/// values are never copied out of the answer they arrived in.
-enum Records {
-    static func secret(_ object: JSONValue) -> SecretRecord {
-        let value = object["metadata"]?["labels"]?[member: ClusterSnapshot.credentialsLabelKey]
-        return SecretRecord(hasCredentialsLabel: value?.isString(ClusterSnapshot.credentialsLabelValue) == true)
-    }
-
-    /// The names of a Secret's `data` keys.
-    static func keyNames(_ object: JSONValue) -> [String] {
-        guard let data = object["data"], data.isObject else { return [] }
-        return data.members.compactMap { $0.key.string }
-    }
-
-    static func connection(_ object: JSONValue) -> ConnectionRecord {
-        ConnectionRecord(specName: object["spec"]?["name"]?.string ?? "")
-    }
-
-    /// Instances go in through the snapshot's own methods, which keep the index of which
-    /// instances list each connection.
-    static let instanceWriter = SnapshotWriter<InstanceRecord>(set: { snapshot, reference, record in
+/// Instances go in through the snapshot's own methods, which keep the index of which
+/// instances list each connection.
+extension SnapshotWriter<InstanceRecord> {
+    static let instances = SnapshotWriter<InstanceRecord>(set: { snapshot, reference, record in
         let existed = snapshot.instances[reference.namespace]?[reference.name] != nil
         snapshot.setInstance(record, at: reference)
         return existed
     }, replace: { snapshot, namespace, records in
         snapshot.replaceInstances(in: namespace, with: records)
     })
-
-    static func instance(_ object: JSONValue, namespace: String) -> InstanceRecord {
-        let deleting = object["metadata"]?["deletionTimestamp"].map { !$0.isNull } ?? false
-        return InstanceRecord(registry: InstanceRecord.registry(of: object["spec"], namespace: namespace),
-                              isBeingDeleted: deleting)
-    }
 }

@@ -33,12 +33,11 @@ public final class ClusterCache: Sendable {
                 Reflector(resource: resource, namespace: namespace, client: client, logger: logger, timing: timing,
                           snapshot: state, writer: writer, extract: extract)
             }
-            reflectors.append(reflector(.secrets, .field(\.secrets)) { object, _ in Records.secret(object) })
-            reflectors.append(reflector(.credentialSecrets, .field(\.credentialKeys)) { object, _ in Records.keyNames(object) })
-            reflectors.append(reflector(.connections, .field(\.connections)) { object, _ in Records.connection(object) })
-            reflectors.append(reflector(.instances, Records.instanceWriter) { object, namespace in
-                Records.instance(object, namespace: namespace)
-            })
+            // The records are those `check --resolve-references` makes of manifests.
+            reflectors.append(reflector(.secrets, .field(\.secrets)) { object, _ in SecretRecord(object: object) })
+            reflectors.append(reflector(.credentialSecrets, .field(\.credentialKeys)) { object, _ in SecretRecord.keyNames(of: object) })
+            reflectors.append(reflector(.connections, .field(\.connections)) { object, _ in ConnectionRecord(object: object) })
+            reflectors.append(reflector(.instances, .instances) { object, namespace in InstanceRecord(object: object, namespace: namespace) })
             reflectors.append(reflector(.projects, .field(\.projects)) { _, _ in ProjectRecord() })
         }
         self.reflectors = reflectors

@@ -179,18 +179,3 @@ public struct ObjectReference: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(namespace)/\(name)" }
 }
-
-extension InstanceRecord {
-    /// The registry of an AtlasStreamInstance object, each entry's namespace defaulted to
-    /// the instance's; entries without a string name are left out. At most
-    /// `InstanceRules.maxRegistryEntries` are read (the rules refuse longer registries anyway).
-    public static func registry(of spec: JSONValue?, namespace: String) -> [ObjectReference] {
-        guard let registry = spec?[.connectionRegistry], registry.isArray else { return [] }
-        var out: [ObjectReference] = []
-        for entry in registry.elements.prefix(InstanceRules.maxRegistryEntries) {
-            guard let name = entry[.name]?.string, !name.isEmpty else { continue }
-            out.append(ObjectReference(namespace: effectiveNamespace(entry, default: namespace), name: name))
-        }
-        return out
-    }
-}

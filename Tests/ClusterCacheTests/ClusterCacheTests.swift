@@ -1,7 +1,9 @@
 import ClusterCache
 import Foundation
+import JSON
 import KubernetesClient
 import Logging
+import Manifests
 import StreamRules
 import Synchronization
 import TLS
@@ -183,6 +185,52 @@ final class ClusterCacheTests: XCTestCase {
         XCTAssertFalse(dump.contains(Data("s3cr3t-value-42".utf8).base64EncodedString()))
         XCTAssertFalse(logs.all.joined().contains("s3cr3t"))
         XCTAssertFalse(cache.renderMetrics().contains("s3cr3t"))
+    }
+}
+
+extension ClusterCacheTests {
+    /// The cache and `check --resolve-references` make the same records of the same
+    /// objects: what the server judges against and what CI judges against agree.
+    func testTheCacheAndManifestsMapObjectsToTheSameRecords() throws {
+        var deleting = ClusterObjects.instance("team", "going", registry: ["c1"], deleting: true)
+        deleting["spec"] = ["name": "going", "connectionRegistry": [["name": "c1"], ["name": "c2", "namespace": "shared"], ["name": ""]]]
+        let objects: [[String: Any]] = [
+            ClusterObjects.secret("team", "creds", data: ["username": "u", "password": "p"]),
+            ClusterObjects.secret("team", "cert", data: ["certificate": "c"]),
+            ClusterObjects.secret("team", "plain", labelled: false, data: ["password": "p"]),
+            ClusterObjects.secret("shared", "other", data: [:]),
+            ClusterObjects.project("team", "proj"),
+            ClusterObjects.connection("team", "c1", specName: "kafka"),
+            ClusterObjects.connection("shared", "c2", specName: "sample"),
+            ClusterObjects.instance("team", "i1", registry: ["c1", "c1"]),
+            deleting,
+        ]
+        for object in objects { try apiserver.put(object) }
+        let cache = try startCache()
+        eventually("sync") { cache.isSynced }
+        let served = cache.snapshot()
+
+        var builder = ManifestSnapshotBuilder(defaultNamespace: "default")
+        for object in objects {
+            let json = try JSONSerialization.data(withJSONObject: object)
+            builder.add(try JSONReader.parse(Array(json)).root)
+        }
+        let checked = builder.snapshot
+        XCTAssertEqual(served.secrets, checked.secrets)
+        XCTAssertEqual(served.credentialKeys.mapValues { $0.mapValues(Set.init) }, checked.credentialKeys.mapValues { $0.mapValues(Set.init) })
+        XCTAssertEqual(served.projects, checked.projects)
+        XCTAssertEqual(served.connections, checked.connections)
+        XCTAssertEqual(served.instances, checked.instances)
+        XCTAssertEqual(served.instancesListing(ObjectReference(namespace: "shared", name: "c2")).0,
+                       checked.instancesListing(ObjectReference(namespace: "shared", name: "c2")).0)
+        // The mapping read what it should: not trivially equal.
+        XCTAssertEqual(checked.secrets["team"]?["plain"], SecretRecord(hasCredentialsLabel: false))
+        XCTAssertEqual(checked.credentialKeys["team"]?["creds"].map(Set.init), ["username", "password"])
+        XCTAssertNil(checked.credentialKeys["team"]?["plain"])
+        XCTAssertEqual(checked.connections["shared"]?["c2"], ConnectionRecord(specName: "sample"))
+        XCTAssertEqual(checked.instances["team"]?["going"]?.isBeingDeleted, true)
+        XCTAssertEqual(checked.instances["team"]?["going"]?.registry,
+                       [ObjectReference(namespace: "team", name: "c1"), ObjectReference(namespace: "shared", name: "c2")])
     }
 }
 
