@@ -6,13 +6,13 @@ import PackageDescription
 
 /// Release links with lld: relative relocations packed (DT_RELR, glibc 2.36+) instead of
 /// 24 bytes each, and the functions a serving process runs laid out together
-/// (link-order.txt, made by Benchmarks/link-order.py), so the pages the kernel maps
+/// (Benchmarks/link-order.txt, made by Benchmarks/link-order.py beside it), so the pages the kernel maps
 /// around each first call hold code that is used. See docs/performance.md.
 let packageDirectory = String(#filePath.dropLast("/Package.swift".count))
 let releaseLinkerFlags: [String] = [
     "-use-ld=lld",
     "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
-    "-Xlinker", "--symbol-ordering-file=\(packageDirectory)/Sources/atlas-stream-webhook/link-order.txt",
+    "-Xlinker", "--symbol-ordering-file=\(packageDirectory)/Benchmarks/link-order.txt",
     "-Xlinker", "--no-warn-symbol-ordering",
 ]
 /// Release builds of the modules a review passes through export their bodies to the modules
@@ -69,7 +69,7 @@ let package = Package(
             "ClusterCache", "KubernetesClient",
             "CLinux", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
-        ], exclude: ["link-order.txt"],
+        ],
         linkerSettings: [.unsafeFlags(releaseLinkerFlags, .when(configuration: .release))]),
     ] + (hasTests ? testTargets : []),
     swiftLanguageModes: [.v6]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes Sources/atlas-stream-webhook/link-order.txt, the symbol ordering file the release
+"""Writes Benchmarks/link-order.txt, the symbol ordering file the release
 link hands to lld: the functions a serving process runs, hottest first.
 
 Why: the kernel maps a file-backed page together with its neighbours (64 KiB around each
@@ -33,7 +33,7 @@ import tempfile
 import threading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUTPUT = os.path.join(ROOT, "Sources/atlas-stream-webhook/link-order.txt")
+OUTPUT = os.path.join(ROOT, "Benchmarks/link-order.txt")
 
 
 def start(binary, work, profile):

@@ -351,9 +351,8 @@ func utf8Width(_ p: UnsafeBufferPointer<UInt8>, _ i: Int) -> Int? {
 
 /// The sixteen bytes at `p` as two little-endian words, each byte 0xFF where the input
 /// byte is a quote, a backslash, a control character or non-ASCII (negative as `Int8`,
-/// so one signed comparison finds both) and 0 elsewhere. Written with whole-vector
-/// operands so the compiler emits SSE2 compares (scalar operands were lowered byte by
-/// byte); about one instruction per byte, half the cost of the word-at-a-time test.
+/// so one signed comparison finds both) and 0 elsewhere. Whole-vector operands, so the
+/// compiler emits SSE2 compares: sixteen bytes judged at once.
 @inline(__always)
 private func specialBytes(_ p: UnsafeRawPointer) -> (low: UInt64, high: UInt64) {
     let quote = SIMD16<Int8>(repeating: 0x22), backslash = SIMD16<Int8>(repeating: 0x5C)

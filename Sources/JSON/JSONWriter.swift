@@ -39,6 +39,16 @@ public struct JSONWriter: Sendable {
         _ = hasElement.popLast()
     }
 
+    /// An object of `members` in order, each value written by `write`.
+    public mutating func object<Value>(_ members: [(String, Value)], _ write: (Value, inout JSONWriter) -> Void) {
+        beginObject()
+        for (key, value) in members {
+            self.key(key)
+            write(value, &self)
+        }
+        endObject()
+    }
+
     public mutating func beginArray() {
         separate()
         bytes.append(UInt8(ascii: "["))

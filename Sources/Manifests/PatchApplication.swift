@@ -59,12 +59,7 @@ enum PatchApplication {
             case .value(let v):
                 writer.value(v)
             case .object(let members):
-                writer.beginObject()
-                for (key, member) in members {
-                    writer.key(key)
-                    member.write(to: &writer)
-                }
-                writer.endObject()
+                writer.object(members) { member, writer in member.write(to: &writer) }
             case .array(let elements):
                 writer.beginArray()
                 for element in elements { element.write(to: &writer) }

@@ -98,12 +98,7 @@ extension PatchValue {
         case .string(let text):
             writer.string(text)
         case .object(let members):
-            writer.beginObject()
-            for (key, member) in members {
-                writer.key(key)
-                member.write(to: &writer)
-            }
-            writer.endObject()
+            writer.object(members) { member, writer in member.write(to: &writer) }
         }
     }
 }

@@ -76,8 +76,8 @@ public final class TLSSession {
         return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
     }
 
-    /// `ERR_clear_error` walks every slot of the queue (some 800 instructions, twice per
-    /// request); a peek at an empty queue is a fraction of that, and it is nearly always empty.
+    /// `ERR_clear_error` walks every slot of the queue; a peek at an empty queue costs a
+    /// fraction of that, and it is nearly always empty.
     @inline(__always)
     private func emptyErrorQueue() {
         if ERR_peek_error() != 0 { ERR_clear_error() }

@@ -11,7 +11,7 @@ func reviewBody(kind: String = "AtlasStreamInstance", operation: String = "CREAT
     return Array(#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"\#(uid)","kind":{"group":"atlas.mongodb.com","version":"v1","kind":"\#(kind)"},"operation":"\#(operation)","namespace":"team-a","userInfo":\#(userInfo),"object":\#(object)\#(old)}}"#.utf8)
 }
 
-/// the contract, bounded answers: at most 100 causes with `and N more`, answers without
+/// Bounded answers: at most 100 causes with `and N more`, answers without
 /// a patch at most 256 KiB, names and log fields cut.
 final class AnswerBoundsTests: XCTestCase {
     let reviewer = AdmissionReviewer()

@@ -3,7 +3,7 @@ import TLS
 import TestSupport
 import XCTest
 
-/// the contract end to end: the real server with `--kubeconfig` pointing at the
+/// Cluster lookups end to end: the real server with `--kubeconfig` pointing at the
 /// stand-in API server (Tests/Scripts/fake_apiserver.py, a test double), reviewed over
 /// TLS with curl.
 final class ClusterLookupTests: XCTestCase {

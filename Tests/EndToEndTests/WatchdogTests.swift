@@ -5,7 +5,7 @@ import TLS
 import TestSupport
 import XCTest
 
-/// the contract: a stuck event loop is noticed (`/healthz` 503, logged once with its
+/// A stuck event loop is noticed (`/healthz` 503, logged once with its
 /// request, counted) and cannot hold the process past the drain deadline; a review past
 /// its request's timeout is abandoned. The debug binary's test hook `POST /test/spin`
 /// (compiled only without optimization, and only with ATLAS_STREAM_WEBHOOK_TEST_HOOKS

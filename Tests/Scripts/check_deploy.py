@@ -159,7 +159,7 @@ def binds_account(binding, role, account):
 
 
 def check_cluster_access(docs, deployment):
-    """the contract: read access to what references point at, the token mounted,
+    """Read access to what references point at, the token mounted,
     DELETE of connections reviewed."""
     role = one(docs, "ClusterRole")
     check_role(role, "ClusterRole")

@@ -7,8 +7,8 @@ private func kafka(servers: String = "broker:9092", config: String? = nil, crede
     return #"{"name":"k","type":"Kafka","kafkaConfig":{"bootstrapServers":"\#(servers)","authentication":{"mechanism":"SCRAM-256","credentials":\#(credentials)},"security":{"protocol":"SSL","certificate":{"name":"cert"}}\#(cfg)}}"#
 }
 
-/// Sizes checked before entries, at most 100 errors, values cut at 256 bytes (SPEC
-/// sections 2, 3 and 4), and the review findings that concern the rules.
+/// Sizes checked before entries, at most 100 errors, values cut at 256 bytes, and the
+/// review findings that concern the rules.
 final class BoundsTests: XCTestCase {
     let rules = StreamRules()
 

@@ -24,7 +24,7 @@ private func update(_ kind: StreamKind, _ spec: String, old oldSpec: String, met
               oldObject: object(kind, spec: oldSpec, metadata: oldMetadata), requestNamespace: "team-a")
 }
 
-/// the contract and 4, as AKO's reconciler reads these objects (issue: follow the operator).
+/// The operator rules, as AKO's reconciler reads these objects.
 final class OperatorRulesTests: XCTestCase {
     let rules = StreamRules()
 

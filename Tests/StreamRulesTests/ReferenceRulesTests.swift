@@ -33,7 +33,7 @@ private func validate(_ kind: StreamKind, _ spec: String, view: ClusterView?,
     return StreamRules(configuration: configured).validate(ruleInput)
 }
 
-/// the contract, as tables: each reference rule on its own against a snapshot.
+/// As tables: each reference rule on its own against a snapshot.
 final class ReferenceRulesTests: XCTestCase {
     func testEverythingFoundSaysNothing() {
         for (kind, spec) in [(StreamKind.connection, kafkaSpec), (.instance, instanceSpec())] {
@@ -126,7 +126,7 @@ final class ReferenceRulesTests: XCTestCase {
     func testReferenceWarningsComeAfterTheOthers() {
         var cluster = fullCluster()
         cluster.projects = [:]
-        // Kafka over PLAINTEXT draws a section 4 warning first.
+        // Kafka over PLAINTEXT draws the protocol warning first.
         let spec = kafkaSpec.replacingOccurrences(of: #""protocol":"SSL""#, with: #""protocol":"PLAINTEXT""#)
         var connectionCluster = cluster
         connectionCluster.secrets["team-a"]?["creds"] = nil
