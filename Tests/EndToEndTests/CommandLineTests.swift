@@ -47,6 +47,22 @@ final class CommandLineTests: XCTestCase {
     }
 
     /// A wrong command line is exit status 2, says what is wrong and where help is, on stderr.
+    /// The rules documentation is the catalogue's own table, and the JSON lists every id.
+    func testRulesPrintsTheCatalogueTheDocumentationShows() throws {
+        let table = try runProcess(try executablePath(), ["rules"])
+        XCTAssertEqual(table.status, 0)
+        let documentation = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/rules.md"), encoding: .utf8)
+        XCTAssertTrue(documentation.contains("<!-- rules:begin -->\n" + table.stdout + "<!-- rules:end -->"),
+                      "docs/rules.md is not the output of `atlas-stream-webhook rules`; paste it between the markers")
+        let json = try runProcess(try executablePath(), ["rules", "--output", "json"])
+        let rules = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        let ids = rules.compactMap { $0["id"] as? String }
+        XCTAssertEqual(ids.count, table.stdout.split(separator: "\n").count - 2, "one table row per rule")
+        XCTAssertTrue(ids.contains("kafka-certificate-required") && ids.contains("bootstrap-servers-port-range")
+                      && ids.contains("credentials-secret-found"), "\(ids)")
+        XCTAssertEqual(try runProcess(try executablePath(), ["rules", "--output", "yaml"]).status, 2)
+    }
+
     func testUsageErrorsExitTwoAndPointAtHelp() throws {
         let cases: [([String], String, String)] = [
             ([], "Commands:", "atlas-stream-webhook"),

@@ -1,0 +1,79 @@
+import JSON
+import StreamRules
+
+/// `rules`: the rule catalogue, for people (a Markdown table, the one in docs/rules.md)
+/// and for tools (JSON).
+struct Rules: Subcommand {
+    static let name = "rules"
+    static let abstract = "List every rule: id, kinds, operations, default severity, field and why."
+    static let usage = "rules [--output markdown|json]"
+    static let flags: [Flag] = [
+        .option("output", "FORMAT", "markdown or json (default markdown)."),
+    ]
+
+    enum Format: String {
+        case markdown, json
+    }
+
+    let format: Format
+
+    init(_ flags: ParsedFlags) throws(CommandExit) {
+        let name = flags.string("output") ?? Format.markdown.rawValue
+        guard let format = Format(rawValue: name) else { throw .usage("--output must be markdown or json, got \(name)") }
+        self.format = format
+        if let extra = flags.arguments.first { throw .usage("unexpected argument \(extra)") }
+    }
+
+    func run() throws(CommandExit) {
+        switch format {
+        case .markdown: StandardStream.output.write(Self.markdown(Rule.catalogue))
+        case .json: StandardStream.output.write(Self.json(Rule.catalogue) + [0x0A])
+        }
+    }
+
+    static func markdown(_ rules: [Rule]) -> String {
+        var out = "| id | kinds | operations | default | field | what must hold | why |\n|---|---|---|---|---|---|---|\n"
+        for rule in rules {
+            let cells = [
+                "`\(rule.id.rawValue)`",
+                rule.kinds.map(\.rawValue).joined(separator: ", "),
+                rule.operations.map(\.rawValue).joined(separator: ", "),
+                rule.severity.rawValue + (rule.needsCluster ? " (cluster)" : ""),
+                "`\(rule.field)`",
+                rule.summary,
+                rule.motivation,
+            ]
+            out += "| " + cells.map { $0.replacingPipes }.joined(separator: " | ") + " |\n"
+        }
+        return out
+    }
+
+    static func json(_ rules: [Rule]) -> [UInt8] {
+        var w = JSONWriter(capacity: 32 * 1024)
+        w.beginArray()
+        for rule in rules {
+            w.beginObject()
+            w.key("id"); w.string(rule.id.rawValue)
+            w.key("kinds"); w.beginArray(); for kind in rule.kinds { w.string(kind.rawValue) }; w.endArray()
+            w.key("operations"); w.beginArray(); for operation in rule.operations { w.string(operation.rawValue) }; w.endArray()
+            w.key("severity"); w.string(rule.severity.rawValue)
+            w.key("field"); w.string(rule.field)
+            w.key("message"); w.string(rule.message)
+            w.key("summary"); w.string(rule.summary)
+            w.key("motivation"); w.string(rule.motivation)
+            w.key("needsCluster"); w.bool(rule.needsCluster)
+            w.endObject()
+        }
+        w.endArray()
+        return w.bytes
+    }
+}
+
+private extension String {
+    /// A Markdown table cell: `|` would end it.
+    var replacingPipes: String {
+        var out = ""
+        for character in self { out += character == "|" ? "\\|" : String(character) }
+        return out
+    }
+}
