@@ -6,11 +6,18 @@ public struct CheckReport: Sendable {
     public var results: [FileResult]
     /// Warnings fail the check too.
     public var strict: Bool
+    /// Finding no AtlasStreamInstance or AtlasStreamConnection fails the check: a CI job
+    /// fed the wrong input does not pass.
+    public var requireObjects: Bool
 
-    public init(results: [FileResult], strict: Bool) {
+    public init(results: [FileResult], strict: Bool, requireObjects: Bool = false) {
         self.results = results
         self.strict = strict
+        self.requireObjects = requireObjects
     }
+
+    private var objectCount: Int { results.map(\.objects).reduce(0, +) }
+    private var missingObjects: Bool { requireObjects && objectCount == 0 }
 
     private var findings: [Finding] { results.flatMap(\.findings) }
     private var failures: [LoadFailure] { results.compactMap(\.failure) }
@@ -19,18 +26,21 @@ public struct CheckReport: Sendable {
     /// `strict`, has warnings); 0: all valid.
     public var exitCode: Int32 {
         if !failures.isEmpty { return 2 }
-        if findings.contains(where: { $0.severity == .error || strict }) { return 1 }
+        if findings.contains(where: { $0.severity == .error || strict }) || missingObjects { return 1 }
         return 0
     }
 
     /// One line per problem, then a summary line.
     public func text() -> String {
         var lines = failures.map(\.text) + findings.map(\.text)
-        let objects = results.map(\.objects).reduce(0, +)
+        let objects = objectCount
         let invalid = results.map(\.invalidObjects).reduce(0, +)
+        let unknown = results.map(\.unknownKinds).reduce(0, +)
         let warnings = findings.filter { $0.severity == .warning }.count
-        lines.append("checked \(objects) object\(objects == 1 ? "" : "s") in \(results.count) file\(results.count == 1 ? "" : "s"): "
+        if missingObjects { lines.append("error: no AtlasStreamInstance or AtlasStreamConnection found (--require-objects)") }
+        lines.append("checked \(objects) AtlasStream object\(objects == 1 ? "" : "s") in \(results.count) file\(results.count == 1 ? "" : "s"): "
                      + "\(invalid) invalid, \(warnings) warning\(warnings == 1 ? "" : "s")"
+                     + (unknown == 0 ? "" : ", \(unknown) of an unknown kind")
                      + (failures.isEmpty ? "" : ", \(failures.count) unreadable"))
         return lines.joined(separator: "\n") + "\n"
     }
@@ -42,6 +52,7 @@ public struct CheckReport: Sendable {
         w.key("files"); w.int(results.count)
         w.key("objects"); w.int(results.map(\.objects).reduce(0, +))
         w.key("invalid"); w.int(results.map(\.invalidObjects).reduce(0, +))
+        w.key("unknownKinds"); w.int(results.map(\.unknownKinds).reduce(0, +))
         w.key("findings")
         w.beginArray()
         for finding in findings {
@@ -53,7 +64,7 @@ public struct CheckReport: Sendable {
             w.key("namespace"); w.string(finding.namespace)
             w.key("severity"); w.string(finding.severity.rawValue)
             if let rule = finding.rule { w.key("rule"); w.string(rule.rawValue) }
-            if let error = finding.error {
+            if case .fieldError(let error) = finding.detail {
                 w.key("field"); w.string(error.field.description)
                 w.key("reason"); w.string(error.reason.rawValue)
             }

@@ -7,37 +7,60 @@ import YAML
 public struct Finding: Sendable, Equatable {
     public enum Severity: String, Sendable { case error, warning }
 
+    /// What was found.
+    public enum Detail: Sendable, Equatable {
+        /// A field error, as `/validate` would deny it.
+        case fieldError(FieldError)
+        /// A warning, as `/validate` would give it.
+        case warning(RuleWarning)
+        /// The object has this many more errors than an answer lists (the last finding
+        /// of an object with more than 100).
+        case moreErrors(Int)
+        /// A kind of the operator's API group that this server does not know: not
+        /// checked, so not passed either.
+        case unknownKind(String)
+    }
+
     public var file: String
     public var line: Int
     public var kind: String
     public var name: String
     public var namespace: String
-    public var severity: Severity
-    /// The field error (nil for a warning).
-    public var error: FieldError?
-    /// The warning (nil for an error).
-    public var warning: RuleWarning?
-    /// For the last finding of an object with more errors than an answer lists (100):
-    /// how many more there are.
-    public var moreErrors = 0
+    public var detail: Detail
 
-    /// `FILE:LINE: Kind/name: field: body`, `FILE:LINE: Kind/name: warning: text`, or
-    /// `FILE:LINE: Kind/name: and N more errors`.
-    public var text: String {
-        let subject = "\(file):\(line): \(kind)/\(name): "
-        if let error { return subject + error.description }
-        if moreErrors > 0 { return subject + message }
-        return subject + "warning: " + (warning?.message ?? "")
+    public var severity: Severity {
+        if case .warning = detail { return .warning }
+        return .error
     }
 
-    /// The rule that found it (nil for the `and N more errors` line).
-    public var rule: RuleID? { error?.rule ?? warning?.rule }
+    /// `FILE:LINE: Kind/name: field: body`, `FILE:LINE: Kind/name: warning: text`, or
+    /// `FILE:LINE: Kind/name: <message>`.
+    public var text: String {
+        let subject = "\(file):\(line): \(kind)/\(name): "
+        switch detail {
+        case .fieldError(let error): return subject + error.description
+        case .warning(let warning): return subject + "warning: " + warning.message
+        case .moreErrors, .unknownKind: return subject + message
+        }
+    }
 
-    /// The error body, the warning, or `and N more errors`.
+    /// The error body, the warning, or what else was found.
     public var message: String {
-        if let error { return error.body }
-        if moreErrors > 0 { return "and \(moreErrors) more errors" }
-        return warning?.message ?? ""
+        switch detail {
+        case .fieldError(let error): return error.body
+        case .warning(let warning): return warning.message
+        case .moreErrors(let count): return "and \(count) more errors"
+        case .unknownKind(let message): return message
+        }
+    }
+
+    /// The rule that found it (nil for what no rule says).
+    public var rule: RuleID? {
+        switch detail {
+        case .fieldError(let error): return error.rule
+        case .warning(let warning): return warning.rule
+        case .moreErrors, .unknownKind: return nil
+        }
     }
 }
 
@@ -61,6 +84,8 @@ public struct FileResult: Sendable {
     /// Objects of the two kinds checked, and how many of them had errors.
     public var objects = 0
     public var invalidObjects = 0
+    /// Objects of the operator's group of a kind this server does not know.
+    public var unknownKinds = 0
 }
 
 /// Runs the webhook's rules on manifests: each AtlasStreamInstance and
@@ -106,7 +131,9 @@ public struct ManifestChecker: Sendable {
         }
         var builder = ManifestSnapshotBuilder(defaultNamespace: defaultNamespace)
         for case (_, .success(let documents)) in loaded {
-            for document in documents { builder.add(document.value) }
+            for document in documents {
+                for object in Self.listItems(document.value) ?? [document.value] { builder.add(object) }
+            }
         }
         var checker = self
         checker.cluster = builder.snapshot
@@ -150,15 +177,48 @@ public struct ManifestChecker: Sendable {
         return result
     }
 
-    /// Checks one document if it is of an owned kind; returns it defaulted.
+    /// Checks one document: the object it is, or each item of a `List` (kubectl's
+    /// `get -o yaml`); returns it with the checked objects defaulted.
     private func check(_ document: YAMLDocument, file: String, into result: inout FileResult) -> JSONValue {
-        let object = document.value
+        let value = document.value
+        guard let items = Self.listItems(value) else {
+            return PatchApplication.apply(check(value, in: document, file: file, into: &result), to: value)
+        }
+        var patch: [PatchOperation] = []
+        for (index, item) in items.enumerated() {
+            for operation in check(item, in: document, file: file, into: &result) {
+                patch.append(PatchOperation(path: ["items", String(index)] + operation.path, value: operation.value))
+            }
+        }
+        return PatchApplication.apply(patch, to: value)
+    }
+
+    /// The items of a `List` or `<Kind>List` document; nil for any other document.
+    static func listItems(_ value: JSONValue) -> [JSONValue]? {
+        guard value.isObject, let kind = value["kind"]?.string, kind.hasSuffix("List"),
+              let items = value["items"], items.isArray else { return nil }
+        return Array(items.elements)
+    }
+
+    /// Checks `object` (a node of `document`) if it is of a kind this server checks;
+    /// returns its defaulting. A kind of the operator's group that it does not know is
+    /// an error: what is not read is not passed.
+    private func check(_ object: JSONValue, in document: YAMLDocument, file: String,
+                       into result: inout FileResult) -> [PatchOperation] {
         guard object.isObject, let apiVersion = object["apiVersion"]?.string, let kindName = object["kind"]?.string,
-              apiVersion.split(separator: "/").first.map(String.init) == StreamKind.group,
-              let kind = StreamKind(group: StreamKind.group, kind: kindName) else { return object }
+              apiVersion.split(separator: "/").first.map(String.init) == StreamKind.group else { return [] }
         let metadata = object["metadata"]
         let name = metadata?["name"]?.string ?? ""
         let namespace = metadata?["namespace"]?.string.flatMap { $0.isEmpty ? nil : $0 } ?? defaultNamespace
+        let objectLine = document.mark(of: object)?.line ?? document.start.line
+        guard let kind = StreamKind(group: StreamKind.group, kind: kindName) else {
+            if let problem = OperatorKinds.problem(kindName) {
+                result.unknownKinds += 1
+                result.findings.append(Finding(file: file, line: objectLine, kind: kindName, name: name, namespace: namespace,
+                                               detail: .unknownKind(problem)))
+            }
+            return []
+        }
         let mutation = rules.mutate(RuleInput(kind: kind, operation: .create, object: object, oldObject: nil,
                                               requestNamespace: namespace))
         let defaulted = PatchApplication.apply(mutation.patch, to: object)
@@ -166,35 +226,28 @@ public struct ManifestChecker: Sendable {
                                                 requestNamespace: namespace, cluster: cluster.map { .ready($0) }))
         result.objects += 1
         if !decision.allowed { result.invalidObjects += 1 }
-        let base = Finding(file: file, line: document.start.line, kind: kind.rawValue, name: name, namespace: namespace,
-                           severity: .error, error: nil, warning: nil)
+        func finding(_ line: Int, _ detail: Finding.Detail) -> Finding {
+            Finding(file: file, line: line, kind: kind.rawValue, name: name, namespace: namespace, detail: detail)
+        }
         for error in decision.errors {
-            var finding = base
-            finding.line = line(of: error.field, in: document)
-            finding.error = error
-            result.findings.append(finding)
+            result.findings.append(finding(line(of: error.field, from: object, in: document), .fieldError(error)))
         }
         if decision.omittedErrorCount > 0 {
-            var finding = base
-            finding.moreErrors = decision.omittedErrorCount
-            result.findings.append(finding)
+            result.findings.append(finding(objectLine, .moreErrors(decision.omittedErrorCount)))
         }
         for warning in decision.warnings {
-            var finding = base
-            finding.severity = .warning
-            finding.warning = warning
-            if let field = warning.message.split(separator: ":").first {
-                finding.line = line(of: String(field), in: document)
-            }
-            result.findings.append(finding)
+            // A warning names its field first (`spec.kafkaConfig.security.protocol: ...`).
+            let field = warning.message.split(separator: ":").first.map(String.init)
+            result.findings.append(finding(field.map { line(of: $0, from: object, in: document) } ?? objectLine, .warning(warning)))
         }
-        return defaulted
+        return mutation.patch
     }
 
-    /// The line of the deepest node along `path` that the source has.
-    func line(of path: FieldPath, in document: YAMLDocument) -> Int {
-        var node = document.value
-        var line = document.start.line
+    /// The line of the deepest node along `path` from `root` (a node of `document`) that
+    /// the source has.
+    func line(of path: FieldPath, from root: JSONValue, in document: YAMLDocument) -> Int {
+        var node = root
+        var line = document.mark(of: root)?.line ?? document.start.line
         for component in path.components {
             let next: JSONValue?
             switch component {
@@ -208,9 +261,8 @@ public struct ManifestChecker: Sendable {
         return line
     }
 
-    /// A warning names its field first (`spec.kafkaConfig.security.protocol: ...`,
-    /// `spec.connectionRegistry[2]: ...`).
-    private func line(of dottedField: String, in document: YAMLDocument) -> Int {
+    /// The same for a field written as text (`spec.connectionRegistry[2]`).
+    private func line(of dottedField: String, from root: JSONValue, in document: YAMLDocument) -> Int {
         var path: FieldPath?
         for part in dottedField.split(separator: ".") {
             var name = part
@@ -223,7 +275,7 @@ public struct ManifestChecker: Sendable {
             path = path?.child(String(name)) ?? FieldPath(String(name))
             for index in indices { path = path?.index(index) }
         }
-        return path.map { line(of: $0, in: document) } ?? document.start.line
+        return path.map { line(of: $0, from: root, in: document) } ?? document.mark(of: root)?.line ?? document.start.line
     }
 }
 

@@ -9,15 +9,18 @@ struct Check: Subcommand {
     static let usage = "check [flags] PATH... (- for stdin)"
     static let discussion: String? = """
         Reads files, directories (recursively: *.yaml, *.yml, *.json) and - for stdin; multi-document
-        YAML; other kinds are ignored. Each finding is printed as FILE:LINE: Kind/name: field: message.
-        Exit status: 0 all valid, 1 an object is invalid (or has warnings, with --strict),
-        2 an input is unreadable or not YAML, or the command line is wrong.
+        YAML; the items of a List (kubectl get -o yaml) one by one; other kinds are ignored, except
+        kinds of atlas.mongodb.com that AKO does not serve, which are errors. Each finding is printed
+        as FILE:LINE: Kind/name: field: message.
+        Exit status: 0 all valid, 1 an object is invalid (or has warnings, with --strict, or none was
+        found, with --require-objects), 2 an input is unreadable or not YAML, or the command line is wrong.
         """
     static let flags: [Flag] = [
         .option("output", "FORMAT", "text or json (default text)."),
         .switch("print-defaulted", "Write the defaulted manifests as YAML on stdout (findings go to stderr)."),
         .option("namespace", "NAME", "Namespace of objects whose metadata names none (default \"default\")."),
         .switch("strict", "Warnings fail the check too."),
+        .switch("require-objects", "Finding no AtlasStreamInstance or AtlasStreamConnection fails the check."),
         .switch("resolve-references", "Check references (Secrets, AtlasProjects, connections) against the objects in all the inputs."),
         configFlag,
     ]
@@ -46,7 +49,7 @@ struct Check: Subcommand {
         let inputs = ManifestInputs.expand(paths)
         let results = flags.isOn("resolve-references") ? checker.checkResolvingReferences(paths: inputs)
                                                         : inputs.map(checker.check(path:))
-        let report = CheckReport(results: results, strict: flags.isOn("strict"))
+        let report = CheckReport(results: results, strict: flags.isOn("strict"), requireObjects: flags.isOn("require-objects"))
         let findingsStream = printDefaulted ? StandardStream.error : StandardStream.output
         if outputJSON {
             findingsStream.write(report.json())

@@ -16,7 +16,7 @@ final class CheckCommandTests: XCTestCase {
         // AKO's own instance example asks for tier SP30, which AKO never sends to Atlas.
         XCTAssertEqual(result.stdout, manifests + "/valid/ako-examples.yaml:12: AtlasStreamInstance/my-stream-instance: warning: "
                        + "spec.clusterConfig.tier: not applied: AKO does not send the tier to Atlas\n"
-                       + "checked 4 objects in 2 files: 0 invalid, 1 warning\n")
+                       + "checked 4 AtlasStream objects in 2 files: 0 invalid, 1 warning\n")
     }
 
     func testInvalidManifestsReportFileLineKindNameAndField() throws {
@@ -36,7 +36,80 @@ final class CheckCommandTests: XCTestCase {
             "\(file):30: AtlasStreamInstance/bad-instance: spec.clusterConfig.provider: Unsupported value: \"TENANT\": supported values: \"AWS\", \"AZURE\", \"GCP\"",
             "\(file):36: AtlasStreamInstance/bad-instance: spec.connectionRegistry[1]: Duplicate value: \"default/a\"",
         ])
-        XCTAssertEqual(lines.last, "checked 3 objects in 2 files: 2 invalid, 3 warnings")
+        XCTAssertEqual(lines.last, "checked 3 AtlasStream objects in 2 files: 2 invalid, 3 warnings")
+    }
+
+    /// kubectl's `get -o yaml` output is a `List`: its items are checked one by one, with
+    /// the same findings the per-document files give, each on the line of its field.
+    func testKubectlListOutputIsCheckedItemByItem() throws {
+        let directory = try temporaryDirectory("check-list")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var sources: [String: [String]] = [:]
+        var list = ["apiVersion: v1", "kind: List", "items:"]
+        var listFiles: [(name: String, firstLine: Int)] = []
+        for name in ["connections.yml", "plaintext-only.yaml"] {
+            let text = try String(contentsOfFile: manifests + "/invalid/" + name, encoding: .utf8)
+            sources[name] = text.components(separatedBy: "\n")
+            listFiles.append((name, list.count + 1))
+            for document in text.components(separatedBy: "\n---\n") {
+                let lines = document.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }
+                list += lines.enumerated().map { ($0.offset == 0 ? "- " : "  ") + $0.element }
+            }
+        }
+        let listFile = directory + "/list.yaml"
+        try (list.joined(separator: "\n") + "\n").write(toFile: listFile, atomically: true, encoding: .utf8)
+
+        let perFile = try check([manifests + "/invalid/connections.yml", manifests + "/invalid/plaintext-only.yaml"])
+        let listed = try check([listFile])
+        XCTAssertEqual(listed.status, perFile.status)
+        func findings(_ output: String) -> [(file: String, line: Int, rest: String)] {
+            output.split(separator: "\n").dropLast().compactMap { line in
+                let parts = line.split(separator: ":", maxSplits: 2).map(String.init)
+                guard parts.count == 3, let number = Int(parts[1]) else { return nil }
+                return (parts[0], number, parts[2])
+            }
+        }
+        let expected = findings(perFile.stdout)
+        let got = findings(listed.stdout)
+        XCTAssertEqual(got.map(\.rest), expected.map(\.rest), listed.stdout)
+        XCTAssertEqual(listed.stdout.split(separator: "\n").last, "checked 3 AtlasStream objects in 1 file: 2 invalid, 3 warnings")
+        // Each finding's line in the List holds the same text as its line in the file it came from.
+        for (finding, original) in zip(got, expected) {
+            let name = URL(fileURLWithPath: original.file).lastPathComponent
+            let source = sources[name]?[original.line - 1].trimmingCharacters(in: .whitespaces) ?? "?"
+            let inList = list[finding.line - 1].trimmingCharacters(in: .whitespaces)
+            XCTAssertTrue(inList == source || inList == "- " + source, "\(finding.rest): list line \(finding.line) '\(inList)' vs '\(source)'")
+        }
+    }
+
+    /// What `check` did not read is not passed: a kind of the operator's group it does not
+    /// know is an error, and --require-objects fails an input without AtlasStream objects.
+    func testUnknownOperatorKindsAndMissingObjectsFail() throws {
+        let workspace = """
+        apiVersion: atlas.mongodb.com/v1
+        kind: AtlasStreamWorkspace
+        metadata:
+          name: ws
+        ---
+        apiVersion: atlas.mongodb.com/v1
+        kind: AtlasProject
+        metadata:
+          name: proj
+        """
+        let result = try check(["-"], stdin: Data(workspace.utf8))
+        XCTAssertEqual(result.status, 1, result.stdout)
+        XCTAssertTrue(result.stdout.contains("<stdin>:1: AtlasStreamWorkspace/ws: kind AtlasStreamWorkspace is not served by AKO"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("AKO serves stream processing workspaces as AtlasStreamInstance"), result.stdout)
+        XCTAssertFalse(result.stdout.contains("AtlasProject/proj"), "a kind AKO serves is left alone")
+        XCTAssertTrue(result.stdout.hasSuffix("checked 0 AtlasStream objects in 1 file: 0 invalid, 0 warnings, 1 of an unknown kind\n"),
+                      result.stdout)
+
+        let secretsOnly = Data("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n".utf8)
+        XCTAssertEqual(try check(["-"], stdin: secretsOnly).status, 0)
+        let required = try check(["--require-objects", "-"], stdin: secretsOnly)
+        XCTAssertEqual(required.status, 1)
+        XCTAssertTrue(required.stdout.contains("error: no AtlasStreamInstance or AtlasStreamConnection found"), required.stdout)
+        XCTAssertEqual(try check(["--require-objects", manifests + "/valid"]).status, 0)
     }
 
     func testWarningsFailOnlyWithStrict() throws {
@@ -96,7 +169,7 @@ final class CheckCommandTests: XCTestCase {
     func testPrintDefaultedRechecksWithNoChanges() throws {
         let first = try check(["--print-defaulted", manifests + "/valid"])
         XCTAssertEqual(first.status, 0)
-        XCTAssertTrue(first.stderr.contains("checked 4 objects"), "findings go to stderr with --print-defaulted")
+        XCTAssertTrue(first.stderr.contains("checked 4 AtlasStream objects"), "findings go to stderr with --print-defaulted")
         XCTAssertTrue(first.stdout.contains("      namespace: team-a\n"), first.stdout)
         XCTAssertTrue(first.stdout.contains("kind: Secret"), "other kinds are passed through")
         XCTAssertTrue(first.stdout.contains("    provider: AWS\n    region: VIRGINIA_USA\n    tier: SP30\n"), "key order kept")
