@@ -100,7 +100,8 @@ public struct ConfigurationFile: Sendable, Equatable {
 
 /// The keys of one mapping of the file, in the order the error message lists them: a
 /// switch over them is exhaustive, so a key added here must be read.
-private enum TopKey: String, CaseIterable { case rules, limits, timeouts, cluster }
+private enum TopKey: String, CaseIterable { case rules, enforcement, limits, timeouts, cluster }
+private enum EnforcementKey: String, CaseIterable { case `default`, rules }
 private enum ClusterKey: String, CaseIterable {
     case lookups, watchNamespaces, missingReferences, deleteReferencedConnection, notReady, staleAfter, notReadyWhenStale
     case watchIdleTimeout, listPageTimeout
@@ -190,9 +191,43 @@ private struct Reader {
         for (name, value) in try members(document.value, "", as: TopKey.self) {
             switch name {
             case .rules: try readRules(value, into: &configuration.rules)
+            case .enforcement: try readEnforcement(value, into: &configuration.rules.enforcement)
             case .limits: try readLimits(value, into: &configuration.limits)
             case .timeouts: try readTimeouts(value, into: &configuration.timeouts)
             case .cluster: try readCluster(value, into: &configuration)
+            }
+        }
+    }
+
+    /// `enforcement.default` (deny or warn) and `enforcement.rules` (rule id: deny, warn
+    /// or off); an id that is not a rule's is refused with its line.
+    private func readEnforcement(_ value: JSONValue, into enforcement: inout Enforcement) throws(ConfigurationError) {
+        for (name, v) in try members(value, "enforcement", as: EnforcementKey.self) {
+            switch name {
+            case .default:
+                let text = try string(v, "enforcement.default")
+                guard let action = EnforcementAction(rawValue: text), action != .off else {
+                    throw fail(v, "enforcement.default", "must be deny or warn, got \(text)")
+                }
+                enforcement.default = action
+            case .rules:
+                guard v.isObject else { throw fail(v, "enforcement.rules", "must be a mapping of rule ids to deny, warn or off") }
+                for (k, setting) in v.members {
+                    let id = k.string ?? ""
+                    guard let rule = RuleID(rawValue: id) else {
+                        throw fail(k, "enforcement.rules." + id, "unknown rule id; `atlas-stream-webhook rules` lists them")
+                    }
+                    // YAML 1.1 reads a bare `off` as false.
+                    if setting.kind == .false {
+                        enforcement.rules[rule] = .off
+                        continue
+                    }
+                    let text = try string(setting, "enforcement.rules." + id)
+                    guard let action = EnforcementAction(rawValue: text) else {
+                        throw fail(setting, "enforcement.rules." + id, "must be deny, warn or off, got \(text)")
+                    }
+                    enforcement.rules[rule] = action
+                }
             }
         }
     }

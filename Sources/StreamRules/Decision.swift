@@ -40,10 +40,13 @@ public struct RuleWarning: Sendable, Equatable {
     public var rule: RuleID
     /// The text kubectl shows after `Warning: `.
     public var message: String
+    /// A denial that the rule's enforcement (`warn`) turned into a warning.
+    public var wouldDeny: Bool
 
-    public init(_ rule: RuleID, _ message: String) {
+    public init(_ rule: RuleID, _ message: String, wouldDeny: Bool = false) {
         self.rule = rule
         self.message = message
+        self.wouldDeny = wouldDeny
     }
 }
 
@@ -60,6 +63,12 @@ public enum Refusal: Sendable, Equatable {
         switch self {
         case .forbidden: .connectionNotInRegistry
         case .unavailable: .clusterCacheReady
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .forbidden(let message), .unavailable(let message): message
         }
     }
 }

@@ -53,6 +53,8 @@ public struct RuleConfiguration: Sendable, Equatable {
     public var deleteReferencedConnection: ReferencedDeletePolicy
     /// What a review that needs the cluster gets while the cache cannot back a verdict.
     public var cacheNotReady: CacheNotReadyPolicy
+    /// What each rule's findings cost (deny, warn, off).
+    public var enforcement: Enforcement
 
     public init(regions: [(provider: String, regions: [String])] = RuleConfiguration.builtInRegions,
                 sampleSources: [String] = ["sample_stream_solar"],
@@ -63,7 +65,8 @@ public struct RuleConfiguration: Sendable, Equatable {
                 operatorVersion: OperatorVersion? = nil,
                 missingReferences: MissingReferencePolicy = .warn,
                 deleteReferencedConnection: ReferencedDeletePolicy = .deny,
-                cacheNotReady: CacheNotReadyPolicy = .allow) {
+                cacheNotReady: CacheNotReadyPolicy = .allow,
+                enforcement: Enforcement = Enforcement()) {
         self.regions = regions
         self.sampleSources = sampleSources
         self.builtInRoles = builtInRoles
@@ -74,6 +77,7 @@ public struct RuleConfiguration: Sendable, Equatable {
         self.missingReferences = missingReferences
         self.deleteReferencedConnection = deleteReferencedConnection
         self.cacheNotReady = cacheNotReady
+        self.enforcement = enforcement
     }
 
     public static let builtInRegions: [(provider: String, regions: [String])] = [
@@ -93,6 +97,6 @@ public struct RuleConfiguration: Sendable, Equatable {
             && a.secretReferences == b.secretReferences && a.registryReferences == b.registryReferences
             && a.kafkaCertificate == b.kafkaCertificate && a.operatorVersion == b.operatorVersion
             && a.missingReferences == b.missingReferences && a.deleteReferencedConnection == b.deleteReferencedConnection
-            && a.cacheNotReady == b.cacheNotReady
+            && a.cacheNotReady == b.cacheNotReady && a.enforcement == b.enforcement
     }
 }

@@ -22,8 +22,14 @@ public struct StreamRules: Sendable {
     /// Validation for `/validate`. The operator's annotations and label are judged on
     /// CREATE and, on UPDATE, where their value changed; `spec` on CREATE and on UPDATE
     /// when it changed, so the operator's finalizer and status updates always go through.
-    /// An object being deleted gets no free pass for a spec change.
+    /// An object being deleted gets no free pass for a spec change. Each finding then
+    /// costs what its rule's enforcement says.
     public func validate(_ input: RuleInput) -> Decision {
+        configuration.enforcement.apply(to: judge(input))
+    }
+
+    /// `validate` before enforcement: what the rules say.
+    private func judge(_ input: RuleInput) -> Decision {
         var checks = FieldChecks(budget: input.budget)
         guard let object = input.object else {
             checks.required(.objectRequired, FieldPath("object"))
@@ -73,6 +79,10 @@ public struct StreamRules: Sendable {
     /// `deleteReferencedConnection`. Anything else is allowed. While the cache cannot
     /// back a verdict, `cacheNotReady` decides.
     public func validateDelete(_ input: RuleInput) -> Decision {
+        configuration.enforcement.apply(to: judgeDelete(input))
+    }
+
+    private func judgeDelete(_ input: RuleInput) -> Decision {
         guard input.kind == .connection, let view = input.cluster,
               configuration.deleteReferencedConnection != .allow else { return .allow }
         guard case .ready(let cluster) = view else {

@@ -39,6 +39,7 @@ struct Serve: Subcommand {
         .option("kubeconfig", "FILE", "Reach the cluster with this kubeconfig's current context (default: in-cluster when in a pod)."),
         .option("cluster-lookups", "BOOL", "Check references against a watch cache of the cluster: true or false (default true when a cluster configuration is found)."),
         .option("watch-namespaces", "NS,...", "Namespaces the cache follows, the operator's watched ones (default all)."),
+        .option("enforcement", "MODE", "What denials cost by default: deny, or warn (admitted with warnings prefixed \"would be denied: \"; per rule in the configuration file) (default deny)."),
         .option("cache-not-ready", "POLICY", "Reviews that need the cluster while the cache is not synced or stale: allow (with a warning) or deny (503) (default allow)."),
         .option("cache-stale-after", "DURATION", "A cache part with no event, bookmark or list for this long is stale (default 3m)."),
         .option("not-ready-when-stale", "BOOL", "/readyz answers 503 while the cache is stale: true or false (default false)."),

@@ -105,6 +105,14 @@ struct ServeSettings {
             }
             rules.cacheNotReady = policy
         }
+        switch flags.string("enforcement") {
+        case nil: break
+        case let text?:
+            guard let action = EnforcementAction(rawValue: text), action != .off else {
+                throw .usage("--enforcement must be deny or warn, got \(text)")
+            }
+            rules.enforcement.default = action
+        }
         reviewer = AdmissionReviewer(rules: StreamRules(configuration: rules),
                                      maxNestingDepth: file.limits.maxNestingDepth ?? AdmissionReviewer.defaultMaxNestingDepth)
     }

@@ -107,7 +107,7 @@ final class ConfigurationFileTests: XCTestCase {
     func testEveryKindOfMistakeNamesKeyAndLine() {
         let cases: [(String, ConfigurationError)] = [
             ("rule:\n  x: 1\n", ConfigurationError(file: "test.yaml", line: 1, key: "rule",
-                                                  reason: "unknown key; known keys here: rules, limits, timeouts, cluster")),
+                                                  reason: "unknown key; known keys here: rules, enforcement, limits, timeouts, cluster")),
             ("limits:\n  maxConnections: 10\n  maxBody: 5\n", ConfigurationError(file: "test.yaml", line: 3, key: "limits.maxBody",
                 reason: "unknown key; known keys here: maxRequestBody, maxHeaderBytes, maxHeaderFields, maxConnections, maxNestingDepth, maxBufferedBodies")),
             ("limits:\n  maxConnections: many\n", ConfigurationError(file: "test.yaml", line: 2, key: "limits.maxConnections",
@@ -149,5 +149,31 @@ final class ConfigurationFileTests: XCTestCase {
         XCTAssertTrue(syntax?.reason.hasPrefix("YAML: ") ?? false)
         let missing = try? ConfigurationFile.load(path: "/nonexistent/config.yaml")
         XCTAssertNil(missing)
+    }
+}
+
+extension ConfigurationFileTests {
+    func testEnforcementSection() throws {
+        let file = try parse("""
+        enforcement:
+          default: warn
+          rules:
+            kafka-certificate-required: deny
+            bootstrap-servers-port-range: off
+        """)
+        XCTAssertEqual(file.rules.enforcement, Enforcement(default: .warn, rules: [.kafkaCertificateRequired: .deny,
+                                                                                   .bootstrapServersPortRange: .off]))
+        XCTAssertEqual(error("""
+        enforcement:
+          rules:
+            kafka-certificate-required: deny
+            kafka-certificate-requried: off
+        """), ConfigurationError(file: "test.yaml", line: 4, key: "enforcement.rules.kafka-certificate-requried",
+                                 reason: "unknown rule id; `atlas-stream-webhook rules` lists them"))
+        XCTAssertEqual(error("enforcement:\n  default: \"off\"\n"),
+                       ConfigurationError(file: "test.yaml", line: 2, key: "enforcement.default", reason: "must be deny or warn, got off"))
+        XCTAssertEqual(error("enforcement:\n  rules:\n    spec-required: maybe\n"),
+                       ConfigurationError(file: "test.yaml", line: 3, key: "enforcement.rules.spec-required",
+                                          reason: "must be deny, warn or off, got maybe"))
     }
 }
