@@ -84,6 +84,7 @@ var testTargets: [Target] {
             "WebhookServer", "Admission", "HTTPServer", "TLS", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/TestSupport"),
+        .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "UnitsTests", dependencies: ["Units"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "TestSupport"]),
