@@ -88,7 +88,7 @@ var testTargets: [Target] {
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "UnitsTests", dependencies: ["Units"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "TestSupport"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CLinux"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CLinux", "SystemSupport", "TLS"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "StreamRules", "JSON"]),
         .testTarget(name: "StreamRulesTests", dependencies: ["StreamRules", "JSON",

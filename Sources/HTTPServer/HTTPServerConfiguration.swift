@@ -1,4 +1,4 @@
-import Glibc
+import SystemSupport
 
 /// Where the server listens: `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all IPv4 interfaces).
 public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
@@ -85,17 +85,19 @@ public struct HTTPServerConfiguration: Sendable {
 
 public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidAddress(String)
-    case socketFailed(operation: String, address: String, errno: Int32)
-    case eventLoopFailed(operation: String, errno: Int32)
+    /// The listener for `address` could not be set up.
+    case listenerFailed(address: String, SystemCallError)
+    /// An event loop could not be set up, or its thread not started.
+    case eventLoopFailed(SystemCallError)
 
     public var description: String {
         switch self {
         case .invalidAddress(let text):
             return "invalid listen address \(text)"
-        case .socketFailed(let operation, let address, let code):
-            return "\(operation) \(address) failed: \(String(cString: strerror(code)))"
-        case .eventLoopFailed(let operation, let code):
-            return "\(operation) failed: \(String(cString: strerror(code)))"
+        case .listenerFailed(let address, let error):
+            return "cannot listen on \(address): \(error)"
+        case .eventLoopFailed(let error):
+            return "cannot start an event loop: \(error)"
         }
     }
 }
