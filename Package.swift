@@ -102,7 +102,7 @@ var testTargets: [Target] {
             .product(name: "HashTreeCollections", package: "swift-collections"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "WebhookServerTests", dependencies: ["WebhookServer", "HTTPServer", "TLS", "TestSupport"]),
+        .testTarget(name: "WebhookServerTests", dependencies: ["WebhookServer", "HTTPServer", "TLS", "TestSupport", "SystemSupport"]),
         // Linear cost of every parser and rule on adversarial shapes.
         .testTarget(name: "WorstCaseTests", dependencies: ["Admission", "StreamRules", "JSON", "HTTPServer", "YAML", "Manifests"]),
         // The built executable: commands, the server as a process, deploy/.
