@@ -1,3 +1,5 @@
+import SystemSupport
+
 /// What one connection does next, decided from its state alone: a pure value, like the
 /// parser, that the event loop drives with the outcome of each I/O step (handshake,
 /// read, flush) and the requests it answered. It holds no socket, no TLS session and
@@ -44,6 +46,22 @@ struct ConnectionMachine {
         var measure: Measure
         /// Monotonic milliseconds.
         var deadline: Int
+    }
+
+    /// `HTTPTimeouts` in milliseconds, the unit of the loop's clock: converted once, when
+    /// the loop is made, not per connection.
+    struct Timeouts: Equatable {
+        var handshake: Int
+        var requestHeaders: Int
+        var requestBody: Int
+        var idle: Int
+
+        init(_ timeouts: HTTPTimeouts) {
+            handshake = timeouts.handshake.wholeMilliseconds
+            requestHeaders = timeouts.requestHeaders.wholeMilliseconds
+            requestBody = timeouts.requestBody.wholeMilliseconds
+            idle = timeouts.idle.wholeMilliseconds
+        }
     }
 
     /// What the deadline currently measures.
@@ -94,19 +112,19 @@ struct ConnectionMachine {
     /// Stop parsing pipelined requests while this much output waits for the client.
     static let outputHighWater = 1 << 20
 
-    let timeouts: HTTPTimeouts
+    let timeouts: Timeouts
     /// The body deadline a request's head asks for (`HTTPRouter.requestTimeout`).
     let requestTimeout: (@Sendable (HTTPRequest) -> Int?)?
     var parser: HTTPRequestParser
     private(set) var state: State
 
-    init(limits: HTTPLimits, timeouts: HTTPTimeouts, requestTimeout: (@Sendable (HTTPRequest) -> Int?)?, now: Int) {
+    init(limits: HTTPLimits, timeouts: Timeouts, requestTimeout: (@Sendable (HTTPRequest) -> Int?)?, now: Int) {
         self.init(limits: limits, timeouts: timeouts, requestTimeout: requestTimeout,
                   state: .handshaking(deadline: now + timeouts.handshake))
     }
 
     /// A machine in `state` (a new connection starts handshaking).
-    init(limits: HTTPLimits, timeouts: HTTPTimeouts, requestTimeout: (@Sendable (HTTPRequest) -> Int?)?, state: State) {
+    init(limits: HTTPLimits, timeouts: Timeouts, requestTimeout: (@Sendable (HTTPRequest) -> Int?)?, state: State) {
         self.timeouts = timeouts
         self.requestTimeout = requestTimeout
         self.parser = HTTPRequestParser(limits: limits)

@@ -19,6 +19,7 @@ final class EventLoop: @unchecked Sendable {
     private let tls: TLSContextStore
     private let router: HTTPRouter
     private let configuration: HTTPServerConfiguration
+    private let timeouts: ConnectionMachine.Timeouts
     private let statistics: HTTPServerStatistics
     private let bodyBudget: BodyMemoryBudget
     private let monitor: LoopMonitor
@@ -63,6 +64,7 @@ final class EventLoop: @unchecked Sendable {
         self.tls = tls
         self.router = router
         self.configuration = configuration
+        self.timeouts = ConnectionMachine.Timeouts(configuration.timeouts)
         self.statistics = statistics
         self.bodyBudget = bodyBudget
         self.monitor = monitor
@@ -207,7 +209,7 @@ final class EventLoop: @unchecked Sendable {
                 statistics.closed()
                 continue
             }
-            let machine = ConnectionMachine(limits: configuration.limits, timeouts: configuration.timeouts,
+            let machine = ConnectionMachine(limits: configuration.limits, timeouts: timeouts,
                                             requestTimeout: router.requestTimeout, now: monotonicMilliseconds())
             let connection = Connection(fd: fd, session: session, machine: machine)
             store(connection)

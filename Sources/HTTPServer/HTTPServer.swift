@@ -123,14 +123,14 @@ public final class HTTPServer: Sendable {
     }
 
     /// Graceful stop: closes the listeners and idle connections, lets requests in flight
-    /// finish (answered with `Connection: close`), then stops. Within
-    /// `timeoutMilliseconds` whatever happens: connections left then are closed, and a
-    /// loop that does not come back is left behind and reported.
+    /// finish (answered with `Connection: close`), then stops. Within `timeout` whatever
+    /// happens: connections left then are closed, and a loop that does not come back is
+    /// left behind and reported.
     @discardableResult
-    public func drain(timeoutMilliseconds: Int) -> DrainResult {
+    public func drain(timeout: Duration) -> DrainResult {
         guard let loops = running.withLock({ $0?.loops }) else { return DrainResult(drained: true, stuck: [], openConnections: 0) }
         for loop in loops { loop.drain() }
-        let deadline = monotonicMilliseconds() + timeoutMilliseconds
+        let deadline = monotonicMilliseconds() + timeout.wholeMilliseconds
         var drained = false
         while monotonicMilliseconds() < deadline {
             if loops.allSatisfy({ $0.finished.load(ordering: .acquiring) }) {

@@ -35,18 +35,19 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Timeouts the event loop enforces, in milliseconds.
+/// Timeouts the event loop enforces.
 public struct HTTPTimeouts: Sendable, Equatable {
-    public var handshake: Int
+    public var handshake: Duration
     /// From the connection (after the handshake) or the first byte of a request to its
     /// complete header section.
-    public var requestHeaders: Int
+    public var requestHeaders: Duration
     /// From the complete header section to the complete body.
-    public var requestBody: Int
+    public var requestBody: Duration
     /// Between requests on a kept-alive connection.
-    public var idle: Int
+    public var idle: Duration
 
-    public init(handshake: Int = 10_000, requestHeaders: Int = 10_000, requestBody: Int = 30_000, idle: Int = 120_000) {
+    public init(handshake: Duration = .seconds(10), requestHeaders: Duration = .seconds(10),
+                requestBody: Duration = .seconds(30), idle: Duration = .seconds(120)) {
         self.handshake = handshake
         self.requestHeaders = requestHeaders
         self.requestBody = requestBody

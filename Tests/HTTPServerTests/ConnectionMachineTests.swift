@@ -4,7 +4,8 @@ import XCTest
 /// The connection's decisions without a socket: each test feeds I/O outcomes and
 /// requests, and checks the action that comes back.
 final class ConnectionMachineTests: XCTestCase {
-    private let timeouts = HTTPTimeouts(handshake: 10, requestHeaders: 20, requestBody: 30, idle: 40)
+    private let timeouts = ConnectionMachine.Timeouts(HTTPTimeouts(handshake: .milliseconds(10), requestHeaders: .milliseconds(20),
+                                                                   requestBody: .milliseconds(30), idle: .milliseconds(40)))
 
     private func machine(requestTimeout: (@Sendable (HTTPRequest) -> Int?)? = nil) -> ConnectionMachine {
         ConnectionMachine(limits: HTTPLimits(), timeouts: timeouts, requestTimeout: requestTimeout, now: 0)
