@@ -74,8 +74,7 @@ public final class LogWriter: Sendable {
                 return (out, p.closed)
             }
             writeAll(batch)
-            // Unable to wait for more (the eventfd cannot be read): the writer stops
-            // rather than spin; later lines are kept up to `limit`, then dropped.
+            // Without a way to wait, later lines are kept up to `limit`, then dropped.
             if closed || !woken { return }
         }
     }

@@ -74,8 +74,9 @@ final class ResourceTests: XCTestCase {
         XCTAssertFalse(budget.tryReserve(1))
     }
 
-    /// Finding 8 of the hardening review, in the parser: HTTP/1.0 with chunked framing
-    /// must close after the answer.
+    /// HTTP/1.0 with Transfer-Encoding closes after the answer (RFC 9112, 6.1): an
+    /// HTTP/1.0 hop may have framed the message differently, so no request that follows
+    /// on the connection is trusted.
     func testHTTP10WithTransferEncodingIsNotKeptAlive() {
         var parser = HTTPRequestParser()
         parser.append(Array("POST /validate HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n".utf8))
