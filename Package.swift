@@ -84,10 +84,11 @@ var testTargets: [Target] {
             "WebhookServer", "Admission", "HTTPServer", "TLS", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/TestSupport"),
+        .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "UnitsTests", dependencies: ["Units"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "TestSupport"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CLinux"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CLinux", "SystemSupport", "TLS"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "StreamRules", "JSON"]),
         .testTarget(name: "StreamRulesTests", dependencies: ["StreamRules", "JSON",
@@ -101,7 +102,7 @@ var testTargets: [Target] {
             .product(name: "HashTreeCollections", package: "swift-collections"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "WebhookServerTests", dependencies: ["WebhookServer", "HTTPServer", "TLS", "TestSupport"]),
+        .testTarget(name: "WebhookServerTests", dependencies: ["WebhookServer", "HTTPServer", "TLS", "TestSupport", "SystemSupport"]),
         // Linear cost of every parser and rule on adversarial shapes.
         .testTarget(name: "WorstCaseTests", dependencies: ["Admission", "StreamRules", "JSON", "HTTPServer", "YAML", "Manifests"]),
         // The built executable: commands, the server as a process, deploy/.

@@ -4,10 +4,9 @@ import TLS
 /// session, output buffer, epoll interest, body reservation) around the pure
 /// `ConnectionMachine` that decides what happens next.
 ///
-/// The properties touched several times per request are exempt from the runtime's
-/// exclusivity check (a call into the runtime per access): only the owning loop's
-/// thread touches a connection, and never while one of its own accesses to the same
-/// property is open.
+/// The properties touched several times per request skip the runtime's exclusivity
+/// check (`@exclusivity(unchecked)`): only the owning loop's thread touches a
+/// connection, and never while one of its own accesses to the same property is open.
 final class Connection {
     let fd: Int32
     let session: TLSSession

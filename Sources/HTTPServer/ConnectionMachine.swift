@@ -1,9 +1,68 @@
+import SystemSupport
+
 /// What one connection does next, decided from its state alone: a pure value, like the
 /// parser, that the event loop drives with the outcome of each I/O step (handshake,
 /// read, flush) and the requests it answered. It holds no socket, no TLS session and
 /// no output buffer, and is tested without them.
 struct ConnectionMachine {
-    enum Phase: Equatable { case handshaking, open, lingering }
+    /// Where the connection is, with only what matters there.
+    enum State: Equatable {
+        /// The TLS handshake, until `deadline`.
+        case handshaking(deadline: Int)
+        /// Reading requests and answering them.
+        case serving(Serving)
+        /// The last answer is queued: flush it, then close, lingering unless the client
+        /// had already stopped sending. The request clock runs on.
+        case closing(clock: RequestClock, linger: Bool)
+        /// After the last answer, with the write side shut: what the client still sends
+        /// is dropped until `deadline`, then the connection closes.
+        case lingering(deadline: Int)
+    }
+
+    struct Serving: Equatable {
+        var clock: RequestClock
+        /// At least one request answered.
+        var hasServed: Bool
+        var input: Input
+    }
+
+    /// Whether the client still sends, and what that means for the next read.
+    enum Input: Equatable {
+        /// The client may send more. `mayBeReady`: the socket or OpenSSL may hold bytes
+        /// now; after a short read with nothing buffered in OpenSSL, level-triggered epoll
+        /// reports the next bytes, so there is no read(2) that would only say EAGAIN.
+        /// `requestsLeft`: the last round of answering stopped with requests in the buffer
+        /// because output backed up; once it is flushed, answering goes on before any read
+        /// (those requests must not wait for bytes the client may never send).
+        case open(mayBeReady: Bool, requestsLeft: Bool)
+        /// The client shut its sending side: every complete request is answered (however
+        /// long the answers take to flush), then the connection closes without lingering.
+        case closed
+    }
+
+    /// The deadline while requests are served: what it measures, and when it falls.
+    struct RequestClock: Equatable {
+        enum Measure: Equatable { case idle, headers, body }
+        var measure: Measure
+        /// Monotonic milliseconds.
+        var deadline: Int
+    }
+
+    /// `HTTPTimeouts` in milliseconds, the unit of the loop's clock: converted once, when
+    /// the loop is made, not per connection.
+    struct Timeouts: Equatable {
+        var handshake: Int
+        var requestHeaders: Int
+        var requestBody: Int
+        var idle: Int
+
+        init(_ timeouts: HTTPTimeouts) {
+            handshake = timeouts.handshake.wholeMilliseconds
+            requestHeaders = timeouts.requestHeaders.wholeMilliseconds
+            requestBody = timeouts.requestBody.wholeMilliseconds
+            idle = timeouts.idle.wholeMilliseconds
+        }
+    }
 
     /// What the deadline currently measures.
     enum DeadlineKind: Equatable { case handshake, idle, headers, body, linger }
@@ -53,50 +112,66 @@ struct ConnectionMachine {
     /// Stop parsing pipelined requests while this much output waits for the client.
     static let outputHighWater = 1 << 20
 
-    let timeouts: HTTPTimeouts
+    let timeouts: Timeouts
     /// The body deadline a request's head asks for (`HTTPRouter.requestTimeout`).
     let requestTimeout: (@Sendable (HTTPRequest) -> Int?)?
     var parser: HTTPRequestParser
-    private(set) var phase = Phase.handshaking
-    /// Monotonic milliseconds after which the connection is closed.
-    private(set) var deadline: Int
-    private(set) var deadlineKind = DeadlineKind.handshake
-    private(set) var requestsServed = 0
-    private(set) var closeWhenFlushed = false
-    /// Linger after flushing (the client may still be sending).
-    private(set) var lingerWhenFlushed = false
-    /// The client shut its sending side: answer what is complete, flush, then close.
-    private(set) var inputClosed = false
-    /// Whether the socket or OpenSSL may hold more input. After a short read with
-    /// nothing buffered in OpenSSL, level-triggered epoll reports the next bytes: no
-    /// read(2) that would only say EAGAIN.
-    private var mayHaveInput = true
-    /// The last round of answering ended wanting bytes.
-    private var needsInput = false
-    /// The last round of answering stopped with requests left in the buffer because
-    /// output backed up: once it is flushed, answering goes on before any read (those
-    /// requests must not wait for bytes the client may never send).
-    private var stoppedForBacklog = false
+    private(set) var state: State
 
-    init(limits: HTTPLimits, timeouts: HTTPTimeouts, requestTimeout: (@Sendable (HTTPRequest) -> Int?)?, now: Int) {
+    init(limits: HTTPLimits, timeouts: Timeouts, requestTimeout: (@Sendable (HTTPRequest) -> Int?)?, now: Int) {
+        self.init(limits: limits, timeouts: timeouts, requestTimeout: requestTimeout,
+                  state: .handshaking(deadline: now + timeouts.handshake))
+    }
+
+    /// A machine in `state` (a new connection starts handshaking).
+    init(limits: HTTPLimits, timeouts: Timeouts, requestTimeout: (@Sendable (HTTPRequest) -> Int?)?, state: State) {
         self.timeouts = timeouts
         self.requestTimeout = requestTimeout
         self.parser = HTTPRequestParser(limits: limits)
-        self.deadline = now + timeouts.handshake
+        self.state = state
+    }
+
+    /// Monotonic milliseconds after which the connection is closed.
+    var deadline: Int {
+        switch state {
+        case .handshaking(let deadline), .lingering(let deadline): return deadline
+        case .serving(let serving): return serving.clock.deadline
+        case .closing(let clock, _): return clock.deadline
+        }
+    }
+
+    var deadlineKind: DeadlineKind {
+        let clock: RequestClock
+        switch state {
+        case .handshaking: return .handshake
+        case .lingering: return .linger
+        case .serving(let serving): clock = serving.clock
+        case .closing(let running, _): clock = running
+        }
+        switch clock.measure {
+        case .idle: return .idle
+        case .headers: return .headers
+        case .body: return .body
+        }
     }
 
     /// Served at least one request and waits for the next: nothing is lost by closing.
     func isIdle(hasPendingOutput: Bool) -> Bool {
-        phase == .open && requestsServed > 0 && !hasPendingOutput && !parser.isMidRequest
+        guard case .serving(let serving) = state else { return false }
+        return serving.hasServed && !hasPendingOutput && !parser.isMidRequest
     }
 
     /// The socket is ready (or a drain asks to look again): where to start.
     mutating func resume() -> Action {
-        switch phase {
+        switch state {
         case .handshaking: return .handshake
         case .lingering: return .discard
-        case .open:
-            mayHaveInput = true
+        case .closing: return .answer
+        case .serving(var serving):
+            if case .open(_, let requestsLeft) = serving.input {
+                serving.input = .open(mayBeReady: true, requestsLeft: requestsLeft)
+                state = .serving(serving)
+            }
             return .answer
         }
     }
@@ -104,9 +179,8 @@ struct ConnectionMachine {
     mutating func handshake(_ outcome: Outcome, now: Int) -> Action {
         switch outcome {
         case .done:
-            phase = .open
-            setDeadline(.headers, now: now)
-            mayHaveInput = true
+            state = .serving(Serving(clock: RequestClock(measure: .headers, deadline: now + timeouts.requestHeaders),
+                                     hasServed: false, input: .open(mayBeReady: true, requestsLeft: false)))
             return .answer
         case .wantRead: return .waitReadable
         case .wantWrite: return .waitWritable
@@ -116,14 +190,24 @@ struct ConnectionMachine {
 
     /// The next parsed request to answer; `backlog` is the output still waiting.
     mutating func nextRequest(backlog: Int) -> Step {
-        guard !closeWhenFlushed, backlog < Self.outputHighWater else {
-            needsInput = false
-            stoppedForBacklog = !closeWhenFlushed
+        guard case .serving(var serving) = state else { return .stop }
+        guard backlog < Self.outputHighWater else {
+            if case .open(let mayBeReady, _) = serving.input {
+                serving.input = .open(mayBeReady: mayBeReady, requestsLeft: true)
+                state = .serving(serving)
+            }
             return .stop
         }
         switch parser.next() {
         case .needMoreBytes:
-            needsInput = true
+            switch serving.input {
+            case .open(let mayBeReady, _):
+                serving.input = .open(mayBeReady: mayBeReady, requestsLeft: false)
+                state = .serving(serving)
+            case .closed:
+                // Everything complete is answered: nothing more can come.
+                state = .closing(clock: serving.clock, linger: false)
+            }
             return .needInput
         case .sendContinue:
             return .sendContinue
@@ -137,11 +221,14 @@ struct ConnectionMachine {
 
     /// A request was answered; `keepAlive` false closes the connection after the answer.
     mutating func responded(keepAlive: Bool, now: Int) {
-        requestsServed += 1
+        guard case .serving(var serving) = state else { return }
+        serving.hasServed = true
         if keepAlive {
-            setDeadline(.idle, now: now)
+            serving.clock = RequestClock(measure: .idle, deadline: now + timeouts.idle)
+            state = .serving(serving)
             updateRequestDeadline(now: now)
         } else {
+            state = .serving(serving)
             closeAfterAnswer()
         }
     }
@@ -166,71 +253,83 @@ struct ConnectionMachine {
     mutating func read(_ outcome: Outcome, more: Bool = false, now: Int) -> Action {
         switch outcome {
         case .done:
-            mayHaveInput = more
+            if case .serving(var serving) = state, case .open(_, let requestsLeft) = serving.input {
+                serving.input = .open(mayBeReady: more, requestsLeft: requestsLeft)
+                state = .serving(serving)
+            }
             updateRequestDeadline(now: now)
             return .answer
         case .wantRead: return .waitReadable
         case .wantWrite: return .waitWritable
         case .closed:
-            // The client is done sending: answer what is complete (as long as the
-            // answers take to flush), then close.
-            inputClosed = true
+            // The client is done sending: answer what is complete, then close.
+            if case .serving(var serving) = state {
+                serving.input = .closed
+                state = .serving(serving)
+            }
             return .answer
         case .failed: return .close(handshakeFailed: false)
         }
     }
 
     mutating func startLingering(now: Int) {
-        phase = .lingering
-        setDeadline(.linger, now: now)
+        state = .lingering(deadline: now + Self.lingerMilliseconds)
     }
 
     // MARK: -
 
     private mutating func afterFlush() -> Action {
-        if closeWhenFlushed { return .finish(linger: lingerWhenFlushed) }
-        if stoppedForBacklog {
-            stoppedForBacklog = false
-            return .answer
+        switch state {
+        case .handshaking: return .handshake
+        case .lingering: return .discard
+        case .closing(_, let linger): return .finish(linger: linger)
+        case .serving(var serving):
+            switch serving.input {
+            case .closed:
+                return .answer
+            case .open(let mayBeReady, true):
+                serving.input = .open(mayBeReady: mayBeReady, requestsLeft: false)
+                state = .serving(serving)
+                return .answer
+            case .open(let mayBeReady, false):
+                return mayBeReady ? .read : .waitReadable
+            }
         }
-        if inputClosed {
-            // Everything complete is answered and flushed: nothing more can come.
-            return needsInput ? .finish(linger: false) : .answer
-        }
-        return mayHaveInput ? .read : .waitReadable
     }
 
     /// After the last answer: close once it is flushed, lingering unless the client has
     /// already stopped sending.
     private mutating func closeAfterAnswer() {
-        closeWhenFlushed = true
-        lingerWhenFlushed = !inputClosed
+        guard case .serving(let serving) = state else { return }
+        state = .closing(clock: serving.clock, linger: serving.input != .closed)
     }
 
-    private mutating func setDeadline(_ kind: DeadlineKind, now: Int) {
-        let span: Int
-        switch kind {
-        case .handshake: span = timeouts.handshake
-        case .idle: span = timeouts.idle
-        case .headers: span = timeouts.requestHeaders
-        case .body: span = bodyTimeout()
-        case .linger: span = Self.lingerMilliseconds
-        }
-        deadlineKind = kind
-        deadline = now + span
-    }
-
-    /// Moves the deadline along as a request progresses: the first byte starts the
-    /// header clock, a complete header section starts the body clock.
+    /// Moves the deadline along as a request progresses.
     private mutating func updateRequestDeadline(now: Int) {
-        switch deadlineKind {
-        case .idle where parser.isMidRequest:
-            setDeadline(.headers, now: now)
-            if parser.isReadingBody { setDeadline(.body, now: now) }
-        case .headers where parser.isReadingBody:
-            setDeadline(.body, now: now)
-        default:
+        switch state {
+        case .serving(var serving):
+            guard let clock = advanced(serving.clock, now: now) else { return }
+            serving.clock = clock
+            state = .serving(serving)
+        case .closing(let clock, let linger):
+            guard let clock = advanced(clock, now: now) else { return }
+            state = .closing(clock: clock, linger: linger)
+        case .handshaking, .lingering:
             break
+        }
+    }
+
+    /// `clock` moved along: the first byte of a request starts the header clock, a
+    /// complete header section the body clock. Nil when it stays.
+    private func advanced(_ clock: RequestClock, now: Int) -> RequestClock? {
+        switch clock.measure {
+        case .idle where parser.isMidRequest:
+            if parser.isReadingBody { return RequestClock(measure: .body, deadline: now + bodyTimeout()) }
+            return RequestClock(measure: .headers, deadline: now + timeouts.requestHeaders)
+        case .headers where parser.isReadingBody:
+            return RequestClock(measure: .body, deadline: now + bodyTimeout())
+        default:
+            return nil
         }
     }
 

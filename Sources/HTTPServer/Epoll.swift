@@ -1,64 +1,55 @@
 import CLinux
 import Glibc
+import SystemSupport
 
-/// One epoll instance with checked calls: `EINTR` is retried, and every other failure is
-/// returned to the caller, which closes what it could not register (a connection left
-/// with the wrong interest would wait silently until its deadline).
+/// One epoll instance with checked calls: every failure is thrown to the caller, which
+/// closes what it could not register (a connection left with the wrong interest would
+/// wait silently until its deadline).
 ///
-/// `~Copyable`: it owns its descriptor and closes it once.
+/// `~Copyable`: it owns its descriptor, closed once with it.
 struct Epoll: ~Copyable {
-    let fd: Int32
+    private let descriptor: FileDescriptor
 
-    init() throws(HTTPServerError) {
-        let fd = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard fd >= 0 else { throw .eventLoopFailed(operation: "epoll_create1", errno: errno) }
-        self.fd = fd
+    init() throws(SystemCallError) {
+        descriptor = FileDescriptor(try systemCall("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) })
     }
 
-    deinit {
-        close(fd)
+    /// Watches `fd` for `events`.
+    func add(_ fd: Int32, events: UInt32) throws(SystemCallError) {
+        try control(EPOLL_CTL_ADD, fd, events)
     }
 
-    /// Watches `descriptor` for `events`; the errno on failure.
-    func add(_ descriptor: Int32, events: UInt32) -> Int32? {
-        control(EPOLL_CTL_ADD, descriptor, events)
+    /// Changes what `fd` is watched for.
+    func modify(_ fd: Int32, events: UInt32) throws(SystemCallError) {
+        try control(EPOLL_CTL_MOD, fd, events)
     }
 
-    /// Changes what `descriptor` is watched for; the errno on failure.
-    func modify(_ descriptor: Int32, events: UInt32) -> Int32? {
-        control(EPOLL_CTL_MOD, descriptor, events)
+    /// Stops watching `fd`. A descriptor that is not watched (ENOENT) or already closed
+    /// (EBADF) is no longer watched either: nothing to report.
+    func remove(_ fd: Int32) {
+        _ = try? control(EPOLL_CTL_DEL, fd, 0)
     }
 
-    /// Stops watching `descriptor`. A descriptor that is not watched (ENOENT) or already
-    /// closed (EBADF) is no longer watched either: nothing to report.
-    func remove(_ descriptor: Int32) {
-        _ = control(EPOLL_CTL_DEL, descriptor, 0)
-    }
-
-    private func control(_ operation: Int32, _ descriptor: Int32, _ events: UInt32) -> Int32? {
+    private func control(_ operation: Int32, _ fd: Int32, _ events: UInt32) throws(SystemCallError) {
         var event = epoll_event()
         event.events = events
-        event.data.u64 = UInt64(UInt32(bitPattern: descriptor))
-        while epoll_ctl(fd, operation, descriptor, &event) != 0 {
-            if errno == EINTR { continue }
-            return errno
-        }
-        return nil
+        event.data.u64 = UInt64(UInt32(bitPattern: fd))
+        try systemCall("epoll_ctl") { epoll_ctl(descriptor.rawValue, operation, fd, &event) }
     }
 
-    /// Waits up to `timeoutMilliseconds` for events; the count (0 when interrupted by a
-    /// signal or timed out), or nil when epoll itself failed.
-    func wait(into events: inout [epoll_event], timeoutMilliseconds: Int32) -> Int? {
-        let ready = events.withUnsafeMutableBufferPointer { buffer in
-            epoll_wait(fd, buffer.baseAddress, Int32(buffer.count), timeoutMilliseconds)
+    /// Waits up to `timeoutMilliseconds` for events; how many are ready (0: timed out).
+    func wait(into events: inout [epoll_event], timeoutMilliseconds: Int32) throws(SystemCallError) -> Int {
+        let ready = try systemCall("epoll_wait") {
+            events.withUnsafeMutableBufferPointer { buffer in
+                epoll_wait(descriptor.rawValue, buffer.baseAddress, Int32(buffer.count), timeoutMilliseconds)
+            }
         }
-        if ready >= 0 { return Int(ready) }
-        return errno == EINTR ? 0 : nil
+        return Int(ready)
     }
 }
 
-/// Sets an integer socket option; the errno on failure.
-func setSocketOption(_ descriptor: Int32, _ level: Int32, _ name: Int32, _ value: Int32) -> Int32? {
+/// Sets an integer socket option.
+func setSocketOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) throws(SystemCallError) {
     var value = value
-    return setsockopt(descriptor, level, name, &value, socklen_t(MemoryLayout<Int32>.size)) == 0 ? nil : errno
+    try systemCall("setsockopt") { setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)) }
 }

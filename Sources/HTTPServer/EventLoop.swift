@@ -12,11 +12,14 @@ import TLS
 /// loop thread, except `wake()` (an eventfd write) and the atomic `stopRequested`.
 final class EventLoop: @unchecked Sendable {
     private let epoll: Epoll
-    private let wakeFD: Int32
-    private var listener: Int32
+    /// An eventfd that wakes the loop from `epoll_wait` (`stop`, `drain`).
+    private let wakeup: FileDescriptor
+    /// Until the loop stops listening (drain, stop).
+    private var listener: FileDescriptor?
     private let tls: TLSContextStore
     private let router: HTTPRouter
     private let configuration: HTTPServerConfiguration
+    private let timeouts: ConnectionMachine.Timeouts
     private let statistics: HTTPServerStatistics
     private let bodyBudget: BodyMemoryBudget
     private let monitor: LoopMonitor
@@ -28,7 +31,7 @@ final class EventLoop: @unchecked Sendable {
     private var connectionCount = 0
     private let readBuffer: UnsafeMutableRawBufferPointer
     /// A spare descriptor given up to accept-and-close when the process runs out of them.
-    private var spareFD: Int32
+    private var spare: FileDescriptor?
     /// Out of descriptors: the listener is out of epoll until this time (monotonic ms),
     /// so a level-triggered listener cannot spin while nothing can be accepted.
     private var listenerPausedUntil: Int?
@@ -47,34 +50,31 @@ final class EventLoop: @unchecked Sendable {
     /// `maximumWaitMilliseconds`, so an idle loop's heartbeat stays fresh.
     private static let waitTimeout = Int32(min(sweepInterval, LoopMonitor.maximumWaitMilliseconds))
 
-    init(listener: Int32, tls: TLSContextStore, router: HTTPRouter, configuration: HTTPServerConfiguration,
+    /// The loop owns `listener` from here on, also when this throws.
+    init(listener: consuming FileDescriptor, tls: TLSContextStore, router: HTTPRouter, configuration: HTTPServerConfiguration,
          statistics: HTTPServerStatistics, bodyBudget: BodyMemoryBudget, monitor: LoopMonitor,
-         index: Int) throws(HTTPServerError) {
+         index: Int) throws(SystemCallError) {
         let epoll = try Epoll()
-        let wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
-        guard wakeFD >= 0 else { throw .eventLoopFailed(operation: "eventfd", errno: errno) }
-        if let code = epoll.add(wakeFD, events: clinux_epollin()) ?? epoll.add(listener, events: clinux_epollin()) {
-            close(wakeFD)
-            throw .eventLoopFailed(operation: "epoll_ctl", errno: code)
-        }
+        let wakeup = FileDescriptor(try systemCall("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) })
+        try epoll.add(wakeup.rawValue, events: clinux_epollin())
+        try epoll.add(listener.rawValue, events: clinux_epollin())
         self.epoll = epoll
-        self.wakeFD = wakeFD
-        self.listener = listener
+        self.wakeup = wakeup
+        self.listener = consume listener
         self.tls = tls
         self.router = router
         self.configuration = configuration
+        self.timeouts = ConnectionMachine.Timeouts(configuration.timeouts)
         self.statistics = statistics
         self.bodyBudget = bodyBudget
         self.monitor = monitor
         self.index = index
         self.readBuffer = .allocate(byteCount: EventLoop.readBufferSize, alignment: 16)
-        self.spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        self.spare = EventLoop.openSpare()
     }
 
     deinit {
         readBuffer.deallocate()
-        close(wakeFD)
-        if spareFD >= 0 { close(spareFD) }
     }
 
     /// Asks the loop to close everything and return from `run()`. Any thread.
@@ -98,14 +98,15 @@ final class EventLoop: @unchecked Sendable {
 
     private func wake() {
         var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
+        // A full counter (would block) means the loop has a wakeup pending already.
+        _ = try? nonBlockingSystemCall("write") { write(wakeup.rawValue, &one, 8) }
     }
 
     private var draining: Bool { drainRequested.load(ordering: .relaxed) }
 
     /// Once draining: no listener, no kept-alive idle connection; done when none is left.
     private func continueDraining() -> Bool {
-        if listener >= 0 {
+        if listener != nil {
             acceptConnections()  // what already waits in the backlog is served, not reset
             closeListener()
             for case let c? in connections where isIdle(c) {
@@ -138,16 +139,16 @@ final class EventLoop: @unchecked Sendable {
             // The heartbeat is stamped going in and coming out, from clock readings the
             // loop makes anyway; the wait is short enough to keep it fresh while idle.
             monitor.waiting(loop: index, now: now)
-            let waited = epoll.wait(into: &events, timeoutMilliseconds: EventLoop.waitTimeout)
+            let waited = try? epoll.wait(into: &events, timeoutMilliseconds: EventLoop.waitTimeout)
             monitor.woke(loop: index, now: monotonicMilliseconds())
             guard let ready = waited else { break }
             for i in 0..<ready {
                 let event = events[i]
                 let fd = Int32(truncatingIfNeeded: event.data.u64)
-                if fd == wakeFD {
+                if fd == wakeup.rawValue {
                     var value: UInt64 = 0
-                    _ = read(wakeFD, &value, 8)
-                } else if fd == listener {
+                    _ = try? nonBlockingSystemCall("read") { read(wakeup.rawValue, &value, 8) }
+                } else if fd == listener?.rawValue {
                     acceptConnections()
                 } else if let connection = connection(fd) {
                     drive(connection)
@@ -170,23 +171,24 @@ final class EventLoop: @unchecked Sendable {
     // MARK: - Accepting
 
     private func acceptConnections() {
+        guard let listener = listener?.rawValue else { return }
         for _ in 0..<64 {
-            let fd = accept4(listener, nil, nil, clinux_sock_nonblock_cloexec())
-            if fd < 0 {
-                switch errno {
-                case EAGAIN, EWOULDBLOCK: return
-                case EINTR, ECONNABORTED: continue
+            let accepted: Int32?
+            do throws(SystemCallError) {
+                accepted = try nonBlockingSystemCall("accept4") { accept4(listener, nil, nil, clinux_sock_nonblock_cloexec()) }
+            } catch {
+                switch error.errno {
+                case ECONNABORTED: continue
                 case EMFILE, ENFILE:
                     // Out of descriptors: accept with the spare one and close, so the
                     // waiting client sees a close. Another loop may take the freed
                     // descriptor first and leave this one without a spare, so the
                     // listener also leaves epoll for a sweep interval: a level-triggered
                     // listener that cannot be accepted from would spin.
-                    if spareFD >= 0 {
-                        close(spareFD)
-                        let victim = accept(listener, nil, nil)
-                        if victim >= 0 { close(victim) }
-                        spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+                    if spare != nil {
+                        spare = nil
+                        if let victim = try? systemCall("accept", { accept(listener, nil, nil) }) { closeDescriptor(victim) }
+                        spare = EventLoop.openSpare()
                     }
                     pauseListener()
                     return
@@ -194,25 +196,26 @@ final class EventLoop: @unchecked Sendable {
                     return
                 }
             }
+            guard let fd = accepted else { return }
             guard statistics.tryOpen(limit: configuration.maxConnections) else {
-                close(fd)
+                closeDescriptor(fd)
                 continue
             }
             // Answers go out at once, not after a delayed ACK. A socket that refuses the
             // option is broken: closed, like one that cannot be watched below.
-            guard setSocketOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1) == nil,
+            guard (try? setSocketOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)) != nil,
                   let session = tls.current?.makeSession(socket: fd) else {
-                close(fd)
+                closeDescriptor(fd)
                 statistics.closed()
                 continue
             }
-            let machine = ConnectionMachine(limits: configuration.limits, timeouts: configuration.timeouts,
+            let machine = ConnectionMachine(limits: configuration.limits, timeouts: timeouts,
                                             requestTimeout: router.requestTimeout, now: monotonicMilliseconds())
             let connection = Connection(fd: fd, session: session, machine: machine)
             store(connection)
             acceptedSinceTrim += 1
             connection.interest = clinux_epollin()
-            guard epoll.add(fd, events: connection.interest) == nil else {
+            guard (try? epoll.add(fd, events: connection.interest)) != nil else {
                 closeConnection(connection)
                 continue
             }
@@ -327,16 +330,20 @@ final class EventLoop: @unchecked Sendable {
     private func finish(_ c: Connection, linger: Bool) {
         c.session.shutdown()
         guard linger else { return closeConnection(c) }
-        Glibc.shutdown(c.fd, Int32(SHUT_WR))
+        // A socket already reset refuses this; the lingering read then sees the reset and closes.
+        _ = try? systemCall("shutdown") { Glibc.shutdown(c.fd, Int32(SHUT_WR)) }
         c.machine.startLingering(now: monotonicMilliseconds())
         setInterest(c, clinux_epollin())
     }
 
     private func discardLingering(_ c: Connection) {
         while true {
-            let n = recv(c.fd, readBuffer.baseAddress, readBuffer.count, 0)
-            if n > 0 { continue }
-            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            do {
+                guard let count = try nonBlockingSystemCall("recv", { recv(c.fd, readBuffer.baseAddress, readBuffer.count, 0) })
+                else { return }
+                if count > 0 { continue }
+            } catch {}
+            // The client closed or reset: nothing left to wait for.
             return closeConnection(c)
         }
     }
@@ -381,7 +388,7 @@ final class EventLoop: @unchecked Sendable {
             }
             c.awaitingBudget = false
             c.interest = clinux_epollin()
-            guard epoll.add(c.fd, events: c.interest) == nil else {
+            guard (try? epoll.add(c.fd, events: c.interest)) != nil else {
                 closeConnection(c)
                 continue
             }
@@ -428,7 +435,7 @@ final class EventLoop: @unchecked Sendable {
     private func setInterest(_ c: Connection, _ events: UInt32) {
         guard c.interest != events else { return }
         c.interest = events
-        if epoll.modify(c.fd, events: events) != nil { closeConnection(c) }
+        if (try? epoll.modify(c.fd, events: events)) == nil { closeConnection(c) }
     }
 
     private func closeConnection(_ c: Connection) {
@@ -442,7 +449,7 @@ final class EventLoop: @unchecked Sendable {
         }
         releaseBody(c)
         epoll.remove(c.fd)
-        close(c.fd)
+        closeDescriptor(c.fd)
         statistics.closed()
     }
 
@@ -457,25 +464,30 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func closeListener() {
-        guard listener >= 0 else { return }
-        if listenerPausedUntil == nil { epoll.remove(listener) }
+        guard let fd = listener?.rawValue else { return }
+        if listenerPausedUntil == nil { epoll.remove(fd) }
         listenerPausedUntil = nil
-        close(listener)
-        listener = -1
+        listener = nil
     }
 
     /// Out of descriptors: take the listener out of epoll for a sweep interval.
     private func pauseListener() {
-        guard listener >= 0, listenerPausedUntil == nil else { return }
-        epoll.remove(listener)
+        guard let fd = listener?.rawValue, listenerPausedUntil == nil else { return }
+        epoll.remove(fd)
         listenerPausedUntil = monotonicMilliseconds() + EventLoop.sweepInterval
     }
 
     private func resumeListenerIfDue(now: Int) {
-        guard let until = listenerPausedUntil, now >= until, listener >= 0 else { return }
+        guard let until = listenerPausedUntil, now >= until, let fd = listener?.rawValue else { return }
         listenerPausedUntil = nil
-        if spareFD < 0 { spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC) }
+        if spare == nil { spare = EventLoop.openSpare() }
         // Not watched again: retried at the next sweep.
-        if epoll.add(listener, events: clinux_epollin()) != nil { listenerPausedUntil = now + EventLoop.sweepInterval }
+        if (try? epoll.add(fd, events: clinux_epollin())) == nil { listenerPausedUntil = now + EventLoop.sweepInterval }
+    }
+
+    /// The spare descriptor; nil while the process is out of them.
+    private static func openSpare() -> FileDescriptor? {
+        guard let fd = try? systemCall("open", { open("/dev/null", O_RDONLY | O_CLOEXEC) }) else { return nil }
+        return FileDescriptor(fd)
     }
 }

@@ -15,6 +15,10 @@ public final class HTTPServer: Sendable {
     public let bodyBudget: BodyMemoryBudget
     /// What each loop is doing (stall detection).
     public let monitor: LoopMonitor
+    /// Starts a loop's thread: `WorkerThread.start`, or in tests one that fails.
+    private let startThread: ThreadStarter
+
+    typealias ThreadStarter = @Sendable (@escaping @Sendable () -> Void) throws(SystemCallError) -> WorkerThread
 
     private struct Running: Sendable {
         var loops: [EventLoop]
@@ -23,8 +27,15 @@ public final class HTTPServer: Sendable {
         var maxConnections: Int
     }
 
-    public init(configuration: HTTPServerConfiguration, tls: TLSContextStore, router: HTTPRouter,
-                statistics: HTTPServerStatistics = HTTPServerStatistics(), monitor: LoopMonitor? = nil) {
+    public convenience init(configuration: HTTPServerConfiguration, tls: TLSContextStore, router: HTTPRouter,
+                            statistics: HTTPServerStatistics = HTTPServerStatistics(), monitor: LoopMonitor? = nil) {
+        self.init(configuration: configuration, tls: tls, router: router, statistics: statistics, monitor: monitor,
+                  startThread: WorkerThread.start)
+    }
+
+    init(configuration: HTTPServerConfiguration, tls: TLSContextStore, router: HTTPRouter,
+         statistics: HTTPServerStatistics = HTTPServerStatistics(), monitor: LoopMonitor? = nil,
+         startThread: @escaping ThreadStarter) {
         // A monitor with a slot for every loop (a smaller one given would not fit).
         self.monitor = monitor.flatMap { $0.slots.count >= configuration.loopCount ? $0 : nil }
             ?? LoopMonitor(loopCount: configuration.loopCount)
@@ -33,6 +44,7 @@ public final class HTTPServer: Sendable {
         self.tls = tls
         self.router = router
         self.bodyBudget = BodyMemoryBudget(limit: configuration.maxBufferedBodyBytes)
+        self.startThread = startThread
     }
 
     /// Binds the listeners and starts the loops. Returns the bound port (useful with port 0).
@@ -46,38 +58,40 @@ public final class HTTPServer: Sendable {
         var configuration = self.configuration
         configuration.maxConnections = ProcessResources.connectionCap(
             configured: configuration.maxConnections, descriptorLimit: ProcessResources.raiseDescriptorLimit())
-        var listeners: [Int32] = []
         var address = configuration.address
-        do throws(HTTPServerError) {
-            for _ in 0..<configuration.loopCount {
-                let fd = try makeListener(address)
-                if address.port == 0 { address.port = boundPort(fd) }
-                listeners.append(fd)
-            }
-            var loops: [EventLoop] = []
-            for (index, fd) in listeners.enumerated() {
-                loops.append(try EventLoop(listener: fd, tls: tls, router: router, configuration: configuration,
-                                           statistics: statistics, bodyBudget: bodyBudget, monitor: monitor, index: index))
-            }
-            var threads: [WorkerThread] = []
-            for loop in loops {
-                guard let thread = WorkerThread({ loop.run() }) else {
-                    let err = errno
-                    for started in loops { started.stop() }
-                    for thread in threads { thread.join() }
-                    throw HTTPServerError.eventLoopFailed(operation: "pthread_create", errno: err)
+        // Each loop owns its listener, and closes it once: when it stops listening, or
+        // when it is released without having run.
+        var loops: [EventLoop] = []
+        for index in 0..<configuration.loopCount {
+            let listener = try makeListener(address)
+            if address.port == 0 {
+                do throws(SystemCallError) {
+                    address.port = try boundPort(listener)
+                } catch {
+                    throw .listenerFailed(address: address.description, error)
                 }
-                threads.append(thread)
             }
-            running.withLock {
-                $0 = Running(loops: loops, threads: threads, port: address.port,
-                             maxConnections: configuration.maxConnections)
+            do throws(SystemCallError) {
+                loops.append(try EventLoop(listener: listener, tls: tls, router: router, configuration: configuration,
+                                           statistics: statistics, bodyBudget: bodyBudget, monitor: monitor, index: index))
+            } catch {
+                throw .eventLoopFailed(error)
             }
-            return address.port
-        } catch {
-            for fd in listeners { close(fd) }
-            throw error
         }
+        var threads: [WorkerThread] = []
+        for loop in loops {
+            do throws(SystemCallError) {
+                threads.append(try startThread { loop.run() })
+            } catch {
+                for started in loops.prefix(threads.count) { started.stop() }
+                for thread in threads { thread.join() }
+                throw .eventLoopFailed(error)
+            }
+        }
+        running.withLock {
+            $0 = Running(loops: loops, threads: threads, port: address.port, maxConnections: configuration.maxConnections)
+        }
+        return address.port
     }
 
     /// The connection cap in force while running: `maxConnections` clamped below the
@@ -109,14 +123,14 @@ public final class HTTPServer: Sendable {
     }
 
     /// Graceful stop: closes the listeners and idle connections, lets requests in flight
-    /// finish (answered with `Connection: close`), then stops. Within
-    /// `timeoutMilliseconds` whatever happens: connections left then are closed, and a
-    /// loop that does not come back is left behind and reported.
+    /// finish (answered with `Connection: close`), then stops. Within `timeout` whatever
+    /// happens: connections left then are closed, and a loop that does not come back is
+    /// left behind and reported.
     @discardableResult
-    public func drain(timeoutMilliseconds: Int) -> DrainResult {
+    public func drain(timeout: Duration) -> DrainResult {
         guard let loops = running.withLock({ $0?.loops }) else { return DrainResult(drained: true, stuck: [], openConnections: 0) }
         for loop in loops { loop.drain() }
-        let deadline = monotonicMilliseconds() + timeoutMilliseconds
+        let deadline = monotonicMilliseconds() + timeout.wholeMilliseconds
         var drained = false
         while monotonicMilliseconds() < deadline {
             if loops.allSatisfy({ $0.finished.load(ordering: .acquiring) }) {

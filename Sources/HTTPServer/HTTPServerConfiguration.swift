@@ -1,4 +1,4 @@
-import Glibc
+import SystemSupport
 
 /// Where the server listens: `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all IPv4 interfaces).
 public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
@@ -35,18 +35,19 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Timeouts the event loop enforces, in milliseconds.
+/// Timeouts the event loop enforces.
 public struct HTTPTimeouts: Sendable, Equatable {
-    public var handshake: Int
+    public var handshake: Duration
     /// From the connection (after the handshake) or the first byte of a request to its
     /// complete header section.
-    public var requestHeaders: Int
+    public var requestHeaders: Duration
     /// From the complete header section to the complete body.
-    public var requestBody: Int
+    public var requestBody: Duration
     /// Between requests on a kept-alive connection.
-    public var idle: Int
+    public var idle: Duration
 
-    public init(handshake: Int = 10_000, requestHeaders: Int = 10_000, requestBody: Int = 30_000, idle: Int = 120_000) {
+    public init(handshake: Duration = .seconds(10), requestHeaders: Duration = .seconds(10),
+                requestBody: Duration = .seconds(30), idle: Duration = .seconds(120)) {
         self.handshake = handshake
         self.requestHeaders = requestHeaders
         self.requestBody = requestBody
@@ -85,17 +86,19 @@ public struct HTTPServerConfiguration: Sendable {
 
 public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidAddress(String)
-    case socketFailed(operation: String, address: String, errno: Int32)
-    case eventLoopFailed(operation: String, errno: Int32)
+    /// The listener for `address` could not be set up.
+    case listenerFailed(address: String, SystemCallError)
+    /// An event loop could not be set up, or its thread not started.
+    case eventLoopFailed(SystemCallError)
 
     public var description: String {
         switch self {
         case .invalidAddress(let text):
             return "invalid listen address \(text)"
-        case .socketFailed(let operation, let address, let code):
-            return "\(operation) \(address) failed: \(String(cString: strerror(code)))"
-        case .eventLoopFailed(let operation, let code):
-            return "\(operation) failed: \(String(cString: strerror(code)))"
+        case .listenerFailed(let address, let error):
+            return "cannot listen on \(address): \(error)"
+        case .eventLoopFailed(let error):
+            return "cannot start an event loop: \(error)"
         }
     }
 }

@@ -105,11 +105,12 @@ public enum ProcessResources {
     public static func raiseDescriptorLimit() -> Int {
         var limit = rlimit()
         let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
-        guard getrlimit(resource, &limit) == 0 else { return 1024 }
+        // Linux's default soft limit, should the limits be unreadable.
+        guard (try? systemCall("getrlimit", { getrlimit(resource, &limit) })) != nil else { return 1024 }
         if limit.rlim_cur < limit.rlim_max {
             var raised = limit
             raised.rlim_cur = limit.rlim_max
-            if setrlimit(resource, &raised) == 0 { limit = raised }
+            if (try? systemCall("setrlimit", { setrlimit(resource, &raised) })) != nil { limit = raised }
         }
         return limit.rlim_cur >= rlim_t(Int.max) ? Int.max : Int(limit.rlim_cur)
     }

@@ -1,9 +1,10 @@
 import CLinux
 import Glibc
+import SystemSupport
 
 /// A listening, non-blocking TCP socket with SO_REUSEPORT, so every event loop can
 /// bind its own listener to the same port and the kernel spreads connections.
-func makeListener(_ address: ListenAddress) throws(HTTPServerError) -> Int32 {
+func makeListener(_ address: ListenAddress) throws(HTTPServerError) -> FileDescriptor {
     var storage = sockaddr_storage()
     let length: socklen_t
     let family: Int32
@@ -25,38 +26,34 @@ func makeListener(_ address: ListenAddress) throws(HTTPServerError) -> Int32 {
         length = socklen_t(MemoryLayout<sockaddr_in>.size)
         family = AF_INET
     }
-    let fd = socket(family, Int32(SOCK_STREAM.rawValue) | clinux_sock_nonblock_cloexec(), 0)
-    guard fd >= 0 else { throw .socketFailed(operation: "socket", address: address.description, errno: errno) }
-    // Every loop binds its own listener to the port: without SO_REUSEPORT the second
-    // bind would fail, so a refused option is a start-up error.
-    for (name, option) in [("SO_REUSEADDR", SO_REUSEADDR), ("SO_REUSEPORT", SO_REUSEPORT)] {
-        if let code = setSocketOption(fd, SOL_SOCKET, option, 1) {
-            close(fd)
-            throw .socketFailed(operation: "setsockopt " + name, address: address.description, errno: code)
+    do throws(SystemCallError) {
+        let socket = FileDescriptor(try systemCall("socket") {
+            Glibc.socket(family, Int32(SOCK_STREAM.rawValue) | clinux_sock_nonblock_cloexec(), 0)
+        })
+        // Every loop binds its own listener to the port: without SO_REUSEPORT the second
+        // bind would fail, so a refused option is a start-up error.
+        try setSocketOption(socket.rawValue, SOL_SOCKET, SO_REUSEADDR, 1)
+        try setSocketOption(socket.rawValue, SOL_SOCKET, SO_REUSEPORT, 1)
+        _ = try withUnsafePointer(to: &storage) { (pointer) throws(SystemCallError) in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { (address) throws(SystemCallError) in
+                try systemCall("bind") { bind(socket.rawValue, address, length) }
+            }
         }
+        try systemCall("listen") { listen(socket.rawValue, 4096) }
+        return socket
+    } catch {
+        throw .listenerFailed(address: address.description, error)
     }
-    let bound = withUnsafePointer(to: &storage) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-    }
-    guard bound == 0 else {
-        let err = errno
-        close(fd)
-        throw .socketFailed(operation: "bind", address: address.description, errno: err)
-    }
-    guard listen(fd, 4096) == 0 else {
-        let err = errno
-        close(fd)
-        throw .socketFailed(operation: "listen", address: address.description, errno: err)
-    }
-    return fd
 }
 
-/// The port a socket is bound to.
-func boundPort(_ fd: Int32) -> UInt16 {
+/// The port `socket` is bound to.
+func boundPort(_ socket: borrowing FileDescriptor) throws(SystemCallError) -> UInt16 {
     var storage = sockaddr_storage()
     var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-    _ = withUnsafeMutablePointer(to: &storage) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    _ = try withUnsafeMutablePointer(to: &storage) { (pointer) throws(SystemCallError) in
+        try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { (address) throws(SystemCallError) in
+            try systemCall("getsockname") { getsockname(socket.rawValue, address, &length) }
+        }
     }
     return withUnsafeBytes(of: storage) { raw in
         // sin_port and sin6_port share the same offset.

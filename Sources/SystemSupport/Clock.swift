@@ -20,3 +20,15 @@ public func wallClockMilliseconds() -> Int {
     clock_gettime(CLOCK_REALTIME, &ts)
     return ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
 }
+
+extension Duration {
+    /// Whole milliseconds, the unit of the clocks above, rounded toward zero. Bounded by
+    /// ±2^53 (some 285,000 years), so a deadline made by adding it to a clock reading
+    /// cannot overflow, whatever duration was configured.
+    public var wholeMilliseconds: Int {
+        let bound = 1 << 53
+        let (seconds, attoseconds) = components
+        guard seconds.magnitude < bound / 1_000 else { return seconds < 0 ? -bound : bound }
+        return Int(seconds) * 1_000 + Int(attoseconds / 1_000_000_000_000_000)
+    }
+}

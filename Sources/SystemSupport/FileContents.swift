@@ -18,15 +18,22 @@ public struct FileReadError: Error, Sendable, Equatable, CustomStringConvertible
 public enum FileContents {
     /// The file's bytes (`-` reads standard input), at most `limit` of them.
     public static func read(path: String, limit: Int = .max) throws(FileReadError) -> [UInt8] {
-        let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileReadError(path: path, errno: errno) }
-        defer { if fd != 0 { close(fd) } }
+        do throws(SystemCallError) {
+            if path == "-" { return try readAll(0, limit: limit) }
+            let file = FileDescriptor(try systemCall("open") { open(path, O_RDONLY | O_CLOEXEC) })
+            return try readAll(file.rawValue, limit: limit)
+        } catch {
+            throw FileReadError(path: path, errno: error.errno)
+        }
+    }
+
+    private static func readAll(_ fd: Int32, limit: Int) throws(SystemCallError) -> [UInt8] {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65_536)
         while bytes.count < limit {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, min($0.count, limit - bytes.count)) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw FileReadError(path: path, errno: errno) }
+            let n = try systemCall("read") {
+                chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, min($0.count, limit - bytes.count)) }
+            }
             if n == 0 { break }
             bytes.append(contentsOf: chunk[0..<n])
         }
@@ -35,6 +42,6 @@ public enum FileContents {
 
     /// Whether `path` names something this process can see.
     public static func exists(path: String) -> Bool {
-        access(path, F_OK) == 0
+        (try? systemCall("access") { access(path, F_OK) }) != nil
     }
 }

@@ -20,24 +20,22 @@ public final class LogWriter: Sendable {
     private let limit: Int
     private let pending = Mutex(Pending())
     /// A blocking eventfd the writer thread sleeps on between batches.
-    private let wake: Int32
+    private let wakeup: FileDescriptor
     private let thread = Mutex<WorkerThread?>(nil)
 
-    public init(fd: Int32 = 2, limit: Int = 4 << 20) {
+    /// Fails when the process cannot have the eventfd or the thread.
+    public init(fd: Int32 = 2, limit: Int = 4 << 20) throws(SystemCallError) {
         self.fd = fd
         self.limit = limit
-        wake = eventfd(0, Int32(EFD_CLOEXEC))
-        let started = WorkerThread { [self] in drainLoop() }
+        wakeup = FileDescriptor(try systemCall("eventfd") { eventfd(0, Int32(EFD_CLOEXEC)) })
+        let started = try WorkerThread.start { [self] in drainLoop() }
         thread.withLock { $0 = started }
-    }
-
-    deinit {
-        Glibc.close(wake)
     }
 
     private func signal() {
         var one: UInt64 = 1
-        _ = write(wake, &one, 8)
+        // Blocks only when the counter is about to overflow, 2^64 - 2 wakeups unread.
+        _ = try? systemCall("write") { write(wakeup.rawValue, &one, 8) }
     }
 
     func enqueue(_ line: [UInt8]) {
@@ -65,8 +63,7 @@ public final class LogWriter: Sendable {
 
     private func drainLoop() {
         while true {
-            var count: UInt64 = 0
-            if read(wake, &count, 8) < 0 && errno == EINTR { continue }
+            let woken = waitForWork()
             let (batch, closed) = pending.withLock { p -> ([UInt8], Bool) in
                 var out: [UInt8] = []
                 swap(&out, &p.bytes)
@@ -76,16 +73,29 @@ public final class LogWriter: Sendable {
                 }
                 return (out, p.closed)
             }
-            var offset = 0
-            while offset < batch.count {
-                let n = batch.withUnsafeBytes { raw -> Int in
-                    guard let base = raw.baseAddress else { return 0 }
-                    return write(fd, base + offset, raw.count - offset)
-                }
-                if n <= 0 { if errno == EINTR { continue }; break }
-                offset += n
+            writeAll(batch)
+            // Without a way to wait, later lines are kept up to `limit`, then dropped.
+            if closed || !woken { return }
+        }
+    }
+
+    /// Sleeps until lines are queued or the writer is closed; false when the eventfd
+    /// cannot be read, so the loop ends instead of spinning on a failing read.
+    private func waitForWork() -> Bool {
+        var count: UInt64 = 0
+        return (try? systemCall("read") { read(wakeup.rawValue, &count, 8) }) != nil
+    }
+
+    /// Writes `batch` whole; what the descriptor refuses is lost (there is nowhere else
+    /// to report it).
+    private func writeAll(_ batch: [UInt8]) {
+        var offset = 0
+        while offset < batch.count {
+            let written = try? systemCall("write") {
+                batch.withUnsafeBytes { raw in Glibc.write(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset) }
             }
-            if closed { return }
+            guard let written, written > 0 else { return }
+            offset += written
         }
     }
 }

@@ -72,7 +72,7 @@ public final class WebhookServer: Sendable {
         let monitor = LoopMonitor(loopCount: configuration.http.loopCount)
         let endpoints = WebhookEndpoints(reviewer: reviewer, logger: logger, tlsContexts: TLSContextStore(context), cluster: cluster,
                                          monitor: monitor, stallTimeoutMilliseconds: configuration.loopStallTimeoutMilliseconds,
-                                         defaultReviewBudgetMilliseconds: configuration.http.timeouts.requestBody)
+                                         defaultReviewBudgetMilliseconds: configuration.http.timeouts.requestBody.wholeMilliseconds)
         self.endpoints = endpoints
         self.http = HTTPServer(configuration: configuration.http, tls: endpoints.tlsContexts,
                                router: endpoints.router(), statistics: endpoints.statistics, monitor: monitor)
@@ -129,7 +129,7 @@ public final class WebhookServer: Sendable {
         if configuration.shutdownDelayMilliseconds > 0 {
             usleep(UInt32(clamping: configuration.shutdownDelayMilliseconds * 1000))
         }
-        let result = http.drain(timeoutMilliseconds: configuration.drainTimeoutMilliseconds)
+        let result = http.drain(timeout: .milliseconds(configuration.drainTimeoutMilliseconds))
         watcher.stop()
         watchdog.stop()
         guard result.drained && result.stuck.isEmpty else {

@@ -64,7 +64,13 @@ struct Serve: Subcommand {
         clinux_tune_malloc(256 * 1024, 2)
         let settings = try ServeSettings(flags: flags, file: try loadConfiguration(flags))
 
-        let writer = LogWriter()
+        let writer: LogWriter
+        do {
+            writer = try LogWriter()
+        } catch {
+            StandardStream.error.write("error: cannot start the log writer: \(error)\n")
+            throw .status(1)
+        }
         defer { writer.close() }
         let logger = Logger(label: "atlas-stream-webhook") { _ in JSONLogHandler(writer: writer, level: settings.logLevel) }
         var configuration = settings.webhook

@@ -45,10 +45,10 @@ struct ServeSettings {
             maxBodyBytes: try read.size("max-request-body") ?? file.limits.maxRequestBody ?? limitDefaults.maxBodyBytes)
         let timeoutDefaults = HTTPTimeouts()
         let timeouts = HTTPTimeouts(
-            handshake: try read.duration("handshake-timeout") ?? file.timeouts.tlsHandshake ?? timeoutDefaults.handshake,
-            requestHeaders: try read.duration("header-timeout") ?? file.timeouts.requestHeaders ?? timeoutDefaults.requestHeaders,
-            requestBody: try read.duration("body-timeout") ?? file.timeouts.requestBody ?? timeoutDefaults.requestBody,
-            idle: try read.duration("idle-timeout") ?? file.timeouts.idle ?? timeoutDefaults.idle)
+            handshake: try read.duration("handshake-timeout", file: file.timeouts.tlsHandshake, default: timeoutDefaults.handshake),
+            requestHeaders: try read.duration("header-timeout", file: file.timeouts.requestHeaders, default: timeoutDefaults.requestHeaders),
+            requestBody: try read.duration("body-timeout", file: file.timeouts.requestBody, default: timeoutDefaults.requestBody),
+            idle: try read.duration("idle-timeout", file: file.timeouts.idle, default: timeoutDefaults.idle))
         let http = HTTPServerConfiguration(
             address: address, loopCount: try flags.count("loops"), limits: limits, timeouts: timeouts,
             maxConnections: try flags.count("max-connections") ?? file.limits.maxConnections
@@ -185,5 +185,12 @@ private struct FlagReader {
             throw .usage("--\(name) must be a positive Go duration such as 500ms, 10s or 1m30s, got \(text)")
         }
         return value
+    }
+
+    /// A Go duration flag, else the configuration file's value (milliseconds), else
+    /// `fallback`.
+    func duration(_ name: String, file fileMilliseconds: Int?, default fallback: Duration) throws(CommandExit) -> Duration {
+        guard let milliseconds = try duration(name) ?? fileMilliseconds else { return fallback }
+        return .milliseconds(milliseconds)
     }
 }

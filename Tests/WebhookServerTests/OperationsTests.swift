@@ -11,7 +11,7 @@ final class OperationsTests: XCTestCase {
     let review = fixtures.appendingPathComponent("review-kafka.json").path
 
     func testSlowlorisIsClosedAtTheHeaderDeadlineWhileOthersAreServed() throws {
-        let server = try RunningServer { $0.timeouts.requestHeaders = 1_500 }
+        let server = try RunningServer { $0.timeouts.requestHeaders = .milliseconds(1_500) }
         var attackers: [TestTLSClient] = []
         for _ in 0..<200 {
             attackers.append(try TestTLSClient(port: server.port, caFile: server.certificates.caCertificate))

@@ -200,7 +200,7 @@ final class ServerTests: XCTestCase {
     }
 
     func testHandshakeDeadlineClosesSilentConnections() throws {
-        let server = try RunningServer { $0.timeouts.handshake = 300 }
+        let server = try RunningServer { $0.timeouts.handshake = .milliseconds(300) }
         let fd = try connectTCP(port: server.port)
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 16)
