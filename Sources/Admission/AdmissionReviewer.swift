@@ -13,6 +13,8 @@ public struct AdmissionSummary: Sendable {
     public var dryRun: Bool
     /// The rule of every finding (errors, the refusal, warnings), for logs and metrics.
     public var findings: [RuleID]
+    /// The findings that denied the request, or would have (enforcement `warn`).
+    public var deciding: [DecidingFinding]
 
     /// The object's own `metadata.name`, else `request.name`; made when read (for a log
     /// line, which most reviews do not write), as is `user`.
@@ -80,7 +82,7 @@ public struct AdmissionReviewer: Sendable {
                                        namespace: echoed(request.namespace), operation: echoed(request.operation),
                                        allowed: decision.allowed,
                                        patchOperations: decision.patch.count, dryRun: request.dryRun,
-                                       findings: decision.findings,
+                                       findings: decision.findings, deciding: decision.deciding,
                                        objectName: request.object?[.metadata]?[.name], requestName: request.name,
                                        userInfo: request.userInfo)
         let kind = StreamKind(group: request.group, kind: request.kind)

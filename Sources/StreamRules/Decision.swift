@@ -32,7 +32,26 @@ public struct Decision: Sendable {
         errors.map(\.rule) + (refusal.map { [$0.rule] } ?? []) + warnings.map(\.rule)
     }
 
+    /// What refused the request, or with enforcement `warn` would have: each error's and
+    /// the refusal's rule and field, then the would-be denials'. For log lines.
+    public var deciding: [DecidingFinding] {
+        var out = errors.map { DecidingFinding(rule: $0.rule, field: $0.field.description, enforced: true) }
+        if let refusal { out.append(DecidingFinding(rule: refusal.rule, field: refusal.rule.rule.field, enforced: true)) }
+        for warning in warnings where warning.wouldDeny {
+            out.append(DecidingFinding(rule: warning.rule, field: warning.field?.description ?? warning.rule.rule.field, enforced: false))
+        }
+        return out
+    }
+
     public static let allow = Decision()
+}
+
+/// A finding that decided a review: its rule, the field it names, and whether it was
+/// enforced (denied) or only would have denied (enforcement `warn`).
+public struct DecidingFinding: Sendable, Equatable {
+    public var rule: RuleID
+    public var field: String
+    public var enforced: Bool
 }
 
 /// A warning an admitted request carries, and the rule that gave it.
@@ -42,11 +61,14 @@ public struct RuleWarning: Sendable, Equatable {
     public var message: String
     /// A denial that the rule's enforcement (`warn`) turned into a warning.
     public var wouldDeny: Bool
+    /// The field of the error it stands for, when it is a would-be denial of a field.
+    public var field: FieldPath?
 
-    public init(_ rule: RuleID, _ message: String, wouldDeny: Bool = false) {
+    public init(_ rule: RuleID, _ message: String, wouldDeny: Bool = false, field: FieldPath? = nil) {
         self.rule = rule
         self.message = message
         self.wouldDeny = wouldDeny
+        self.field = field
     }
 }
 

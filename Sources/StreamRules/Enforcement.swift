@@ -40,7 +40,8 @@ public struct Enforcement: Sendable, Equatable {
         for error in decision.errors {
             switch action(for: error.rule) {
             case .deny: result.errors.append(error)
-            case .warn: wouldDeny.append(RuleWarning(error.rule, Self.wouldDenyPrefix + error.description, wouldDeny: true))
+            case .warn: wouldDeny.append(RuleWarning(error.rule, Self.wouldDenyPrefix + error.description, wouldDeny: true,
+                                                     field: error.field))
             case .off: break
             }
         }

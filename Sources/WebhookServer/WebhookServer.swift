@@ -305,9 +305,10 @@ final class WebhookEndpoints: Sendable {
         return response
     }
 
-    /// Denials and refusals at info, allowed reviews at debug (one line each).
+    /// Denials, would-be denials (enforcement `warn`) and refusals at info, with the rules
+    /// and fields that decided them; other allowed reviews at debug (one line each).
     private func log(_ summary: AdmissionSummary?, endpoint: AdmissionEndpoint, status: Int, seconds: Double) {
-        let level: Logger.Level = summary?.allowed == true ? .debug : .info
+        let level: Logger.Level = summary.map { $0.allowed && $0.deciding.isEmpty } ?? false ? .debug : .info
         guard logger.logLevel <= level else { return }
         var metadata: Logger.Metadata = [
             "webhook": .string(endpoint.path),
@@ -325,6 +326,11 @@ final class WebhookEndpoints: Sendable {
             metadata["patch_ops"] = .stringConvertible(s.patchOperations)
             metadata["dry_run"] = .stringConvertible(s.dryRun)
             if !s.findings.isEmpty { metadata["rules"] = .string(s.findings.map(\.rawValue).joined(separator: ",")) }
+            let denied = s.deciding.filter(\.enforced), wouldDeny = s.deciding.filter { !$0.enforced }
+            if !denied.isEmpty { metadata["denied_by"] = .string(denied.map { "\($0.rule.rawValue) \($0.field)" }.joined(separator: ", ")) }
+            if !wouldDeny.isEmpty {
+                metadata["would_deny"] = .string(wouldDeny.map { "\($0.rule.rawValue) \($0.field)" }.joined(separator: ", "))
+            }
         }
         logger.log(level: level, summary == nil ? "request refused" : "admission", metadata: metadata)
     }
