@@ -24,7 +24,6 @@ let hasTests = FileManager.default.fileExists(atPath: packageDirectory + "/Tests
 
 let package = Package(
     name: "atlas-stream-webhook",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "atlas-stream-webhook", targets: ["atlas-stream-webhook"]),
         // The modules the fuzz targets (Tests/Fuzz) and the micro benchmarks (Benchmarks),

@@ -323,8 +323,34 @@ def check_self_signed(binary, docs, deployment, service, scratch, generated):
             print(server.stderr.read())
 
 
+# deploy/ uses kustomize v5 syntax (labels, patches); kubectl bundles kustomize v5 from 1.27 on.
+MINIMUM_KUSTOMIZE = (5, 0)
+
+
+def kustomize_version():
+    """The kustomize version kubectl bundles, as (major, minor), or None when kubectl
+    cannot say (a kubectl too old to report it, or none at all)."""
+    try:
+        out = subprocess.run(["kubectl", "version", "--client", "-o", "json"], capture_output=True, text=True)
+    except FileNotFoundError:
+        return None
+    try:
+        text = json.loads(out.stdout).get("kustomizeVersion", "")
+    except ValueError:
+        return None
+    match = re.match(r"v?(\d+)\.(\d+)", text)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
 def main():
     binary = sys.argv[1]
+    version = kustomize_version()
+    if version is None or version < MINIMUM_KUSTOMIZE:
+        found = "no kustomize version" if version is None else f"kustomize v{version[0]}.{version[1]}"
+        print(f"kubectl reports {found}: deploy/ needs kubectl 1.27 or later (kustomize v5); "
+              "Debian 12's kubernetes-client (kubectl 1.20) is too old")
+        print("deploy checks: 1 problems")
+        return 1
     scratch = tempfile.mkdtemp(prefix="asw-deploy-")
     try:
         base_docs = render(os.path.join(ROOT, "deploy", "base"))
