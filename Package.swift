@@ -48,6 +48,7 @@ let package = Package(
         .target(name: "SystemSupport", swiftSettings: crossModuleOptimization),
         .target(name: "JSON", swiftSettings: crossModuleOptimization),
         .target(name: "Units"),
+        .target(name: "Metrics", swiftSettings: crossModuleOptimization),
         .target(name: "TLS", dependencies: ["COpenSSL"], swiftSettings: crossModuleOptimization),
         .target(name: "HTTPCore", swiftSettings: crossModuleOptimization),
         .target(name: "HTTPServer", dependencies: ["HTTPCore", "TLS", "CLinux", "SystemSupport"], swiftSettings: crossModuleOptimization),
@@ -57,12 +58,12 @@ let package = Package(
         .target(name: "YAML", dependencies: ["CYAML", "JSON"]),
         .target(name: "Configuration", dependencies: ["YAML", "StreamRules", "JSON", "Units", "SystemSupport"]),
         .target(name: "KubernetesClient", dependencies: ["HTTPCore", "TLS", "JSON", "YAML", "SystemSupport"]),
-        .target(name: "ClusterCache", dependencies: ["KubernetesClient", "StreamRules", "JSON", "TLS", "SystemSupport",
+        .target(name: "ClusterCache", dependencies: ["KubernetesClient", "StreamRules", "JSON", "TLS", "SystemSupport", "Metrics",
                                                      .product(name: "Logging", package: "swift-log"),
                                                      .product(name: "HashTreeCollections", package: "swift-collections")]),
         .target(name: "Manifests", dependencies: ["YAML", "StreamRules", "JSON", "SystemSupport"]),
         .target(name: "WebhookServer", dependencies: [
-            "HTTPServer", "TLS", "Admission", "StreamRules", "JSON", "CLinux", "Units", "SystemSupport",
+            "HTTPServer", "TLS", "Admission", "StreamRules", "JSON", "CLinux", "Units", "SystemSupport", "Metrics",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "atlas-stream-webhook", dependencies: [
@@ -87,6 +88,7 @@ var testTargets: [Target] {
         ], path: "Tests/TestSupport"),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "UnitsTests", dependencies: ["Units"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "TestSupport"]),
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CLinux"]),
@@ -99,7 +101,7 @@ var testTargets: [Target] {
         .testTarget(name: "KubernetesClientTests", dependencies: ["KubernetesClient", "TLS", "JSON", "TestSupport"]),
         // The cache against a stand-in API server (Tests/Scripts/fake_apiserver.py).
         .testTarget(name: "ClusterCacheTests", dependencies: [
-            "ClusterCache", "KubernetesClient", "StreamRules", "TLS", "TestSupport", "JSON",
+            "ClusterCache", "KubernetesClient", "StreamRules", "TLS", "TestSupport", "JSON", "Metrics",
             .product(name: "HashTreeCollections", package: "swift-collections"),
             .product(name: "Logging", package: "swift-log"),
         ]),
