@@ -11,10 +11,8 @@ public struct AdmissionSummary: Sendable {
     public var allowed: Bool
     public var patchOperations: Int
     public var dryRun: Bool
-    /// The rule of every finding (errors, the refusal, warnings), for logs and metrics.
-    public var findings: [RuleID]
-    /// The findings that denied the request, or would have (enforcement `warn`).
-    public var deciding: [DecidingFinding]
+    /// Every finding (errors, the refusal, warnings), for logs and metrics.
+    public var findings: [RuleFinding]
 
     /// The object's own `metadata.name`, else `request.name`; made when read (for a log
     /// line, which most reviews do not write), as is `user`.
@@ -82,7 +80,7 @@ public struct AdmissionReviewer: Sendable {
                                        namespace: echoed(request.namespace), operation: echoed(request.operation),
                                        allowed: decision.allowed,
                                        patchOperations: decision.patch.count, dryRun: request.dryRun,
-                                       findings: decision.findings, deciding: decision.deciding,
+                                       findings: decision.findings,
                                        objectName: request.object?[.metadata]?[.name], requestName: request.name,
                                        userInfo: request.userInfo)
         let kind = StreamKind(group: request.group, kind: request.kind)

@@ -1,6 +1,7 @@
 import JSON
 import KubernetesClient
 import Logging
+import Metrics
 import StreamRules
 import Synchronization
 import SystemSupport
@@ -91,52 +92,66 @@ public final class ClusterCache: Sendable {
         reflectors.allSatisfy { $0.status.listed.load(ordering: .relaxed) }
     }
 
-    /// The cache's metrics in the Prometheus text format.
-    public func renderMetrics() -> String {
-        let now = monotonicMilliseconds()
-        var objects: [CachedResource: Int] = [:]
-        var ready: [CachedResource: Bool] = [:]
-        var progress: [CachedResource: Int] = [:]
-        var restarts: [CachedResource: (ended: Int, expired: Int, error: Int)] = [:]
-        for reflector in reflectors {
-            let status = reflector.status
-            objects[status.resource, default: 0] += status.objects.load(ordering: .relaxed)
-            let fresh = status.notReadyReason(now: now, staleAfterMilliseconds: staleAfterMilliseconds) == nil
-            ready[status.resource] = (ready[status.resource] ?? true) && fresh
-            // The oldest of the resource's parts: the one that decides whether it is stale.
-            let last = status.lastProgressWallClock.load(ordering: .relaxed)
-            progress[status.resource] = min(progress[status.resource] ?? last, last)
-            let sum = restarts[status.resource] ?? (0, 0, 0)
-            restarts[status.resource] = (sum.ended + status.restartsEnded.load(ordering: .relaxed),
-                                         sum.expired + status.restartsExpired.load(ordering: .relaxed),
-                                         sum.error + status.restartsError.load(ordering: .relaxed))
+    /// Declares the cache's metric families in `registry`; their values are read from the
+    /// reflectors at each render, summed over a resource's namespaces.
+    public func registerMetrics(in registry: MetricsRegistry) {
+        registry.collectedFamily("atlas_stream_webhook_cache_objects", help: "Objects held by the cluster cache.",
+                                 type: .gauge, labels: ["resource"]) {
+            self.resourceStates().map { MetricSample(labelValues: [$0.resource.rawValue], .integer($0.objects)) }
         }
-        var text = "# HELP atlas_stream_webhook_cache_objects Objects held by the cluster cache.\n"
-            + "# TYPE atlas_stream_webhook_cache_objects gauge\n"
-        for resource in CachedResource.allCases {
-            text += "atlas_stream_webhook_cache_objects{resource=\"\(resource.rawValue)\"} \(objects[resource] ?? 0)\n"
+        registry.collectedFamily("atlas_stream_webhook_cache_synced",
+                                 help: "Whether the resource is listed and fresh (1), so references to it are judged, or not (0).",
+                                 type: .gauge, labels: ["resource"]) {
+            self.resourceStates().map { MetricSample(labelValues: [$0.resource.rawValue], .integer($0.synced == true ? 1 : 0)) }
         }
-        text += "# HELP atlas_stream_webhook_cache_synced Whether the resource is listed and fresh (1), so references to it are judged, or not (0).\n"
-            + "# TYPE atlas_stream_webhook_cache_synced gauge\n"
-        for resource in CachedResource.allCases {
-            text += "atlas_stream_webhook_cache_synced{resource=\"\(resource.rawValue)\"} \(ready[resource] == true ? 1 : 0)\n"
-        }
-        text += "# HELP atlas_stream_webhook_cache_last_progress_timestamp_seconds When the resource last had an event, bookmark or LIST page (Unix time; 0 before the first).\n"
-            + "# TYPE atlas_stream_webhook_cache_last_progress_timestamp_seconds gauge\n"
-        for resource in CachedResource.allCases {
-            let milliseconds = progress[resource] ?? 0
-            text += "atlas_stream_webhook_cache_last_progress_timestamp_seconds{resource=\"\(resource.rawValue)\"} "
-                + "\(milliseconds / 1000).\(String(milliseconds % 1000 + 1000).dropFirst())\n"
-        }
-        text += "# HELP atlas_stream_webhook_watch_restarts_total Watches started again, by why the previous one ended.\n"
-            + "# TYPE atlas_stream_webhook_watch_restarts_total counter\n"
-        for resource in CachedResource.allCases {
-            let counts = restarts[resource] ?? (0, 0, 0)
-            for (reason, count) in [("ended", counts.ended), ("expired", counts.expired), ("error", counts.error)] {
-                text += "atlas_stream_webhook_watch_restarts_total{resource=\"\(resource.rawValue)\",reason=\"\(reason)\"} \(count)\n"
+        registry.collectedFamily("atlas_stream_webhook_cache_last_progress_timestamp_seconds",
+                                 help: "When the resource last had an event, bookmark or LIST page (Unix time; 0 before the first).",
+                                 type: .gauge, labels: ["resource"]) {
+            self.resourceStates().map {
+                MetricSample(labelValues: [$0.resource.rawValue], .real(Double($0.lastProgressMilliseconds ?? 0) / 1000))
             }
         }
-        return text
+        registry.collectedFamily("atlas_stream_webhook_watch_restarts_total",
+                                 help: "Watches started again, by why the previous one ended.",
+                                 type: .counter, labels: ["resource", "reason"]) {
+            self.resourceStates().flatMap { state in
+                [("ended", state.restartsEnded), ("expired", state.restartsExpired), ("error", state.restartsError)].map {
+                    MetricSample(labelValues: [state.resource.rawValue, $0.0], .integer($0.1))
+                }
+            }
+        }
+    }
+
+    /// What the metrics say of one resource, over all its reflectors.
+    private struct ResourceState {
+        let resource: CachedResource
+        var objects = 0
+        /// Whether every part is listed and fresh; nil without a part.
+        var synced: Bool?
+        /// The oldest of the parts' last progress (wall clock): the one that decides staleness.
+        var lastProgressMilliseconds: Int?
+        var restartsEnded = 0
+        var restartsExpired = 0
+        var restartsError = 0
+    }
+
+    /// Every resource's state, in `CachedResource` order.
+    private func resourceStates() -> [ResourceState] {
+        let now = monotonicMilliseconds()
+        var states = CachedResource.allCases.map { ResourceState(resource: $0) }
+        for reflector in reflectors {
+            let status = reflector.status
+            guard let index = states.firstIndex(where: { $0.resource == status.resource }) else { continue }
+            states[index].objects += status.objects.load(ordering: .relaxed)
+            let fresh = status.notReadyReason(now: now, staleAfterMilliseconds: staleAfterMilliseconds) == nil
+            states[index].synced = (states[index].synced ?? true) && fresh
+            let last = status.lastProgressWallClock.load(ordering: .relaxed)
+            states[index].lastProgressMilliseconds = min(states[index].lastProgressMilliseconds ?? last, last)
+            states[index].restartsEnded += status.restartsEnded.load(ordering: .relaxed)
+            states[index].restartsExpired += status.restartsExpired.load(ordering: .relaxed)
+            states[index].restartsError += status.restartsError.load(ordering: .relaxed)
+        }
+        return states
     }
 }
 

@@ -150,7 +150,7 @@ final class Reflector<Record: Sendable>: Sendable {
             do {
                 if resourceVersion == nil {
                     let started = monotonicMilliseconds()
-                    let listed = try list(pageSize: pageSize)
+                    guard let listed = try list(pageSize: pageSize) else { break }
                     resourceVersion = listed.resourceVersion
                     count = listed.count
                     status.objects.store(count, ordering: .relaxed)
@@ -191,14 +191,15 @@ final class Reflector<Record: Sendable>: Sendable {
     }
 
     /// Every page of a LIST into a fresh store, published whole once complete (the
-    /// snapshot keeps the previous state until then). Linear in the objects listed.
-    private func list(pageSize: Int) throws(KubernetesAPIError) -> (resourceVersion: String, count: Int) {
+    /// snapshot keeps the previous state until then). Linear in the objects listed. Nil
+    /// when the reflector is stopping.
+    private func list(pageSize: Int) throws(KubernetesAPIError) -> (resourceVersion: String, count: Int)? {
         var store: NamespacedRecords<Record> = [:]
         var count = 0
         var token: String?
         var resourceVersion = ""
         repeat {
-            if isStopping { throw .transport("stopping") }
+            if isStopping { return nil }
             let end = try client.listPage(resource.type, namespace: namespace, continueToken: token, limit: pageSize,
                                           limits: timing.limits, onConnection: remember) { item throws(KubernetesAPIError) in
                 guard let identity = ObjectIdentity(item) else { return }

@@ -1,4 +1,5 @@
 import Glibc
+import HTTPCore
 
 /// What the parser wants the connection to do next.
 public enum HTTPParserAction: Sendable, Equatable {
@@ -30,10 +31,7 @@ public struct HTTPRequestParser: Sendable {
         /// Looking for the end of the head; `scanned` bytes after `start` hold no terminator.
         case head(scanned: Int)
         case fixedBody(length: Int)
-        case chunkSize
-        case chunkData(remaining: Int)
-        case chunkDataEnd
-        case trailers(bytes: Int)
+        case chunkedBody(ChunkedBodyDecoder)
         case failed(HTTPParseError)
     }
 
@@ -51,7 +49,7 @@ public struct HTTPRequestParser: Sendable {
     /// state says so without copying the request.
     public var isReadingBody: Bool {
         switch state {
-        case .fixedBody, .chunkSize, .chunkData, .chunkDataEnd, .trailers: return true
+        case .fixedBody, .chunkedBody: return true
         case .head, .failed: return false
         }
     }
@@ -61,7 +59,7 @@ public struct HTTPRequestParser: Sendable {
     public var bodyBytesToReserve: Int? {
         switch state {
         case .fixedBody(let length): return length
-        case .chunkSize, .chunkData, .chunkDataEnd, .trailers: return limits.maxBodyBytes
+        case .chunkedBody: return limits.maxBodyBytes
         case .head, .failed: return nil
         }
     }
@@ -95,8 +93,7 @@ public struct HTTPRequestParser: Sendable {
             buffer.removeSubrange(0..<start)
             start = 0
         }
-        // As typed bytes: the append is then one memcpy (a raw buffer was copied in part
-        // byte by byte).
+        // As typed bytes, so the append is one memcpy.
         buffer.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self))
     }
 
@@ -158,54 +155,32 @@ public struct HTTPRequestParser: Sendable {
                     return finishRequest()
                 }
                 return continueOrWait()
-            case .chunkSize:
-                let lineEnd = findCRLF(from: start)
-                switch chunkSizeLine(start..<(lineEnd ?? buffer.count), complete: lineEnd != nil) {
-                case .incomplete:
+            case .chunkedBody(var decoder):
+                let from = start
+                let (event, consumed) = buffer.withUnsafeBufferPointer { decoder.decode(UnsafeBufferPointer(rebasing: $0[from...])) }
+                state = .chunkedBody(decoder)
+                start += consumed
+                switch event {
+                case .data(let range):
+                    pending?.body.append(contentsOf: buffer[from + range.lowerBound..<from + range.upperBound])
+                case .needMoreBytes:
                     return continueOrWait()
-                case .malformed:
-                    return fail(.badRequest("malformed chunk size"))
-                case .tooLong:
-                    return fail(.badRequest("chunk size line too long"))
-                case .size(let size):
-                    start = (lineEnd ?? buffer.count) + 2
-                    let received = pending?.body.count ?? 0
-                    if size > limits.maxBodyBytes - received { return fail(.bodyTooLarge) }
-                    state = size == 0 ? .trailers(bytes: 0) : .chunkData(remaining: size)
+                case .end:
+                    return finishRequest()
+                case .failed(let error):
+                    return fail(Self.parseError(error))
                 }
-            case .chunkData(let remaining):
-                let available = min(remaining, buffer.count - start)
-                if available > 0 {
-                    pending?.body.append(contentsOf: buffer[start..<start + available])
-                    start += available
-                }
-                if available == remaining {
-                    state = .chunkDataEnd
-                } else {
-                    state = .chunkData(remaining: remaining - available)
-                    return continueOrWait()
-                }
-            case .chunkDataEnd:
-                guard buffer.count - start >= 2 else { return continueOrWait() }
-                guard buffer[start] == 0x0D && buffer[start + 1] == 0x0A else {
-                    return fail(.badRequest("chunk data not followed by CRLF"))
-                }
-                start += 2
-                state = .chunkSize
-            case .trailers(let bytes):
-                guard let lineEnd = findCRLF(from: start) else {
-                    if bytes + buffer.count - start > limits.maxHeaderBytes { return fail(.headersTooLarge) }
-                    return continueOrWait()
-                }
-                let line = start..<lineEnd
-                start = lineEnd + 2
-                if line.isEmpty { return finishRequest() }
-                if bytes + line.count + 2 > limits.maxHeaderBytes { return fail(.headersTooLarge) }
-                if buffer.withUnsafeBufferPointer({ parseField(line, in: $0) }) == nil {
-                    return fail(.badRequest("malformed trailer field"))
-                }
-                state = .trailers(bytes: bytes + line.count + 2)
             }
+        }
+    }
+
+    /// A chunked body's failure as the status it is answered with.
+    private static func parseError(_ error: ChunkedBodyError) -> HTTPParseError {
+        switch error {
+        case .bodyTooLarge: return .bodyTooLarge
+        case .trailersTooLarge: return .headersTooLarge
+        case .malformedChunkSize, .chunkSizeLineTooLong, .dataNotFollowedByCRLF, .malformedTrailerField:
+            return .badRequest(error.description)
         }
     }
 
@@ -274,7 +249,8 @@ public struct HTTPRequestParser: Sendable {
                     buffer.reserveCapacity(n)
                 }
             case .chunked:
-                state = .chunkSize
+                state = .chunkedBody(ChunkedBodyDecoder(limits: ChunkedBodyDecoder.Limits(
+                    maxBodyBytes: limits.maxBodyBytes, maxTrailerBytes: limits.maxHeaderBytes)))
             }
             return .success(())
         }
@@ -378,7 +354,7 @@ public struct HTTPRequestParser: Sendable {
         let method = line.lowerBound..<sp1
         let target = sp1 + 1..<sp2
         let version = sp2 + 1..<line.upperBound
-        guard !method.isEmpty, method.allSatisfy({ isTokenByte(p[$0]) }) else { return nil }
+        guard !method.isEmpty, method.allSatisfy({ HTTPSyntax.isTokenByte(p[$0]) }) else { return nil }
         guard !target.isEmpty, p[target.lowerBound] == UInt8(ascii: "/"),
               target.allSatisfy({ p[$0] > 0x20 && p[$0] < 0x7F }) else { return nil }
         guard version.count == 8, Self.equals(version.lowerBound..<version.lowerBound + 7, "HTTP/1.", in: p) else {
@@ -408,15 +384,12 @@ public struct HTTPRequestParser: Sendable {
     private func parseField(_ line: Range<Int>, in p: UnsafeBufferPointer<UInt8>) -> (name: Range<Int>, value: Range<Int>)? {
         guard let colon = index(of: UInt8(ascii: ":"), in: line, of: p), colon > line.lowerBound else { return nil }
         let name = line.lowerBound..<colon
-        for i in name where !isTokenByte(p[i]) { return nil }
+        for i in name where !HTTPSyntax.isTokenByte(p[i]) { return nil }
         var valueStart = colon + 1
         var valueEnd = line.upperBound
         while valueStart < valueEnd && (p[valueStart] == 0x20 || p[valueStart] == 0x09) { valueStart += 1 }
         while valueEnd > valueStart && (p[valueEnd - 1] == 0x20 || p[valueEnd - 1] == 0x09) { valueEnd -= 1 }
-        for i in valueStart..<valueEnd {
-            let b = p[i]
-            if (b < 0x20 && b != 0x09) || b == 0x7F { return nil }
-        }
+        for i in valueStart..<valueEnd where !HTTPSyntax.isFieldValueByte(p[i]) { return nil }
         return (name, valueStart..<valueEnd)
     }
 
@@ -452,46 +425,6 @@ public struct HTTPRequestParser: Sendable {
         return true
     }
 
-    private enum ChunkSizeLine {
-        case incomplete, malformed, tooLong
-        case size(Int)
-    }
-
-    private static let maxChunkSizeLine = 1024
-
-    /// Judges a chunk-size line (`hex [ws] [; extension]`) byte by byte, so a line seen
-    /// in pieces gets the verdict it gets whole: the first bad byte, else the length.
-    private func chunkSizeLine(_ line: Range<Int>, complete: Bool) -> ChunkSizeLine {
-        var size = 0
-        var digits = 0
-        var phase = 0  // 0: digits, 1: whitespace after them, 2: extension
-        for i in line {
-            if i - line.lowerBound >= Self.maxChunkSizeLine { return .tooLong }
-            let b = buffer[i]
-            if !complete && b == 0x0D && i == line.upperBound - 1 { break }  // perhaps the CR of CRLF
-            switch phase {
-            case 0:
-                if let d = hexDigitValue(b) {
-                    guard digits < 15 else { return .malformed }
-                    size = size << 4 | Int(d)
-                    digits += 1
-                    continue
-                }
-                guard digits > 0 else { return .malformed }
-                phase = 1
-                fallthrough
-            case 1:
-                if b == 0x20 || b == 0x09 { continue }
-                guard b == UInt8(ascii: ";") else { return .malformed }
-                phase = 2
-            default:
-                if b < 0x20 && b != 0x09 { return .malformed }
-            }
-        }
-        guard complete else { return .incomplete }
-        return digits > 0 ? .size(size) : .malformed
-    }
-
     // MARK: - Byte helpers
 
     private func string(_ range: Range<Int>, in p: UnsafeBufferPointer<UInt8>) -> String {
@@ -506,12 +439,8 @@ public struct HTTPRequestParser: Sendable {
     }
 
     /// Index of the CR of the next CRLF at or after `from` (before `limit`).
-    private func findCRLF(from: Int, limit: Int? = nil) -> Int? {
-        buffer.withUnsafeBufferPointer { findCRLF(from: from, limit: limit, in: $0) }
-    }
-
-    private func findCRLF(from: Int, limit: Int? = nil, in p: UnsafeBufferPointer<UInt8>) -> Int? {
-        let end = min(limit ?? p.count, p.count)
+    private func findCRLF(from: Int, limit: Int, in p: UnsafeBufferPointer<UInt8>) -> Int? {
+        let end = min(limit, p.count)
         var i = from
         while i + 1 < end {
             guard let cr = index(of: 0x0D, in: i..<end - 1, of: p) else { return nil }
@@ -552,31 +481,6 @@ public struct HTTPRequestParser: Sendable {
             }
             return nil
         }
-    }
-}
-
-@inline(__always)
-private func hexDigitValue(_ b: UInt8) -> UInt8? {
-    switch b {
-    case 0x30...0x39: return b - 0x30
-    case 0x41...0x46: return b - 0x41 + 10
-    case 0x61...0x66: return b - 0x61 + 10
-    default: return nil
-    }
-}
-
-/// RFC 9110 tchar.
-@inline(__always)
-private func isTokenByte(_ b: UInt8) -> Bool {
-    switch b {
-    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-        return true
-    case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
-         UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
-         UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-        return true
-    default:
-        return false
     }
 }
 

@@ -1,18 +1,22 @@
+import HTTPCore
+
 /// Why a response from the API server could not be read.
 public enum HTTPResponseError: Error, Sendable, Equatable, CustomStringConvertible {
     case malformedStatusLine
     case malformedHeader
     case headerTooLarge
-    case malformedChunk
-    case bodyTooLarge(limit: Int)
+    /// The chunked body's framing is broken.
+    case chunked(ChunkedBodyError)
+    /// The connection closed before the response was complete.
+    case endedEarly
 
     public var description: String {
         switch self {
         case .malformedStatusLine: return "malformed HTTP status line"
         case .malformedHeader: return "malformed HTTP header"
         case .headerTooLarge: return "HTTP header section too large"
-        case .malformedChunk: return "malformed chunked encoding"
-        case .bodyTooLarge(let limit): return "response body larger than \(limit) bytes"
+        case .chunked(let error): return error.description
+        case .endedEarly: return "the connection closed before the response ended"
         }
     }
 }
@@ -49,10 +53,7 @@ public struct HTTPResponseDecoder: Sendable {
     private enum State: Sendable {
         case head
         case fixed(remaining: Int)
-        case chunkSize
-        case chunkData(remaining: Int)
-        case chunkDataEnd
-        case trailer
+        case chunked(ChunkedBodyDecoder)
         case untilClose
         case done
     }
@@ -62,11 +63,6 @@ public struct HTTPResponseDecoder: Sendable {
     private var pending: [UInt8] = []
 
     public init() {}
-
-    public var isDone: Bool {
-        if case .done = state { return true }
-        return false
-    }
 
     /// Decodes what `bytes` complete; the rest waits for the next call.
     public mutating func feed(_ bytes: some Collection<UInt8>) throws(HTTPResponseError) -> [Event] {
@@ -87,7 +83,7 @@ public struct HTTPResponseDecoder: Sendable {
                 if head.status == 204 || head.status == 304 || (100..<200).contains(head.status) {
                     state = .done
                 } else if head.chunked {
-                    state = .chunkSize
+                    state = .chunked(ChunkedBodyDecoder(limits: ChunkedBodyDecoder.Limits(maxTrailerBytes: Self.maxHeaderBytes)))
                 } else if let length = head.contentLength {
                     state = length == 0 ? .done : .fixed(remaining: length)
                 } else {
@@ -101,36 +97,22 @@ public struct HTTPResponseDecoder: Sendable {
                 start += take
                 state = take == remaining ? .done : .fixed(remaining: remaining - take)
                 if case .done = state { events.append(.end); break loop }
-            case .chunkSize:
-                guard let end = Self.find(Self.crlf, in: pending, from: start) else {
-                    if pending.count - start > 1024 { throw .malformedChunk }
+            case .chunked(var decoder):
+                let from = start
+                let (event, consumed) = pending.withUnsafeBufferPointer { decoder.decode(UnsafeBufferPointer(rebasing: $0[from...])) }
+                state = .chunked(decoder)
+                start += consumed
+                switch event {
+                case .data(let range):
+                    events.append(.body(Array(pending[from + range.lowerBound..<from + range.upperBound])))
+                case .needMoreBytes:
                     break loop
-                }
-                let size = try Self.chunkSize(pending[start..<end])
-                start = end + 2
-                state = size == 0 ? .trailer : .chunkData(remaining: size)
-            case .chunkData(let remaining):
-                guard start < pending.count else { break loop }
-                let take = min(remaining, pending.count - start)
-                events.append(.body(Array(pending[start..<start + take])))
-                start += take
-                state = take == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - take)
-            case .chunkDataEnd:
-                guard pending.count - start >= 2 else { break loop }
-                guard pending[start] == 0x0D, pending[start + 1] == 0x0A else { throw .malformedChunk }
-                start += 2
-                state = .chunkSize
-            case .trailer:
-                guard let end = Self.find(Self.crlf, in: pending, from: start) else {
-                    if pending.count - start > Self.maxHeaderBytes { throw .headerTooLarge }
-                    break loop
-                }
-                let isEmptyLine = end == start
-                start = end + 2
-                if isEmptyLine {  // the empty line that ends the trailer section
+                case .end:
                     state = .done
                     events.append(.end)
                     break loop
+                case .failed(let error):
+                    throw .chunked(error)
                 }
             case .untilClose:
                 guard start < pending.count else { break loop }
@@ -154,14 +136,11 @@ public struct HTTPResponseDecoder: Sendable {
             return [.end]
         case .done:
             return []
-        case .head:
-            throw .malformedStatusLine
-        default:
-            throw .malformedChunk
+        case .head, .fixed, .chunked:
+            throw .endedEarly
         }
     }
 
-    private static let crlf: [UInt8] = [0x0D, 0x0A]
     private static let crlfcrlf: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A]
 
     private static func find(_ needle: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
@@ -177,28 +156,6 @@ public struct HTTPResponseDecoder: Sendable {
             i += 1
         }
         return nil
-    }
-
-    private static func chunkSize(_ line: ArraySlice<UInt8>) throws(HTTPResponseError) -> Int {
-        var size = 0
-        var digits = 0
-        for byte in line {
-            let value: Int
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = Int(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = Int(byte - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): value = Int(byte - UInt8(ascii: "A") + 10)
-            case UInt8(ascii: ";"), UInt8(ascii: " "), UInt8(ascii: "\t"):
-                guard digits > 0 else { throw .malformedChunk }
-                return size  // chunk extensions are ignored
-            default: throw .malformedChunk
-            }
-            digits += 1
-            guard digits <= 15 else { throw .malformedChunk }
-            size = size * 16 + value
-        }
-        guard digits > 0 else { throw .malformedChunk }
-        return size
     }
 
     private static func parseHead(_ bytes: ArraySlice<UInt8>) throws(HTTPResponseError) -> HTTPResponseHead {

@@ -2,49 +2,6 @@ import JSON
 import SystemSupport
 import TLS
 
-/// Why a call to the API server failed.
-public enum KubernetesAPIError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// Connect, TLS, I/O or HTTP framing: worth a retry.
-    case transport(String)
-    /// A non-2xx answer: its HTTP code, the Status's reason and message when it sent one,
-    /// and how long the server asked the client to wait (`Retry-After`, on 429 and 503).
-    case status(code: Int, reason: String, message: String, retryAfterSeconds: Int?)
-    /// A 2xx answer that is not what the call expects.
-    case malformed(String)
-    /// An answer, a watch event or a kept object over its cap.
-    case tooLarge(String)
-    /// The credentials could not be read.
-    case credentials(String)
-
-    /// 410 Gone: the resourceVersion is too old; list again.
-    public var isGone: Bool {
-        if case .status(410, _, _, _) = self { return true }
-        return false
-    }
-
-    public var statusCode: Int? {
-        if case .status(let code, _, _, _) = self { return code }
-        return nil
-    }
-
-    /// The server's `Retry-After`, in seconds.
-    public var retryAfterSeconds: Int? {
-        if case .status(_, _, _, let seconds) = self { return seconds }
-        return nil
-    }
-
-    public var description: String {
-        switch self {
-        case .transport(let why): return why
-        case .status(let code, let reason, let message, _):
-            return message.isEmpty ? "HTTP \(code)\(reason.isEmpty ? "" : " " + reason)" : "HTTP \(code) \(reason): \(message)"
-        case .malformed(let why): return "unexpected answer: \(why)"
-        case .tooLarge(let why): return why
-        case .credentials(let why): return why
-        }
-    }
-}
-
 /// How long a request may wait for the server.
 enum RequestTiming {
     /// The whole answer within this (a LIST page: a server that trickles is cut off).
@@ -82,7 +39,7 @@ public final class KubernetesAPIClient: Sendable {
         do {
             token = try access.token.current()
         } catch {
-            throw .credentials(error.description)
+            throw .credentials(error)
         }
         let started = monotonicMilliseconds()
         let connection: TLSClientConnection
@@ -90,15 +47,19 @@ public final class KubernetesAPIClient: Sendable {
             connection = try TLSClientConnection(context: contexts.current(), host: access.host, port: access.port,
                                                  verifyName: access.serverName, timeoutSeconds: Self.connectTimeoutSeconds)
         } catch {
-            throw .transport(error.description)
+            throw .transport(.connect(error))
         }
         let deadline: Int?
+        // What a read that waited too long means.
+        let timedOut: TransportFailure
         switch timing {
         case .deadline(let milliseconds):
             deadline = started + milliseconds
+            timedOut = .deadlineExceeded(milliseconds: milliseconds)
             connection.setTimeout(seconds: (milliseconds + 999) / 1000)
         case .idle(let seconds):
             deadline = nil
+            timedOut = .idleTimeout(seconds: seconds)
             connection.setTimeout(seconds: seconds)
         }
         onConnection(connection)
@@ -110,63 +71,59 @@ public final class KubernetesAPIClient: Sendable {
         do {
             try connection.write(Array(request.utf8))
         } catch {
-            throw .transport("request: \(error.description)")
+            throw .transport(.write(error))
         }
 
         var decoder = HTTPResponseDecoder()
-        var head: HTTPResponseHead?
-        var errorBody: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        // The head of a non-2xx answer, whose body is kept (capped) for its Status.
+        var refusal: HTTPResponseHead?
+        var refusalBody: [UInt8] = []
+        // Hands the events on; true at the end of the answer.
         func handle(_ events: [HTTPResponseDecoder.Event]) throws(KubernetesAPIError) -> Bool {
             for event in events {
                 switch event {
-                case .head(let h): head = h
+                case .head(let head):
+                    if !(200..<300).contains(head.status) { refusal = head }
                 case .body(let bytes):
-                    if let h = head, (200..<300).contains(h.status) {
+                    if refusal == nil {
                         try onBody(bytes)
-                    } else if errorBody.count < Self.maxErrorBodyBytes {
-                        errorBody.append(contentsOf: bytes.prefix(Self.maxErrorBodyBytes - errorBody.count))
+                    } else if refusalBody.count < Self.maxErrorBodyBytes {
+                        refusalBody.append(contentsOf: bytes.prefix(Self.maxErrorBodyBytes - refusalBody.count))
                     }
-                case .end: return true
+                case .end:
+                    return true
                 }
             }
             return false
         }
-        var done = false
-        while !done {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
+        defer { buffer.deallocate() }
+        while true {
             if let deadline {
                 let left = deadline - monotonicMilliseconds()
-                guard left > 0 else { throw .transport("the answer did not arrive within its deadline") }
+                guard left > 0 else { throw .transport(timedOut) }
                 connection.setTimeout(seconds: (left + 999) / 1000)
             }
             let count: Int
             do {
-                count = try buffer.withUnsafeMutableBytes { raw in try connection.read(into: raw) }
+                count = try connection.read(into: buffer)
+            } catch .timedOut {
+                throw .transport(timedOut)
             } catch {
-                if let error = error as? TLSClientError, error == .timedOut {
-                    throw .transport(deadline == nil ? "no byte from the server within the idle timeout"
-                                                     : "the answer did not arrive within its deadline")
-                }
-                throw .transport("reading the answer: \(error)")
+                throw .transport(.read(error))
             }
+            let events: [HTTPResponseDecoder.Event]
             do {
-                if count == 0 {
-                    done = try handle(decoder.finish())
-                    if !done { throw KubernetesAPIError.transport("connection closed before the answer ended") }
-                } else {
-                    done = try handle(decoder.feed(buffer[0..<count]))
-                }
-            } catch let error as HTTPResponseError {
-                throw .transport(error.description)
-            } catch let error as KubernetesAPIError {
-                throw error
+                // A read of 0: the connection closed, which ends a body that runs to the close.
+                events = count == 0 ? try decoder.finish() : try decoder.feed(buffer[0..<count])
             } catch {
-                throw .transport("\(error)")
+                throw .transport(.response(error))
             }
+            let ended = try handle(events)
+            if ended || count == 0 { break }
         }
-        guard let head else { throw .transport("no answer") }
-        guard (200..<300).contains(head.status) else {
-            throw Self.statusError(head: head, body: errorBody)
+        if let refusal {
+            throw Self.statusError(head: refusal, body: refusalBody)
         }
     }
 

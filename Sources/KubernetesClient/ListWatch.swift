@@ -143,8 +143,9 @@ extension KubernetesAPIClient {
                          onItem: (JSONValue) throws(KubernetesAPIError) -> Void) throws(KubernetesAPIError) -> ListPageEnd {
         let path = resource.path(namespace: namespace) + "?" + resource.listQuery(limit: limit, continueToken: continueToken)
         let maxBytes = limits.pageBytesPerItem.multipliedReportingOverflow(by: max(1, limit))
+        let call = APICall.list(resource: resource.plural)
         var reader = FilteredBody(keep: resource.listKeep, maxKeptBytes: limits.maxKeptBytes,
-                                  maxBytes: maxBytes.overflow ? Int.max : maxBytes.partialValue, what: "list of \(resource.plural)")
+                                  maxBytes: maxBytes.overflow ? Int.max : maxBytes.partialValue, call: call)
         var count = 0
         var envelope: JSONValue?
         func take(_ output: FilteredBody.Output) throws(KubernetesAPIError) {
@@ -161,15 +162,15 @@ extension KubernetesAPIClient {
             try reader.feed(chunk, take)
         }
         try reader.finish(take)
-        guard let root = envelope, root.isObject else { throw .malformed("list of \(resource.plural) is not a JSON object") }
+        guard let root = envelope, root.isObject else { throw .malformed(call, .listNotAnObject) }
         let metadata = root["metadata"]
         guard let resourceVersion = metadata?["resourceVersion"], resourceVersion.kind == .string,
               let version = resourceVersion.string, !version.isEmpty else {
-            throw .malformed("list of \(resource.plural) has no string metadata.resourceVersion")
+            throw .malformed(call, .listWithoutResourceVersion)
         }
         let token = metadata?["continue"]
         guard token == nil || token?.kind == .string || token?.isNull == true else {
-            throw .malformed("list of \(resource.plural) has a metadata.continue that is not a string")
+            throw .malformed(call, .continueTokenNotAString)
         }
         return ListPageEnd(resourceVersion: version, continueToken: token?.string ?? "", count: count)
     }
@@ -183,11 +184,18 @@ extension KubernetesAPIClient {
                       onEvent: (WatchEvent) throws(KubernetesAPIError) -> Void) throws(KubernetesAPIError) {
         let path = resource.path(namespace: namespace) + "?" + resource.watchQuery(resourceVersion: resourceVersion,
                                                                                      timeoutSeconds: timeoutSeconds)
+        let call = APICall.watch(resource: resource.plural)
         var reader = FilteredBody(keep: resource.eventKeep, maxKeptBytes: limits.maxKeptBytes, maxBytes: nil,
-                                  what: "watch of \(resource.plural)", maxDocumentBytes: limits.maxEventBytes)
+                                  call: call, maxDocumentBytes: limits.maxEventBytes)
         func take(_ output: FilteredBody.Output) throws(KubernetesAPIError) {
-            guard case .document(let event) = output else { return }
-            try onEvent(WatchEvent.decode(event))
+            guard case .document(let document) = output else { return }
+            let event: WatchEvent
+            do {
+                event = try WatchEvent.decode(document)
+            } catch {
+                throw .malformed(call, error)
+            }
+            try onEvent(event)
         }
         try perform(path, accept: resource.watchAccept, timing: .idle(seconds: limits.watchIdleSeconds),
                     onConnection: onConnection) { chunk throws(KubernetesAPIError) in
@@ -208,28 +216,28 @@ struct FilteredBody {
     private var filter: JSONStreamFilter
     private let maxBytes: Int?
     private let maxDocumentBytes: Int?
-    private let what: String
+    private let call: APICall
     private var received = 0
     /// Bytes of the current top-level document (a watch event) so far.
     private var documentBytes = 0
 
-    init(keep: JSONKeep, maxKeptBytes: Int, maxBytes: Int?, what: String, maxDocumentBytes: Int? = nil) {
+    init(keep: JSONKeep, maxKeptBytes: Int, maxBytes: Int?, call: APICall, maxDocumentBytes: Int? = nil) {
         filter = JSONStreamFilter(keep: keep, maxOutputBytes: maxKeptBytes)
         self.maxBytes = maxBytes
         self.maxDocumentBytes = maxDocumentBytes
-        self.what = what
+        self.call = call
     }
 
     mutating func feed(_ chunk: [UInt8], _ body: (Output) throws(KubernetesAPIError) -> Void) throws(KubernetesAPIError) {
         received += chunk.count
         if let maxBytes, received > maxBytes {
-            throw .tooLarge("\(what) is larger than \(maxBytes) bytes")
+            throw .tooLarge(call, .answer(limit: maxBytes))
         }
         var outputs: [JSONFilterOutput] = []
         do {
             try filter.feed(chunk) { outputs.append($0) }
         } catch {
-            throw Self.failure(error, what)
+            throw failure(error)
         }
         if let maxDocumentBytes {
             // Bytes since the last document ended, whitespace between documents included: a
@@ -237,7 +245,7 @@ struct FilteredBody {
             let ended = outputs.contains { if case .document = $0 { return true } else { return false } }
             documentBytes = ended ? 0 : documentBytes + chunk.count
             if documentBytes > maxDocumentBytes {
-                throw .tooLarge("an event of the \(what) is larger than \(maxDocumentBytes) bytes")
+                throw .tooLarge(call, .event(limit: maxDocumentBytes))
             }
         }
         try hand(outputs, to: body)
@@ -249,7 +257,7 @@ struct FilteredBody {
         do {
             try filter.finish { outputs.append($0) }
         } catch {
-            throw Self.failure(error, what)
+            throw failure(error)
         }
         try hand(outputs, to: body)
     }
@@ -267,33 +275,33 @@ struct FilteredBody {
         do {
             return try JSONReader.parse(bytes).root
         } catch {
-            throw .malformed("\(what) is not JSON: \(error)")
+            throw .malformed(call, .invalidJSON(error))
         }
     }
 
-    private static func failure(_ error: JSONStreamFilterError, _ what: String) -> KubernetesAPIError {
-        if case .outputTooLarge = error { return .tooLarge("\(what): \(error)") }
-        return .malformed("\(what) is not JSON: \(error)")
+    private func failure(_ error: JSONStreamFilterError) -> KubernetesAPIError {
+        if case .outputTooLarge(let limit, let offset) = error { return .tooLarge(call, .keptPart(limit: limit, offset: offset)) }
+        return .malformed(call, .invalidJSONStream(error))
     }
 }
 
 extension WatchEvent {
     /// One line of a watch stream, parsed whole (tests and the fuzz target; the client
     /// decodes the filtered event).
-    public static func decode(_ line: [UInt8]) throws(KubernetesAPIError) -> WatchEvent {
+    public static func decode(_ line: [UInt8]) throws(MalformedAnswer) -> WatchEvent {
+        let root: JSONValue
         do {
-            return try decode(JSONReader.parse(line).root)
-        } catch let error as KubernetesAPIError {
-            throw error
+            root = try JSONReader.parse(line).root
         } catch {
-            throw .malformed("watch event is not JSON: \(error)")
+            throw .invalidJSON(error)
         }
+        return try decode(root)
     }
 
     /// One event: `{"type": ..., "object": ...}`.
-    public static func decode(_ root: JSONValue) throws(KubernetesAPIError) -> WatchEvent {
+    public static func decode(_ root: JSONValue) throws(MalformedAnswer) -> WatchEvent {
         guard root.isObject, let type = root["type"]?.string, let object = root["object"], object.isObject else {
-            throw .malformed("watch event without type and object")
+            throw .eventWithoutTypeAndObject
         }
         switch type {
         case "ADDED": return .added(object)
@@ -301,13 +309,13 @@ extension WatchEvent {
         case "DELETED": return .deleted(object)
         case "BOOKMARK":
             guard let version = object["metadata"]?["resourceVersion"], version.kind == .string, let text = version.string else {
-                throw .malformed("bookmark without a string metadata.resourceVersion")
+                throw .bookmarkWithoutResourceVersion
             }
             return .bookmark(resourceVersion: text)
         case "ERROR":
             return .error(.status(code: object["code"]?.int ?? 500, reason: object["reason"]?.string ?? "",
                                   message: object["message"]?.string ?? "", retryAfterSeconds: nil))
-        default: throw .malformed("watch event of unknown type \(type)")
+        default: throw .unknownEventType(type)
         }
     }
 }

@@ -26,19 +26,15 @@ public struct Decision: Sendable {
 
     public var allowed: Bool { errors.isEmpty && refusal == nil }
 
-    /// The rule of every finding kept, in the order of the answer: errors, the refusal,
-    /// warnings.
-    public var findings: [RuleID] {
-        errors.map(\.rule) + (refusal.map { [$0.rule] } ?? []) + warnings.map(\.rule)
-    }
-
-    /// What refused the request, or with enforcement `warn` would have: each error's and
-    /// the refusal's rule and field, then the would-be denials'. For log lines.
-    public var deciding: [DecidingFinding] {
-        var out = errors.map { DecidingFinding(rule: $0.rule, field: $0.field.description, enforced: true) }
-        if let refusal { out.append(DecidingFinding(rule: refusal.rule, field: refusal.rule.rule.field, enforced: true)) }
-        for warning in warnings where warning.wouldDeny {
-            out.append(DecidingFinding(rule: warning.rule, field: warning.field?.description ?? warning.rule.rule.field, enforced: false))
+    /// Every finding kept, in the order of the answer (errors, the refusal, warnings):
+    /// its rule, what it cost, and for a denial or would-be denial the field it names.
+    public var findings: [RuleFinding] {
+        var out = errors.map { RuleFinding(rule: $0.rule, outcome: .denied, field: $0.field.description) }
+        if let refusal { out.append(RuleFinding(rule: refusal.rule, outcome: .denied, field: refusal.rule.rule.field)) }
+        for warning in warnings {
+            out.append(warning.wouldDeny
+                       ? RuleFinding(rule: warning.rule, outcome: .wouldDeny, field: warning.field?.description ?? warning.rule.rule.field)
+                       : RuleFinding(rule: warning.rule, outcome: .warned, field: ""))
         }
         return out
     }
@@ -46,12 +42,25 @@ public struct Decision: Sendable {
     public static let allow = Decision()
 }
 
-/// A finding that decided a review: its rule, the field it names, and whether it was
-/// enforced (denied) or only would have denied (enforcement `warn`).
-public struct DecidingFinding: Sendable, Equatable {
+/// One finding of a decision: its rule, what it cost, and the field it names (for a
+/// denial or a would-be denial; empty for a warning, whose text names its field).
+public struct RuleFinding: Sendable, Equatable {
+    public enum Outcome: String, Sendable, CaseIterable {
+        case denied = "deny"
+        case warned = "warn"
+        /// A denial that enforcement `warn` turned into a warning.
+        case wouldDeny = "would_deny"
+    }
+
     public var rule: RuleID
+    public var outcome: Outcome
     public var field: String
-    public var enforced: Bool
+
+    public init(rule: RuleID, outcome: Outcome, field: String) {
+        self.rule = rule
+        self.outcome = outcome
+        self.field = field
+    }
 }
 
 /// A warning an admitted request carries, and the rule that gave it.

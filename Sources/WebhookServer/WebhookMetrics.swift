@@ -1,193 +1,169 @@
 import Admission
-import StreamRules
-import Glibc
 import HTTPServer
-import Synchronization
+import Metrics
+import StreamRules
 
 /// Prometheus metrics with controller-runtime's names, so existing webhook
-/// dashboards work, plus this server's own.
+/// dashboards work, plus this server's own, declared in `registry` (with the cluster
+/// cache's families, when lookups are on).
 ///
-/// Every event loop records each request here: the counters are atomics, so loops never
-/// wait on each other, and every label value comes from a fixed set (a request's kind
-/// and operation are free text: as labels they would let any client grow the series).
+/// Every event loop records each request here through series made up front: atomics, so
+/// loops never wait on each other and a request allocates nothing. Every label value
+/// comes from a fixed set (a request's kind and operation are free text: as labels they
+/// would let any client grow the series).
 final class WebhookMetrics: Sendable {
     /// Latency histogram upper bounds in seconds, 100 µs to 30 s.
-    static let latencyBuckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+    private static let latencyBuckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                            0.25, 0.5, 1, 2.5, 5, 10, 30]
-    /// The status codes the admission endpoints answer with; any other is counted apart.
+    /// The status codes the admission endpoints answer with; another gets its series when
+    /// it first occurs.
     private static let knownCodes = [200, 400, 415]
-    /// Label values of `atlas_stream_webhook_admission_total`, sorted; the last is "other".
-    static let admissionKinds = ["AtlasStreamConnection", "AtlasStreamInstance", "other"]
-    static let admissionOperations = ["CONNECT", "CREATE", "DELETE", "UPDATE", "other"]
+    /// Label values of `atlas_stream_webhook_admission_total`; any other kind or operation
+    /// is counted as `other`.
+    private static let admissionKinds = ["AtlasStreamConnection", "AtlasStreamInstance"]
+    private static let admissionOperations = ["CONNECT", "CREATE", "DELETE", "UPDATE"]
+    private static let other = "other"
 
-    private final class Counter: Sendable {
-        let value = Atomic<Int>(0)
-        func add(_ n: Int) { value.add(n, ordering: .relaxed) }
-        var current: Int { value.load(ordering: .relaxed) }
+    let registry: MetricsRegistry
+    private let requests: CounterFamily
+    private let endpoints: [AdmissionEndpoint: EndpointSeries]
+    private let admissions: [AdmissionKey: Counter]
+    private let reloadSuccesses: Counter
+    private let reloadFailures: Counter
+    private let loopStalls: Counter
+    private let reviewsOutOfTime: Counter
+    /// Per rule and outcome.
+    private let ruleFindings: [RuleFindingKey: Counter]
+
+    private struct RuleFindingKey: Hashable, Sendable {
+        var rule: RuleID
+        var outcome: RuleFinding.Outcome
     }
 
-    private struct Histogram: Sendable {
-        let buckets = (0..<WebhookMetrics.latencyBuckets.count).map { _ in Counter() }
-        let count = Counter()
-        let sumNanoseconds = Counter()
+    /// One endpoint's series.
+    private struct EndpointSeries: Sendable {
+        let requestsByCode: [Int: Counter]
+        let latency: Histogram
+        let inFlight: Gauge
     }
 
-    private static func counters(_ n: Int) -> [Counter] { (0..<n).map { _ in Counter() } }
-
-    private let endpoints = AdmissionEndpoint.allCases
-    /// [endpoint][known code]
-    private let requests = counters(AdmissionEndpoint.allCases.count * WebhookMetrics.knownCodes.count)
-    private let otherRequests = Mutex<[RequestKey: Int]>([:])
-    private let latency = AdmissionEndpoint.allCases.map { _ in Histogram() }
-    /// [kind][operation][allowed]
-    private let admissions = counters(WebhookMetrics.admissionKinds.count * WebhookMetrics.admissionOperations.count * 2)
-    private let inFlightMutate = Atomic<Int>(0)
-    private let inFlightValidate = Atomic<Int>(0)
-    private let reloadSuccesses = Atomic<Int>(0)
-    private let reloadFailures = Atomic<Int>(0)
-    private let loopStalls = Atomic<Int>(0)
-    private let reviewsOutOfTime = Atomic<Int>(0)
-    /// [RuleID.ordinal]
-    private let ruleFindings = counters(RuleID.allCases.count)
-
-    /// An event loop stayed away from epoll_wait past the stall timeout (once per stall).
-    func loopStalled() { loopStalls.add(1, ordering: .relaxed) }
-
-    /// A review ran past its request's time budget and was abandoned.
-    func reviewOutOfTime() { reviewsOutOfTime.add(1, ordering: .relaxed) }
-
-    private struct RequestKey: Hashable { var endpoint: Int; var code: Int }
-
-    func certificateReloaded(success: Bool) {
-        if success {
-            reloadSuccesses.add(1, ordering: .relaxed)
-        } else {
-            reloadFailures.add(1, ordering: .relaxed)
-        }
+    private struct AdmissionKey: Hashable, Sendable {
+        var kind: String
+        var operation: String
+        var allowed: Bool
     }
 
-    private func inFlight(_ endpoint: AdmissionEndpoint) -> Int {
-        switch endpoint {
-        case .mutate: return inFlightMutate.load(ordering: .relaxed)
-        case .validate: return inFlightValidate.load(ordering: .relaxed)
-        }
-    }
-
-    private static func index(_ endpoint: AdmissionEndpoint) -> Int {
-        AdmissionEndpoint.allCases.firstIndex(of: endpoint) ?? 0
-    }
-
-    /// The index of `value` in `labels`, or of the last label ("other").
-    private static func label(_ value: String, in labels: [String]) -> Int {
-        labels.firstIndex(of: value) ?? labels.count - 1
-    }
-
-    func begin(_ endpoint: AdmissionEndpoint) {
-        switch endpoint {
-        case .mutate: inFlightMutate.add(1, ordering: .relaxed)
-        case .validate: inFlightValidate.add(1, ordering: .relaxed)
-        }
-    }
-
-    func end(_ endpoint: AdmissionEndpoint, code: Int, seconds: Double, summary: AdmissionSummary?) {
-        switch endpoint {
-        case .mutate: inFlightMutate.subtract(1, ordering: .relaxed)
-        case .validate: inFlightValidate.subtract(1, ordering: .relaxed)
-        }
-        let e = WebhookMetrics.index(endpoint)
-        if let c = WebhookMetrics.knownCodes.firstIndex(of: code) {
-            requests[e * WebhookMetrics.knownCodes.count + c].add(1)
-        } else {
-            otherRequests.withLock { $0[RequestKey(endpoint: e, code: code), default: 0] += 1 }
-        }
-        let histogram = latency[e]
-        if let bucket = WebhookMetrics.latencyBuckets.firstIndex(where: { seconds <= $0 }) {
-            histogram.buckets[bucket].add(1)
-        }
-        histogram.count.add(1)
-        histogram.sumNanoseconds.add(Int((max(seconds, 0) * 1e9).rounded()))
-        if let summary {
-            let kind = WebhookMetrics.label(summary.kind, in: WebhookMetrics.admissionKinds)
-            let operation = WebhookMetrics.label(summary.operation, in: WebhookMetrics.admissionOperations)
-            admissions[(kind * WebhookMetrics.admissionOperations.count + operation) * 2 + (summary.allowed ? 1 : 0)].add(1)
-            for rule in summary.findings { ruleFindings[rule.ordinal].add(1) }
-        }
-    }
-
-    /// The text exposition format 0.0.4.
-    /// `cluster`: the cluster cache's own families, when lookups are on.
-    func render(http: HTTPServerStatistics, certificateNotAfter: Int?, cluster: String? = nil) -> String {
-        var out = ""
-        func family(_ name: String, _ type: String, _ help: String) {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
-        }
-        family("controller_runtime_webhook_requests_total", "counter",
-               "Total number of admission requests by HTTP status code.")
-        var requestCounts: [RequestKey: Int] = otherRequests.withLock { $0 }
-        for e in endpoints.indices {
-            for (c, code) in WebhookMetrics.knownCodes.enumerated() {
-                let n = requests[e * WebhookMetrics.knownCodes.count + c].current
-                if n > 0 { requestCounts[RequestKey(endpoint: e, code: code)] = n }
-            }
-        }
-        for (key, value) in requestCounts.sorted(by: { ($0.key.endpoint, $0.key.code) < ($1.key.endpoint, $1.key.code) }) {
-            out += "controller_runtime_webhook_requests_total{code=\"\(key.code)\",webhook=\"\(endpoints[key.endpoint].path)\"} \(value)\n"
-        }
-        family("controller_runtime_webhook_latency_seconds", "histogram", "Histogram of the latency of processing admission requests")
-        for (e, h) in latency.enumerated() {
-            // Read the count first: the buckets and sum read after it are at least as new.
-            let count = h.count.current
-            guard count > 0 else { continue }
-            let webhook = endpoints[e].path
-            var cumulative = 0
-            for (i, bound) in WebhookMetrics.latencyBuckets.enumerated() {
-                cumulative += h.buckets[i].current
-                out += "controller_runtime_webhook_latency_seconds_bucket{webhook=\"\(webhook)\",le=\"\(bound)\"} \(cumulative)\n"
-            }
-            out += "controller_runtime_webhook_latency_seconds_bucket{webhook=\"\(webhook)\",le=\"+Inf\"} \(max(count, cumulative))\n"
-            out += "controller_runtime_webhook_latency_seconds_sum{webhook=\"\(webhook)\"} \(Double(h.sumNanoseconds.current) / 1e9)\n"
-            out += "controller_runtime_webhook_latency_seconds_count{webhook=\"\(webhook)\"} \(max(count, cumulative))\n"
-        }
-        family("controller_runtime_webhook_requests_in_flight", "gauge", "Current number of admission requests being served.")
+    /// Declares the server's families in `registry`, in the order `/metrics` lists them;
+    /// `http` and `certificateNotAfter` are read at each scrape.
+    init(registry: MetricsRegistry, http: HTTPServerStatistics, certificateNotAfter: @escaping @Sendable () -> Int?,
+         cluster: ClusterCacheHooks?) {
+        self.registry = registry
+        requests = registry.counterFamily("controller_runtime_webhook_requests_total",
+                                          help: "Total number of admission requests by HTTP status code.",
+                                          labels: ["code", "webhook"], visibility: .onceNonZero)
+        let latency = registry.histogramFamily("controller_runtime_webhook_latency_seconds",
+                                               help: "Histogram of the latency of processing admission requests",
+                                               labels: ["webhook"], buckets: Self.latencyBuckets, visibility: .onceNonZero)
+        let inFlight = registry.gaugeFamily("controller_runtime_webhook_requests_in_flight",
+                                            help: "Current number of admission requests being served.", labels: ["webhook"])
+        var endpoints: [AdmissionEndpoint: EndpointSeries] = [:]
         for endpoint in AdmissionEndpoint.allCases {
-            out += "controller_runtime_webhook_requests_in_flight{webhook=\"\(endpoint.path)\"} \(inFlight(endpoint))\n"
+            var requestsByCode: [Int: Counter] = [:]
+            for code in Self.knownCodes {
+                requestsByCode[code] = requests.counter(labels: [String(code), endpoint.path])
+            }
+            endpoints[endpoint] = EndpointSeries(requestsByCode: requestsByCode,
+                                                 latency: latency.histogram(labels: [endpoint.path]),
+                                                 inFlight: inFlight.gauge(labels: [endpoint.path]))
         }
-        family("atlas_stream_webhook_admission_total", "counter", "Admission decisions by kind, operation and outcome.")
-        for (k, kind) in WebhookMetrics.admissionKinds.enumerated() {
-            for (o, operation) in WebhookMetrics.admissionOperations.enumerated() {
+        self.endpoints = endpoints
+        let admissionFamily = registry.counterFamily("atlas_stream_webhook_admission_total",
+                                                     help: "Admission decisions by kind, operation and outcome.",
+                                                     labels: ["kind", "operation", "allowed"], visibility: .onceNonZero)
+        var admissions: [AdmissionKey: Counter] = [:]
+        for kind in Self.admissionKinds + [Self.other] {
+            for operation in Self.admissionOperations + [Self.other] {
                 for allowed in [false, true] {
-                    let n = admissions[(k * WebhookMetrics.admissionOperations.count + o) * 2 + (allowed ? 1 : 0)].current
-                    if n > 0 {
-                        out += "atlas_stream_webhook_admission_total{kind=\"\(kind)\",operation=\"\(operation)\",allowed=\"\(allowed)\"} \(n)\n"
-                    }
+                    admissions[AdmissionKey(kind: kind, operation: operation, allowed: allowed)] =
+                        admissionFamily.counter(labels: [kind, operation, String(allowed)])
                 }
             }
         }
-        family("atlas_stream_webhook_tls_handshake_errors_total", "counter", "TLS handshakes that failed or timed out.")
-        out += "atlas_stream_webhook_tls_handshake_errors_total \(http.tlsHandshakeErrors)\n"
-        family("atlas_stream_webhook_open_connections", "gauge", "Open client connections.")
-        out += "atlas_stream_webhook_open_connections \(http.openConnections)\n"
-        family("atlas_stream_webhook_refused_connections_total", "counter", "Connections closed at accept because the connection cap was reached.")
-        out += "atlas_stream_webhook_refused_connections_total \(http.refusedConnections)\n"
-        family("atlas_stream_webhook_certificate_reloads_total", "counter", "Certificate reloads by result; a failure keeps the previous certificate.")
-        out += "atlas_stream_webhook_certificate_reloads_total{result=\"success\"} \(reloadSuccesses.load(ordering: .relaxed))\n"
-        out += "atlas_stream_webhook_certificate_reloads_total{result=\"failure\"} \(reloadFailures.load(ordering: .relaxed))\n"
-        family("atlas_stream_webhook_loop_stalls_total", "counter", "Event loops that stayed away from epoll_wait past the stall timeout.")
-        out += "atlas_stream_webhook_loop_stalls_total \(loopStalls.load(ordering: .relaxed))\n"
-        family("atlas_stream_webhook_reviews_out_of_time_total", "counter", "Reviews abandoned because they ran past their request's timeout.")
-        out += "atlas_stream_webhook_reviews_out_of_time_total \(reviewsOutOfTime.load(ordering: .relaxed))\n"
-        family("atlas_stream_webhook_timed_out_connections_total", "counter", "Connections closed because a deadline passed.")
-        out += "atlas_stream_webhook_timed_out_connections_total \(http.timedOutConnections)\n"
-        if let cluster { out += cluster }
-        family("atlas_stream_webhook_rule_findings_total", "counter", "Findings (denied or warned of), by rule.")
+        self.admissions = admissions
+        registry.collectedFamily("atlas_stream_webhook_tls_handshake_errors_total",
+                                 help: "TLS handshakes that failed or timed out.", type: .counter) {
+            [MetricSample(.integer(http.tlsHandshakeErrors))]
+        }
+        registry.collectedFamily("atlas_stream_webhook_open_connections", help: "Open client connections.", type: .gauge) {
+            [MetricSample(.integer(http.openConnections))]
+        }
+        registry.collectedFamily("atlas_stream_webhook_refused_connections_total",
+                                 help: "Connections closed at accept because the connection cap was reached.", type: .counter) {
+            [MetricSample(.integer(http.refusedConnections))]
+        }
+        let reloads = registry.counterFamily("atlas_stream_webhook_certificate_reloads_total",
+                                             help: "Certificate reloads by result; a failure keeps the previous certificate.",
+                                             labels: ["result"])
+        reloadSuccesses = reloads.counter(labels: ["success"])
+        reloadFailures = reloads.counter(labels: ["failure"])
+        loopStalls = registry.counter("atlas_stream_webhook_loop_stalls_total",
+                                      help: "Event loops that stayed away from epoll_wait past the stall timeout.")
+        reviewsOutOfTime = registry.counter("atlas_stream_webhook_reviews_out_of_time_total",
+                                            help: "Reviews abandoned because they ran past their request's timeout.")
+        registry.collectedFamily("atlas_stream_webhook_timed_out_connections_total",
+                                 help: "Connections closed because a deadline passed.", type: .counter) {
+            [MetricSample(.integer(http.timedOutConnections))]
+        }
+        cluster?.registerMetrics(registry)
+        // Series made up front (no allocation when counted), listed once they count something:
+        // 64 rules by 3 outcomes would otherwise be ~200 lines of zeros in every scrape.
+        let findings = registry.counterFamily("atlas_stream_webhook_rule_findings_total",
+                                              help: "Findings by rule and outcome: deny, warn, or would_deny (a denial that enforcement warn admitted).",
+                                              labels: ["rule", "action"], visibility: .onceNonZero)
+        var ruleFindings: [RuleFindingKey: Counter] = [:]
         for rule in RuleID.allCases {
-            out += "atlas_stream_webhook_rule_findings_total{rule=\"\(rule.rawValue)\"} \(ruleFindings[rule.ordinal].current)\n"
+            for outcome in RuleFinding.Outcome.allCases {
+                ruleFindings[RuleFindingKey(rule: rule, outcome: outcome)] = findings.counter(labels: [rule.rawValue, outcome.rawValue])
+            }
         }
-        if let notAfter = certificateNotAfter {
-            family("atlas_stream_webhook_certificate_expiry_timestamp_seconds", "gauge", "When the serving certificate expires, in seconds since the epoch.")
-            out += "atlas_stream_webhook_certificate_expiry_timestamp_seconds \(notAfter)\n"
+        self.ruleFindings = ruleFindings
+        registry.collectedFamily("atlas_stream_webhook_certificate_expiry_timestamp_seconds",
+                                 help: "When the serving certificate expires, in seconds since the epoch.", type: .gauge) {
+            certificateNotAfter().map { [MetricSample(.integer($0))] } ?? []
         }
-        return out
+    }
+
+    /// An event loop stayed away from epoll_wait past the stall timeout (once per stall).
+    func loopStalled() { loopStalls.increment() }
+
+    /// A review ran past its request's time budget and was abandoned.
+    func reviewOutOfTime() { reviewsOutOfTime.increment() }
+
+    func certificateReloaded(success: Bool) {
+        (success ? reloadSuccesses : reloadFailures).increment()
+    }
+
+    func begin(_ endpoint: AdmissionEndpoint) {
+        endpoints[endpoint]?.inFlight.increment()
+    }
+
+    func end(_ endpoint: AdmissionEndpoint, code: Int, seconds: Double, summary: AdmissionSummary?) {
+        if let series = endpoints[endpoint] {
+            series.inFlight.decrement()
+            if let counter = series.requestsByCode[code] {
+                counter.increment()
+            } else {
+                requests.counter(labels: [String(code), endpoint.path]).increment()
+            }
+            series.latency.observe(seconds)
+        }
+        if let summary {
+            let kind = Self.admissionKinds.contains(summary.kind) ? summary.kind : Self.other
+            let operation = Self.admissionOperations.contains(summary.operation) ? summary.operation : Self.other
+            admissions[AdmissionKey(kind: kind, operation: operation, allowed: summary.allowed)]?.increment()
+            for finding in summary.findings {
+                ruleFindings[RuleFindingKey(rule: finding.rule, outcome: finding.outcome)]?.increment()
+            }
+        }
     }
 }
-

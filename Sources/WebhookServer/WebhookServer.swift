@@ -4,6 +4,7 @@ import StreamRules
 import Units
 import HTTPServer
 import Logging
+import Metrics
 import Synchronization
 import SystemSupport
 import TLS
@@ -43,14 +44,15 @@ public struct WebhookConfiguration: Sendable {
 }
 
 /// What the server asks of the cluster cache, when lookups are on: why `/readyz` should
-/// say not ready (nil when ready), and its metrics.
+/// say not ready (nil when ready), and to declare its metric families in the server's
+/// registry.
 public struct ClusterCacheHooks: Sendable {
     public var notReadyReason: @Sendable () -> String?
-    public var renderMetrics: @Sendable () -> String
+    public var registerMetrics: @Sendable (MetricsRegistry) -> Void
 
-    public init(notReadyReason: @escaping @Sendable () -> String?, renderMetrics: @escaping @Sendable () -> String) {
+    public init(notReadyReason: @escaping @Sendable () -> String?, registerMetrics: @escaping @Sendable (MetricsRegistry) -> Void) {
         self.notReadyReason = notReadyReason
-        self.renderMetrics = renderMetrics
+        self.registerMetrics = registerMetrics
     }
 }
 
@@ -179,8 +181,8 @@ final class WebhookEndpoints: Sendable {
     let logger: Logger
     let tlsContexts: TLSContextStore
     let cluster: ClusterCacheHooks?
-    let statistics = HTTPServerStatistics()
-    let metrics = WebhookMetrics()
+    let statistics: HTTPServerStatistics
+    let metrics: WebhookMetrics
     let draining = Atomic<Bool>(false)
     let monitor: LoopMonitor
     let stallTimeout: Int
@@ -193,6 +195,10 @@ final class WebhookEndpoints: Sendable {
         self.logger = logger
         self.tlsContexts = tlsContexts
         self.cluster = cluster
+        let statistics = HTTPServerStatistics()
+        self.statistics = statistics
+        metrics = WebhookMetrics(registry: MetricsRegistry(), http: statistics,
+                                 certificateNotAfter: { tlsContexts.current?.certificateNotAfter }, cluster: cluster)
         self.monitor = monitor
         self.stallTimeout = stallTimeoutMilliseconds
         self.defaultReviewBudget = defaultReviewBudgetMilliseconds
@@ -257,10 +263,8 @@ final class WebhookEndpoints: Sendable {
             return WebhookEndpoints.plain(.serviceUnavailable, "not ready")
         }
         router.add("GET", "/metrics") { _ in
-            let text = self.metrics.render(http: self.statistics,
-                                           certificateNotAfter: self.tlsContexts.current?.certificateNotAfter,
-                                           cluster: self.cluster?.renderMetrics())
-            return HTTPResponse(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8))
+            HTTPResponse(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                         body: Array(self.metrics.registry.render().utf8))
         }
         return router
     }
@@ -308,7 +312,8 @@ final class WebhookEndpoints: Sendable {
     /// Denials, would-be denials (enforcement `warn`) and refusals at info, with the rules
     /// and fields that decided them; other allowed reviews at debug (one line each).
     private func log(_ summary: AdmissionSummary?, endpoint: AdmissionEndpoint, status: Int, seconds: Double) {
-        let level: Logger.Level = summary.map { $0.allowed && $0.deciding.isEmpty } ?? false ? .debug : .info
+        let level: Logger.Level = summary.map { $0.allowed && !$0.findings.contains { $0.outcome == .wouldDeny } } ?? false
+            ? .debug : .info
         guard logger.logLevel <= level else { return }
         var metadata: Logger.Metadata = [
             "webhook": .string(endpoint.path),
@@ -325,8 +330,8 @@ final class WebhookEndpoints: Sendable {
             metadata["allowed"] = .stringConvertible(s.allowed)
             metadata["patch_ops"] = .stringConvertible(s.patchOperations)
             metadata["dry_run"] = .stringConvertible(s.dryRun)
-            if !s.findings.isEmpty { metadata["rules"] = .string(s.findings.map(\.rawValue).joined(separator: ",")) }
-            let denied = s.deciding.filter(\.enforced), wouldDeny = s.deciding.filter { !$0.enforced }
+            if !s.findings.isEmpty { metadata["rules"] = .string(s.findings.map(\.rule.rawValue).joined(separator: ",")) }
+            let denied = s.findings.filter { $0.outcome == .denied }, wouldDeny = s.findings.filter { $0.outcome == .wouldDeny }
             if !denied.isEmpty { metadata["denied_by"] = .string(denied.map { "\($0.rule.rawValue) \($0.field)" }.joined(separator: ", ")) }
             if !wouldDeny.isEmpty {
                 metadata["would_deny"] = .string(wouldDeny.map { "\($0.rule.rawValue) \($0.field)" }.joined(separator: ", "))

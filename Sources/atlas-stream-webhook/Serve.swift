@@ -97,7 +97,7 @@ struct Serve: Subcommand {
             let notReadyWhenStale = settings.cluster.notReadyWhenStale
             hooks = ClusterCacheHooks(notReadyReason: {
                 notReadyWhenStale ? cache.notReadyReason() : (cache.isSynced ? nil : "the cluster cache has not listed every resource yet")
-            }, renderMetrics: { cache.renderMetrics() })
+            }, registerMetrics: { cache.registerMetrics(in: $0) })
         }
         let server: WebhookServer
         let port: UInt16

@@ -49,7 +49,8 @@ final class ClusterReviewTests: XCTestCase {
         guard case .answered(_, let summary) = AdmissionReviewer(cluster: { .ready(snapshot) }).review(deleteReview(), at: .validate) else {
             return XCTFail("not answered")
         }
-        XCTAssertEqual(summary.findings, [.connectionNotInRegistry])
+        XCTAssertEqual(summary.findings.map(\.rule), [.connectionNotInRegistry])
+        XCTAssertEqual(summary.findings.map(\.outcome), [.denied])
         XCTAssertFalse(summary.allowed)
     }
 

@@ -2,6 +2,7 @@ import ClusterCache
 import Foundation
 import KubernetesClient
 import Logging
+import Metrics
 import StreamRules
 import TLS
 import TestSupport
@@ -119,10 +120,10 @@ final class HostileServerTests: XCTestCase {
         usleep(1_000_000)
         guard case .notReady(let reason) = cache.view() else { return XCTFail("ready before any list") }
         XCTAssertTrue(reason.contains("not listed yet"), reason)
-        XCTAssertTrue(cache.renderMetrics().contains(#"atlas_stream_webhook_cache_synced{resource="secrets"} 0"#))
+        XCTAssertTrue(metricsText(cache).contains(#"atlas_stream_webhook_cache_synced{resource="secrets"} 0"#))
         try apiserver.holdLists(false)
         eventually("ready once the lists are answered", seconds: 10) { isReady(cache) }
-        XCTAssertTrue(cache.renderMetrics().contains(#"atlas_stream_webhook_cache_synced{resource="secrets"} 1"#))
+        XCTAssertTrue(metricsText(cache).contains(#"atlas_stream_webhook_cache_synced{resource="secrets"} 1"#))
     }
 
     func testStaleWhenTheWatchGoesQuietThenFreshAgain() throws {
@@ -134,7 +135,7 @@ final class HostileServerTests: XCTestCase {
             if case .notReady(let reason) = cache.view() { return reason.contains("stale") }
             return false
         }
-        let metrics = cache.renderMetrics()
+        let metrics = metricsText(cache)
         let stale = metrics.split(separator: "\n").filter { $0.hasPrefix("atlas_stream_webhook_cache_synced{") && $0.hasSuffix(" 0") }
         XCTAssertFalse(stale.isEmpty, metrics)
         XCTAssertTrue(metrics.contains("atlas_stream_webhook_cache_last_progress_timestamp_seconds{resource=\"atlasprojects\"} 1"),
@@ -211,7 +212,7 @@ final class HostileServerTests: XCTestCase {
         try apiserver.fail(code: 500, count: 1, bodyCode: 410)
         let cache = try startCache()
         eventually("ready") { isReady(cache) }
-        XCTAssertTrue(cache.renderMetrics().contains(#"reason="expired"} 0"#))
+        XCTAssertTrue(metricsText(cache).contains(#"reason="expired"} 0"#))
         XCTAssertTrue(logs.all.contains { $0.contains("HTTP 500") }, "\(logs.all)")
     }
 

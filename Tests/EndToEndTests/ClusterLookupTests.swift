@@ -128,8 +128,8 @@ final class ClusterLookupTests: XCTestCase {
         try eventually("not found again") { try credentialWarnings().count == 1 }
 
         let metrics = try get("/metrics", server).1
-        XCTAssertTrue(metrics.contains(#"atlas_stream_webhook_rule_findings_total{rule="credentials-secret-found"}"#), metrics)
-        XCTAssertFalse(metrics.contains(#"atlas_stream_webhook_rule_findings_total{rule="credentials-secret-found"} 0"#), metrics)
+        XCTAssertTrue(metrics.contains(#"atlas_stream_webhook_rule_findings_total{rule="credentials-secret-found",action="warn"}"#), metrics)
+        XCTAssertFalse(metrics.contains(#"atlas_stream_webhook_rule_findings_total{rule="credentials-secret-found",action="warn"} 0"#), metrics)
     }
 
     func testMissingReferencesDeniedWhenConfigured() throws {

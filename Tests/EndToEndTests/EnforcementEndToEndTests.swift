@@ -94,5 +94,14 @@ final class EnforcementEndToEndTests: XCTestCase {
         XCTAssertTrue(line.contains("kafka-certificate-required spec.kafkaConfig.security.certificate.name"), String(line))
         XCTAssertTrue(line.contains("bad-kafka") && line.contains(#""operation":"CREATE""#), String(line))
         XCTAssertFalse(line.contains("hunter2"), "no value from the object")
+        let metrics = try runProcess("/usr/bin/curl", ["-sS", "--cacert", certificates.caCertificate,
+                                                       "https://localhost:\(server.port)/metrics"]).stdout
+        XCTAssertTrue(metrics.contains(#"atlas_stream_webhook_rule_findings_total{rule="kafka-certificate-required",action="would_deny"} 1"#),
+                      metrics)
+        XCTAssertTrue(metrics.contains(#"atlas_stream_webhook_rule_findings_total{rule="bootstrap-servers-format",action="would_deny"} 1"#),
+                      metrics)
+        XCTAssertFalse(metrics.contains(#"action="deny"}"#), "nothing was denied: \(metrics)")
+        XCTAssertTrue(metrics.contains(#"atlas_stream_webhook_admission_total{kind="AtlasStreamConnection",operation="CREATE",allowed="true"} 1"#),
+                      metrics)
     }
 }

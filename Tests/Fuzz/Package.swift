@@ -11,6 +11,7 @@ let package = Package(
         .target(name: "CFuzzerDriver"),
         .target(name: "FuzzSupport", dependencies: ["CFuzzerDriver", .product(name: "AtlasStreamWebhookModules", package: "atlas-stream-webhook")]),
         .executableTarget(name: "FuzzHTTPParser", dependencies: ["FuzzSupport"]),
+        .executableTarget(name: "FuzzChunkedBody", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzJSON", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzJSONStreamFilter", dependencies: ["FuzzSupport"]),
         .executableTarget(name: "FuzzAdmission", dependencies: ["FuzzSupport"]),

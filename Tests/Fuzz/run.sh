@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds one libFuzzer target (address sanitizer on) and runs it.
 #   Tests/Fuzz/run.sh TARGET [SECONDS] [extra libFuzzer flags...]
-# TARGET: FuzzHTTPParser FuzzJSON FuzzJSONStreamFilter FuzzAdmission FuzzAdmissionCost FuzzYAML FuzzConfiguration FuzzKubernetesClient, or "all".
+# TARGET: FuzzHTTPParser FuzzChunkedBody FuzzJSON FuzzJSONStreamFilter FuzzAdmission FuzzAdmissionCost FuzzYAML FuzzConfiguration FuzzKubernetesClient, or "all".
 # Every target reports units slower than 2 s (-report_slow_units) and fails on one over
 # 10 s; FuzzAdmissionCost also checks a time budget per byte of the review it builds.
 # The committed seeds are in Corpus/TARGET; what the fuzzer finds new goes to
@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 target=${1:?usage: run.sh TARGET [SECONDS]}
 seconds=${2:-60}
 shift $(( $# >= 2 ? 2 : 1 ))
-targets=(FuzzHTTPParser FuzzJSON FuzzJSONStreamFilter FuzzAdmission FuzzAdmissionCost FuzzYAML FuzzConfiguration FuzzKubernetesClient)
+targets=(FuzzHTTPParser FuzzChunkedBody FuzzJSON FuzzJSONStreamFilter FuzzAdmission FuzzAdmissionCost FuzzYAML FuzzConfiguration FuzzKubernetesClient)
 [[ $target == all ]] || targets=("$target")
 
 scratch="$here/../../.build-fuzz"

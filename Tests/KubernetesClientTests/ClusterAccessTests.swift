@@ -221,31 +221,110 @@ final class ClusterAccessTests: XCTestCase {
         XCTAssertFalse(page.resourceVersion.isEmpty)
 
         // A token the server does not take: 401, with the Status's reason.
-        let secrets = ResourceType(apiPrefix: "/api/v1", plural: "secrets", metadataOnly: true, kept: ["metadata": .all])
         let wrongToken = try ClusterAccess.kubeconfig(path: try apiserver.kubeconfig(user: "token: wrong", name: "wrong"))
-        XCTAssertThrowsError(try KubernetesAPIClient(access: wrongToken).listPage(
-            secrets, namespace: nil, continueToken: nil, limit: 500) { _ in }) { error in
-            XCTAssertEqual((error as? KubernetesAPIError)?.statusCode, 401)
-        }
+        XCTAssertEqual(try listFailure(wrongToken)?.statusCode, 401)
 
         // The server's certificate is verified: another CA, or a name it was not issued for, fails the handshake.
         let stranger = try DevelopmentCertificates.generate(in: directory + "/stranger")
         let wrongCA = try ClusterAccess.kubeconfig(path: try apiserver.kubeconfig(
             user: "token: token-one",
             cluster: "server: https://localhost:\(apiserver.port)\n    certificate-authority: \(stranger.caCertificate)", name: "ca"))
-        XCTAssertThrowsError(try KubernetesAPIClient(access: wrongCA).listPage(
-            secrets, namespace: nil, continueToken: nil, limit: 500) { _ in }) { error in
-            XCTAssertTrue("\(error)".contains("certificate verify failed") || "\(error)".contains("unable to get local issuer"), "\(error)")
+        guard case .transport(.connect(.handshake(_, let untrusted)))? = try listFailure(wrongCA) else {
+            return XCTFail("an untrusted certificate is a handshake failure")
         }
+        XCTAssertTrue(untrusted.contains("certificate verify failed") || untrusted.contains("unable to get local issuer"), untrusted)
         var wrongName = try ClusterAccess.kubeconfig(path: try apiserver.kubeconfig(user: "token: token-one", name: "name"))
         wrongName.host = "127.0.0.1"  // the same server; its certificate names localhost only
-        XCTAssertThrowsError(try KubernetesAPIClient(access: wrongName).listPage(
-            secrets, namespace: nil, continueToken: nil, limit: 500) { _ in }) { error in
-            XCTAssertTrue("\(error)".contains("IP address mismatch"), "\(error)")
+        guard case .transport(.connect(.handshake(_, let mismatch)))? = try listFailure(wrongName) else {
+            return XCTFail("a certificate for another name is a handshake failure")
+        }
+        XCTAssertTrue(mismatch.contains("IP address mismatch"), mismatch)
+    }
+
+    /// Each way an exchange breaks off is its own error, carrying what failed.
+    func testFailuresSayWhereTheExchangeBrokeOff() throws {
+        let apiserver = try FakeAPIServer(name: "failures")
+        defer { apiserver.stop() }
+        let access = try ClusterAccess.kubeconfig(path: try apiserver.kubeconfig(user: "token: token-one"))
+
+        try apiserver.reset(count: 1)
+        switch try listFailure(access) {
+        case .transport(.read)?, .transport(.response(.endedEarly))?: break
+        case let other: XCTFail("a reset: \(String(describing: other))")
+        }
+
+        var missingToken = access
+        missingToken.token = .file(directory + "/no-such-token")
+        guard case .credentials(let why)? = try listFailure(missingToken) else { return XCTFail("an unreadable token file") }
+        XCTAssertTrue(why.description.contains("no-such-token"), why.description)
+
+        try apiserver.malformed("list_json")
+        let malformed = try listFailure(access)
+        guard case .malformed(.list(resource: "secrets"), .invalidJSONStream)? = malformed else {
+            return XCTFail("a LIST that is not JSON: \(String(describing: malformed))")
+        }
+
+        // Last: the held LIST is answered only when the stand-in stops.
+        try apiserver.holdLists(true)
+        let held = try listFailure(access, limits: StreamLimits(pageDeadlineSeconds: 1))
+        XCTAssertEqual(held, .transport(.deadlineExceeded(milliseconds: 1000)))
+        XCTAssertTrue(held?.description.contains("within its deadline") == true, "\(String(describing: held))")
+    }
+
+    /// A LIST page of secrets with `access`: its error, or nil when it worked.
+    private func listFailure(_ access: ClusterAccess, limits: StreamLimits = StreamLimits()) throws -> KubernetesAPIError? {
+        let client = try KubernetesAPIClient(access: access)
+        let secrets = ResourceType(apiPrefix: "/api/v1", plural: "secrets", metadataOnly: true, kept: ["metadata": .all])
+        do {
+            _ = try client.listPage(secrets, namespace: nil, continueToken: nil, limit: 500, limits: limits) { _ in }
+            return nil
+        } catch {
+            return error
         }
     }
 
     // MARK: - Pieces
+
+    func testWatchEventsDecodeOrSayWhatIsWrong() throws {
+        func decode(_ text: String) -> Result<WatchEvent, MalformedAnswer> {
+            Result { () throws(MalformedAnswer) in try WatchEvent.decode(Array(text.utf8)) }
+        }
+        guard case .success(.bookmark(resourceVersion: "42")) = decode(#"{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"42"}}}"#) else {
+            return XCTFail("a bookmark")
+        }
+        guard case .success(.error(let status)) = decode(#"{"type":"ERROR","object":{"code":410,"reason":"Expired"}}"#) else {
+            return XCTFail("an ERROR event")
+        }
+        XCTAssertTrue(status.isGone)
+        guard case .failure(.invalidJSON) = decode("{not json") else { return XCTFail("not JSON") }
+        guard case .failure(.eventWithoutTypeAndObject) = decode(#"{"type":"ADDED"}"#) else { return XCTFail("no object") }
+        guard case .failure(.bookmarkWithoutResourceVersion) = decode(#"{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":42}}}"#) else {
+            return XCTFail("a bookmark's number")
+        }
+        guard case .failure(.unknownEventType("RENAMED")) = decode(#"{"type":"RENAMED","object":{}}"#) else {
+            return XCTFail("an unknown type")
+        }
+    }
+
+    /// The messages the cache logs: what failed, and the underlying error's own words.
+    func testErrorMessagesNameTheCallAndTheCause() {
+        let secrets = APICall.list(resource: "secrets")
+        XCTAssertEqual(KubernetesAPIError.transport(.connect(.connect(host: "h", port: 6443, reason: "Connection refused"))).description,
+                       "cannot connect to h:6443: Connection refused")
+        XCTAssertEqual(KubernetesAPIError.transport(.read(.io("read: Connection reset by peer"))).description,
+                       "reading the answer: read: Connection reset by peer")
+        XCTAssertEqual(KubernetesAPIError.transport(.idleTimeout(seconds: 120)).description,
+                       "no byte from the server within the idle timeout of 120 s")
+        XCTAssertEqual(KubernetesAPIError.transport(.response(.chunked(.malformedChunkSize))).description,
+                       "reading the answer: malformed chunk size")
+        XCTAssertEqual(KubernetesAPIError.tooLarge(secrets, .answer(limit: 100)).description, "list of secrets is larger than 100 bytes")
+        XCTAssertEqual(KubernetesAPIError.tooLarge(.watch(resource: "secrets"), .event(limit: 9)).description,
+                       "an event of the watch of secrets is larger than 9 bytes")
+        XCTAssertEqual(KubernetesAPIError.malformed(secrets, .listWithoutResourceVersion).description,
+                       "unexpected answer: list of secrets has no string metadata.resourceVersion")
+        XCTAssertEqual(KubernetesAPIError.status(code: 403, reason: "Forbidden", message: "no", retryAfterSeconds: nil).description,
+                       "HTTP 403 Forbidden: no")
+    }
 
     func testBackoffDoublesToThirtySecondsWithJitter() {
         var backoff = Backoff()

@@ -72,6 +72,31 @@ final class HTTPResponseDecoderTests: XCTestCase {
         XCTAssertThrowsError(try decode("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", close: true))
     }
 
+    /// The chunked framing is the shared decoder's, its verdicts carried as they are; a
+    /// response the connection cut short says so, whatever part it was in.
+    func testFramingErrorsSayWhatFailed() {
+        func error(_ text: String, close: Bool = false) -> HTTPResponseError? {
+            var decoder = HTTPResponseDecoder()
+            do {
+                _ = try decoder.feed(Array(text.utf8))
+                if close { _ = try decoder.finish() }
+                return nil
+            } catch {
+                return error
+            }
+        }
+        let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        XCTAssertEqual(error(chunked + "5 garbage\r\n"), .chunked(.malformedChunkSize))
+        XCTAssertEqual(error(chunked + "5\nhello"), .chunked(.malformedChunkSize))
+        XCTAssertEqual(error(chunked + "2\r\nabX"), .chunked(.dataNotFollowedByCRLF))
+        XCTAssertEqual(error(chunked + "0\r\nno colon\r\n\r\n"), .chunked(.malformedTrailerField))
+        XCTAssertEqual(error(chunked + "5;" + String(repeating: "x", count: 2000)), .chunked(.chunkSizeLineTooLong))
+        XCTAssertEqual(error(chunked + "5\r\nab", close: true), .endedEarly)
+        XCTAssertEqual(error("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", close: true), .endedEarly)
+        XCTAssertEqual(error("HTTP/1.1 200", close: true), .endedEarly)
+        XCTAssertNil(error(chunked + "0\r\n\r\n", close: true))
+    }
+
     func testAHeaderSectionPastTheLimitIsRefused() {
         var decoder = HTTPResponseDecoder()
         let line = Array("X-Filler: \(String(repeating: "a", count: 1000))\r\n".utf8)

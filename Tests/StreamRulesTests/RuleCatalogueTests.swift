@@ -203,7 +203,7 @@ final class RuleCatalogueTests: XCTestCase {
             guard let example = examples[rule.id] else { continue }
             let decision = example.decide()
             let id = rule.id.rawValue
-            XCTAssertTrue(decision.findings.contains(rule.id), "\(id) not emitted: \(decision.findings.map(\.rawValue))")
+            XCTAssertTrue(decision.findings.contains { $0.rule == rule.id }, "\(id) not emitted: \(decision.findings.map(\.rule.rawValue))")
             XCTAssertTrue(rule.kinds.contains(example.kind), id)
             XCTAssertTrue(rule.operations.contains(example.operation), id)
             XCTAssertEqual(rule.needsCluster, example.cluster != nil, id)
@@ -219,6 +219,9 @@ final class RuleCatalogueTests: XCTestCase {
         let decision = StreamRules().validate(input(.connection, spec))
         XCTAssertEqual(decision.errors.map(\.rule), [.bootstrapServersPortRange])
         XCTAssertEqual(decision.warnings.map(\.rule), [.kafkaProtocolEncrypted])
-        XCTAssertEqual(decision.findings, [.bootstrapServersPortRange, .kafkaProtocolEncrypted])
+        XCTAssertEqual(decision.findings, [
+            RuleFinding(rule: .bootstrapServersPortRange, outcome: .denied, field: "spec.kafkaConfig.bootstrapServers"),
+            RuleFinding(rule: .kafkaProtocolEncrypted, outcome: .warned, field: ""),
+        ])
     }
 }

@@ -45,5 +45,5 @@ extension Decision {
     var warningTexts: [String] { warnings.map(\.message) }
 
     /// The findings of the rules that judge against the cluster.
-    var clusterFindings: [RuleID] { findings.filter { $0.rule.needsCluster } }
+    var clusterFindings: [RuleID] { findings.map(\.rule).filter { $0.rule.needsCluster } }
 }
