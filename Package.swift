@@ -45,11 +45,11 @@ let package = Package(
 
         // Each target depends on exactly the modules its code imports.
         .target(name: "SystemSupport", swiftSettings: crossModuleOptimization),
-        .target(name: "JSON", swiftSettings: crossModuleOptimization),
+        .target(name: "JSON", dependencies: ["SystemSupport"], swiftSettings: crossModuleOptimization),
         .target(name: "Units"),
         .target(name: "Metrics", swiftSettings: crossModuleOptimization),
         .target(name: "TLS", dependencies: ["COpenSSL"], swiftSettings: crossModuleOptimization),
-        .target(name: "HTTPCore", swiftSettings: crossModuleOptimization),
+        .target(name: "HTTPCore", dependencies: ["SystemSupport"], swiftSettings: crossModuleOptimization),
         .target(name: "HTTPServer", dependencies: ["HTTPCore", "TLS", "CLinux", "SystemSupport"], swiftSettings: crossModuleOptimization),
         .target(name: "StreamRules", dependencies: ["JSON", .product(name: "HashTreeCollections", package: "swift-collections")],
                 swiftSettings: crossModuleOptimization),

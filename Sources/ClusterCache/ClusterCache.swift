@@ -44,12 +44,18 @@ public final class ClusterCache: Sendable {
         self.reflectors = reflectors
     }
 
-    /// Starts every reflector's thread.
-    public func start() {
-        threads.withLock { threads in
-            for reflector in reflectors {
-                if let thread = WorkerThread({ reflector.run() }) { threads.append(thread) }
+    /// Starts every reflector's thread; when the system refuses one, stops those started
+    /// and throws: a cache missing a reflector would never be synced.
+    public func start() throws(SystemCallError) {
+        do throws(SystemCallError) {
+            try threads.withLock { (threads) throws(SystemCallError) in
+                for reflector in reflectors {
+                    threads.append(try WorkerThread.start { reflector.run() })
+                }
             }
+        } catch {
+            stop()
+            throw error
         }
     }
 

@@ -1,3 +1,4 @@
+import SystemSupport
 /// Why a chunked body cannot be read.
 public enum ChunkedBodyError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A chunk-size line that is not `hex [whitespace] [; extension]`, whose size has more
@@ -188,7 +189,7 @@ public struct ChunkedBodyDecoder: Sendable {
     private mutating func sizeLine(_ byte: UInt8) {
         switch state {
         case .sizeDigits:
-            if let value = hexDigitValue(byte) {
+            if let value = ASCII.hexDigitValue(byte) {
                 if digits < Self.maxSizeDigits {
                     size = size << 4 | Int(value)
                     digits += 1
@@ -245,11 +246,3 @@ private let space: UInt8 = 0x20
 private let tab: UInt8 = 0x09
 private let semicolon = UInt8(ascii: ";")
 
-private func hexDigitValue(_ b: UInt8) -> UInt8? {
-    switch b {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): return b - UInt8(ascii: "0")
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): return b - UInt8(ascii: "A") + 10
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): return b - UInt8(ascii: "a") + 10
-    default: return nil
-    }
-}

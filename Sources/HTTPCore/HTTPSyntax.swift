@@ -22,4 +22,13 @@ public enum HTTPSyntax {
     public static func isFieldValueByte(_ b: UInt8) -> Bool {
         b == 0x09 || (b >= 0x20 && b != 0x7F)
     }
+
+    /// `text` without the optional whitespace (spaces and tabs, RFC 9110 OWS) around a
+    /// field value or a list element.
+    public static func trimmingOptionalWhitespace(_ text: Substring) -> Substring {
+        var s = text
+        while s.first == " " || s.first == "\t" { s = s.dropFirst() }
+        while s.last == " " || s.last == "\t" { s = s.dropLast() }
+        return s
+    }
 }

@@ -313,7 +313,7 @@ public struct HTTPRequestParser: Sendable {
                 chunked = true
             case .connection:
                 for token in string(value, in: p).lowercased().split(separator: ",") {
-                    let t = token.trimmingSpaces
+                    let t = HTTPSyntax.trimmingOptionalWhitespace(token)
                     if t == "close" { closeRequested = true }
                     if t == "keep-alive" { keepAliveRequested = true }
                 }
@@ -481,14 +481,5 @@ public struct HTTPRequestParser: Sendable {
             }
             return nil
         }
-    }
-}
-
-extension Substring {
-    fileprivate var trimmingSpaces: Substring {
-        var s = self
-        while s.first == " " || s.first == "\t" { s = s.dropFirst() }
-        while s.last == " " || s.last == "\t" { s = s.dropLast() }
-        return s
     }
 }

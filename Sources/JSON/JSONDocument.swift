@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// The kind of a JSON value.
 public enum JSONKind: UInt8, Sendable {
@@ -433,7 +434,7 @@ public struct JSONValue: Sendable {
         guard at + 4 <= end else { return nil }
         var v: UInt32 = 0
         for i in at..<at + 4 {
-            guard let d = hexDigit(storage[i]) else { return nil }
+            guard let d = ASCII.hexDigitValue(storage[i]) else { return nil }
             v = v << 4 | UInt32(d)
         }
         return v
@@ -442,16 +443,6 @@ public struct JSONValue: Sendable {
     private static func appendUTF8(_ scalar: UInt32, to out: inout [UInt8]) {
         let s = Unicode.Scalar(scalar) ?? "\u{FFFD}"
         out.append(contentsOf: Array(String(Character(s)).utf8))
-    }
-}
-
-@inline(__always)
-func hexDigit(_ b: UInt8) -> UInt8? {
-    switch b {
-    case 0x30...0x39: return b - 0x30
-    case 0x41...0x46: return b - 0x41 + 10
-    case 0x61...0x66: return b - 0x61 + 10
-    default: return nil
     }
 }
 

@@ -1,3 +1,4 @@
+import SystemSupport
 /// Why a text is not acceptable JSON.
 public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Reason: Sendable, Equatable {
@@ -175,7 +176,7 @@ private struct Parser {
                             j &+= 2
                         case UInt8(ascii: "u"):
                             guard j + 6 <= n else { return JSONError(reason: .unexpectedEnd, offset: n) }
-                            for k in j + 2..<j + 6 where hexDigit(p[k]) == nil {
+                            for k in j + 2..<j + 6 where ASCII.hexDigitValue(p[k]) == nil {
                                 return JSONError(reason: .invalidEscape, offset: k)
                             }
                             j &+= 6

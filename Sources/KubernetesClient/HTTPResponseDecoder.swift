@@ -173,7 +173,7 @@ public struct HTTPResponseDecoder: Sendable {
         for line in lines {
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { throw .malformedHeader }
             let name = String(decoding: line[line.startIndex..<colon], as: UTF8.self).lowercased()
-            let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingSpaces
+            let value = String(HTTPSyntax.trimmingOptionalWhitespace(Substring(decoding: line[(colon + 1)...], as: UTF8.self)))
             switch name {
             case "content-length":
                 guard let length = Int(value), length >= 0 else { throw .malformedHeader }
@@ -189,14 +189,5 @@ public struct HTTPResponseDecoder: Sendable {
             }
         }
         return head
-    }
-}
-
-extension String {
-    var trimmingSpaces: String {
-        var view = Substring(self)
-        while let first = view.first, first == " " || first == "\t" { view = view.dropFirst() }
-        while let last = view.last, last == " " || last == "\t" { view = view.dropLast() }
-        return String(view)
     }
 }

@@ -168,7 +168,12 @@ extension Serve {
             "cluster": .string(access.origin), "server": .string("\(access.host):\(access.port)"),
             "namespaces": .string(settings.watchNamespaces?.joined(separator: ",") ?? "all"),
         ])
-        cache.start()
+        do {
+            try cache.start()
+        } catch {
+            logger.critical("cannot start the cluster cache", metadata: ["error": .string(error.description)])
+            throw .status(1)
+        }
         return cache
     }
 }

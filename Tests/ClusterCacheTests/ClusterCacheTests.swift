@@ -35,7 +35,7 @@ final class ClusterCacheTests: XCTestCase {
         let logger = Logger(label: "test") { _ in CollectingLogHandler(lines: logs) }
         let cache = ClusterCache(client: try KubernetesAPIClient(access: access), namespaces: namespaces, logger: logger)
         self.cache = cache
-        cache.start()
+        try cache.start()
         return cache
     }
 

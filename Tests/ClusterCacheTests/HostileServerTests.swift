@@ -37,7 +37,7 @@ final class HostileServerTests: XCTestCase {
         let cache = ClusterCache(client: try KubernetesAPIClient(access: access), namespaces: namespaces, logger: logger,
                                  timing: timing, staleAfterMilliseconds: staleAfterMilliseconds)
         self.cache = cache
-        cache.start()
+        try cache.start()
         return cache
     }
 
@@ -257,7 +257,7 @@ final class HostileServerTests: XCTestCase {
         let logger = Logger(label: "test") { _ in CollectingLogHandler(lines: logs) }
         let cache = ClusterCache(client: try KubernetesAPIClient(access: access), namespaces: ["team"], logger: logger)
         self.cache = cache
-        cache.start()
+        try cache.start()
         eventually("ready") { isReady(cache) }
         let rotated = try DevelopmentCertificates.generate(in: apiserver.directory + "/rotated", ipAddresses: ["127.0.0.1"])
         try apiserver.rotateCertificate(certificate: rotated.certificate, privateKey: rotated.privateKey)
