@@ -71,7 +71,11 @@ let package = Package(
             "CLinux", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ],
-        linkerSettings: [.unsafeFlags(releaseLinkerFlags, .when(configuration: .release))]),
+        linkerSettings: [.unsafeFlags(releaseLinkerFlags, .when(configuration: .release))],
+        plugins: ["BuildInfoPlugin"]),
+        // The git revision the executable is built from (`--version`, the start log line,
+        // `atlas_stream_webhook_build_info`).
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool(), path: "Sources/BuildInfoPlugin"),
     ] + (hasTests ? testTargets : []),
     swiftLanguageModes: [.v6]
 )

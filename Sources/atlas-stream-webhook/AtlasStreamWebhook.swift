@@ -36,7 +36,7 @@ enum AtlasStreamWebhook {
         for command in subcommands {
             text += "  " + command.name + String(repeating: " ", count: max(8 - command.name.count, 1)) + command.abstract + "\n"
         }
-        text += "\nRun '\(name) COMMAND --help' for a command's flags.\n"
+        text += "\nRun '\(name) COMMAND --help' for a command's flags, '\(name) --version' for the version.\n"
         return text
     }
 
@@ -52,6 +52,10 @@ enum AtlasStreamWebhook {
         }
         if first == "-h" || first == "--help" {
             StandardStream.output.write(help)
+            return 0
+        }
+        if first == "--version" || first == "version" {
+            StandardStream.output.write(Version.text + "\n")
             return 0
         }
         if first == "help" {

@@ -63,6 +63,22 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try runProcess(try executablePath(), ["rules", "--output", "yaml"]).status, 2)
     }
 
+    /// `--version`: the release the changelog names last and the revision of this checkout.
+    func testVersionNamesTheReleaseAndTheRevision() throws {
+        let result = try runProcess(try executablePath(), ["--version"])
+        XCTAssertEqual(result.status, 0)
+        let match = try XCTUnwrap(result.stdout.firstMatch(of: /^atlas-stream-webhook (\d+\.\d+\.\d+) \(revision ([0-9a-f]{12}(-dirty)?|unknown)\)\n$/),
+                                  result.stdout)
+        let changelog = try String(contentsOf: repositoryRoot.appendingPathComponent("CHANGELOG.md"), encoding: .utf8)
+        let released = try XCTUnwrap(changelog.firstMatch(of: /\n## \[(\d+\.\d+\.\d+)\]/), "a release in CHANGELOG.md")
+        XCTAssertEqual(String(match.1), String(released.1), "the version is the newest release in CHANGELOG.md")
+        let head = try runProcess("/usr/bin/git", ["-C", repositoryRoot.path, "rev-parse", "--short=12", "HEAD"])
+        if head.status == 0 {
+            XCTAssertTrue(String(match.2).hasPrefix(head.stdout.trimmingCharacters(in: .whitespacesAndNewlines)),
+                          "built from this checkout: \(result.stdout)")
+        }
+    }
+
     func testUsageErrorsExitTwoAndPointAtHelp() throws {
         let cases: [([String], String, String)] = [
             ([], "Commands:", "atlas-stream-webhook"),
