@@ -23,6 +23,31 @@ public enum HTTPSyntax {
         b == 0x09 || (b >= 0x20 && b != 0x7F)
     }
 
+    /// Whether every byte of `bytes[range]` may stand in a field value. Eight bytes at a
+    /// time: a word with no byte below 0x20 and none equal to 0x7F passes whole; only a
+    /// word that has one (a tab, most often) is looked at byte by byte.
+    @inlinable
+    public static func isFieldValue(_ range: Range<Int>, in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress, range.lowerBound >= 0, range.upperBound <= bytes.count else { return range.isEmpty }
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        var i = range.lowerBound
+        while i + 8 <= range.upperBound {
+            let word = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+            let below20 = (word &- ones &* 0x20) & ~word & highs
+            let delete = word ^ (ones &* 0x7F)
+            let equal7F = (delete &- ones) & ~delete & highs
+            if below20 | equal7F != 0 {
+                for k in i..<i + 8 where !isFieldValueByte(bytes[k]) { return false }
+            }
+            i += 8
+        }
+        while i < range.upperBound {
+            if !isFieldValueByte(bytes[i]) { return false }
+            i += 1
+        }
+        return true
+    }
+
     /// `text` without the optional whitespace (spaces and tabs, RFC 9110 OWS) around a
     /// field value or a list element.
     public static func trimmingOptionalWhitespace(_ text: Substring) -> Substring {

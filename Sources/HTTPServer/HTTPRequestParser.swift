@@ -389,7 +389,7 @@ public struct HTTPRequestParser: Sendable {
         var valueEnd = line.upperBound
         while valueStart < valueEnd && (p[valueStart] == 0x20 || p[valueStart] == 0x09) { valueStart += 1 }
         while valueEnd > valueStart && (p[valueEnd - 1] == 0x20 || p[valueEnd - 1] == 0x09) { valueEnd -= 1 }
-        for i in valueStart..<valueEnd where !HTTPSyntax.isFieldValueByte(p[i]) { return nil }
+        guard HTTPSyntax.isFieldValue(valueStart..<valueEnd, in: p) else { return nil }
         return (name, valueStart..<valueEnd)
     }
 

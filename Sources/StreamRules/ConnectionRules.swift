@@ -24,6 +24,11 @@ struct ConnectionRules: KindRules {
         ConnectionType(name: "Sample", block: nil, validation: .sample),
     ]
     static let types = connectionTypes.map(\.name)
+
+    static func connectionType(named name: String) -> ConnectionType? {
+        for type in connectionTypes where type.name == name { return type }
+        return nil
+    }
     static let mechanisms = ["PLAIN", "SCRAM-256", "SCRAM-512"]
     static let protocols = ["PLAINTEXT", "SSL"]
     static let roleTypes = ["BUILT_IN", "CUSTOM"]
@@ -124,7 +129,7 @@ struct ConnectionRules: KindRules {
         if nameValue == nil && isDefaultable(name) { checks.required(.connectionNameRequired, namePath) }
         let typePath = Paths.type
         if let type = checks.oneOf(.connectionTypeSupported, typeValue, typePath, Self.types),
-           let connectionType = Self.connectionTypes.first(where: { $0.name == type }) {
+           let connectionType = Self.connectionType(named: type) {
             if let block = connectionType.block {
                 let value = spec[block.key]
                 if isEmptyValue(value) {

@@ -13,16 +13,24 @@ public enum EnforcementAction: String, Sendable, Equatable, CaseIterable {
 /// The action for each rule: a default, and overrides by rule id.
 public struct Enforcement: Sendable, Equatable {
     /// The action of every rule not in `rules`: `deny` or `warn`.
-    public var `default`: EnforcementAction
-    public var rules: [RuleID: EnforcementAction]
+    public var `default`: EnforcementAction {
+        didSet { isEnforcingAll = Self.enforcesAll(`default`, rules) }
+    }
+    public var rules: [RuleID: EnforcementAction] {
+        didSet { isEnforcingAll = Self.enforcesAll(`default`, rules) }
+    }
+    /// Every rule as it says: decisions pass untouched (kept, not computed per review).
+    public private(set) var isEnforcingAll: Bool
 
     public init(default: EnforcementAction = .deny, rules: [RuleID: EnforcementAction] = [:]) {
         self.default = `default`
         self.rules = rules
+        isEnforcingAll = Self.enforcesAll(`default`, rules)
     }
 
-    /// Every rule as it says: decisions pass untouched.
-    public var isEnforcingAll: Bool { `default` == .deny && rules.values.allSatisfy { $0 == .deny } }
+    private static func enforcesAll(_ action: EnforcementAction, _ rules: [RuleID: EnforcementAction]) -> Bool {
+        action == .deny && rules.values.allSatisfy { $0 == .deny }
+    }
 
     public func action(for rule: RuleID) -> EnforcementAction { rules[rule] ?? `default` }
 

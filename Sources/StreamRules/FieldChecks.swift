@@ -96,6 +96,7 @@ struct FieldChecks {
 
     /// A string field: nil when absent, null or empty (empty counts as absent), or of
     /// another type (reported).
+    @inline(__always)
     mutating func string(_ value: JSONValue?, _ path: FieldPath) -> String? {
         guard let value, !value.isNull else { return nil }
         guard let text = value.string else {
@@ -107,6 +108,7 @@ struct FieldChecks {
 
     /// `string(_:_:)` for checks that read the bytes: the value when it is a non-empty
     /// string, without making a String (a value of another type is reported).
+    @inline(__always)
     mutating func nonEmptyString(_ value: JSONValue?, _ path: FieldPath) -> JSONValue? {
         guard let value, !value.isNull else { return nil }
         guard value.kind == .string else {
@@ -117,6 +119,7 @@ struct FieldChecks {
     }
 
     /// An object field: nil when absent or null, or of another type (reported).
+    @inline(__always)
     mutating func object(_ value: JSONValue?, _ path: FieldPath) -> JSONValue? {
         guard let value, !value.isNull else { return nil }
         guard value.isObject else {
@@ -127,6 +130,7 @@ struct FieldChecks {
     }
 
     /// An array field: nil when absent or null, or of another type (reported).
+    @inline(__always)
     mutating func array(_ value: JSONValue?, _ path: FieldPath) -> JSONValue? {
         guard let value, !value.isNull else { return nil }
         guard value.isArray else {

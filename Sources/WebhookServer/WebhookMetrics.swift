@@ -26,31 +26,63 @@ final class WebhookMetrics: Sendable {
 
     let registry: MetricsRegistry
     private let requests: CounterFamily
-    private let endpoints: [AdmissionEndpoint: EndpointSeries]
-    private let admissions: [AdmissionKey: Counter]
+    private let mutateSeries: EndpointSeries
+    private let validateSeries: EndpointSeries
+    private let admissions: AdmissionCounters
     private let reloadSuccesses: Counter
     private let reloadFailures: Counter
     private let loopStalls: Counter
     private let reviewsOutOfTime: Counter
-    /// Per rule and outcome.
-    private let ruleFindings: [RuleFindingKey: Counter]
+    /// Per rule (`RuleID.ordinal`), then outcome (`RuleFinding.Outcome.allCases` order).
+    private let ruleFindings: [Counter]
+    private static let outcomeCount = RuleFinding.Outcome.allCases.count
 
-    private struct RuleFindingKey: Hashable, Sendable {
-        var rule: RuleID
-        var outcome: RuleFinding.Outcome
+    /// An outcome's place in `allCases`, without building the list per request.
+    private static func position(of outcome: RuleFinding.Outcome) -> Int {
+        switch outcome {
+        case .denied: 0
+        case .warned: 1
+        case .wouldDeny: 2
+        }
     }
 
-    /// One endpoint's series.
+    /// One endpoint's series. Found per request without hashing (a hash costs more than
+    /// the rest of the bookkeeping): the known codes are few and compared in turn.
     private struct EndpointSeries: Sendable {
-        let requestsByCode: [Int: Counter]
+        let requestsByCode: [(code: Int, counter: Counter)]
         let latency: Histogram
         let inFlight: Gauge
+
+        func requests(code: Int) -> Counter? {
+            requestsByCode.first { $0.code == code }?.counter
+        }
     }
 
-    private struct AdmissionKey: Hashable, Sendable {
-        var kind: String
-        var operation: String
-        var allowed: Bool
+    /// `atlas_stream_webhook_admission_total` by kind, operation and outcome: one counter
+    /// per combination, found by the positions of the kind and operation among the label
+    /// values (`other` last), so a request hashes nothing.
+    private struct AdmissionCounters: Sendable {
+        let counters: [Counter]
+
+        init(_ family: CounterFamily) {
+            var counters: [Counter] = []
+            for kind in WebhookMetrics.admissionKinds + [WebhookMetrics.other] {
+                for operation in WebhookMetrics.admissionOperations + [WebhookMetrics.other] {
+                    for allowed in [false, true] {
+                        counters.append(family.counter(labels: [kind, operation, String(allowed)]))
+                    }
+                }
+            }
+            self.counters = counters
+        }
+
+        func counter(kind: String, operation: String, allowed: Bool) -> Counter? {
+            let kinds = WebhookMetrics.admissionKinds, operations = WebhookMetrics.admissionOperations
+            let k = kinds.firstIndex(of: kind) ?? kinds.count
+            let o = operations.firstIndex(of: operation) ?? operations.count
+            let index = (k * (operations.count + 1) + o) * 2 + (allowed ? 1 : 0)
+            return counters.indices.contains(index) ? counters[index] : nil
+        }
     }
 
     /// Declares the server's families in `registry`, in the order `/metrics` lists them;
@@ -66,30 +98,18 @@ final class WebhookMetrics: Sendable {
                                                labels: ["webhook"], buckets: Self.latencyBuckets, visibility: .onceNonZero)
         let inFlight = registry.gaugeFamily("controller_runtime_webhook_requests_in_flight",
                                             help: "Current number of admission requests being served.", labels: ["webhook"])
-        var endpoints: [AdmissionEndpoint: EndpointSeries] = [:]
-        for endpoint in AdmissionEndpoint.allCases {
-            var requestsByCode: [Int: Counter] = [:]
-            for code in Self.knownCodes {
-                requestsByCode[code] = requests.counter(labels: [String(code), endpoint.path])
-            }
-            endpoints[endpoint] = EndpointSeries(requestsByCode: requestsByCode,
-                                                 latency: latency.histogram(labels: [endpoint.path]),
-                                                 inFlight: inFlight.gauge(labels: [endpoint.path]))
+        let requestFamily = requests
+        let makeSeries = { (endpoint: AdmissionEndpoint) in
+            EndpointSeries(requestsByCode: Self.knownCodes.map { ($0, requestFamily.counter(labels: [String($0), endpoint.path])) },
+                           latency: latency.histogram(labels: [endpoint.path]),
+                           inFlight: inFlight.gauge(labels: [endpoint.path]))
         }
-        self.endpoints = endpoints
+        mutateSeries = makeSeries(.mutate)
+        validateSeries = makeSeries(.validate)
         let admissionFamily = registry.counterFamily("atlas_stream_webhook_admission_total",
                                                      help: "Admission decisions by kind, operation and outcome.",
                                                      labels: ["kind", "operation", "allowed"], visibility: .onceNonZero)
-        var admissions: [AdmissionKey: Counter] = [:]
-        for kind in Self.admissionKinds + [Self.other] {
-            for operation in Self.admissionOperations + [Self.other] {
-                for allowed in [false, true] {
-                    admissions[AdmissionKey(kind: kind, operation: operation, allowed: allowed)] =
-                        admissionFamily.counter(labels: [kind, operation, String(allowed)])
-                }
-            }
-        }
-        self.admissions = admissions
+        admissions = AdmissionCounters(admissionFamily)
         registry.collectedFamily("atlas_stream_webhook_tls_handshake_errors_total",
                                  help: "TLS handshakes that failed or timed out.", type: .counter) {
             [MetricSample(.integer(http.tlsHandshakeErrors))]
@@ -120,13 +140,9 @@ final class WebhookMetrics: Sendable {
         let findings = registry.counterFamily("atlas_stream_webhook_rule_findings_total",
                                               help: "Findings by rule and outcome: deny, warn, or would_deny (a denial that enforcement warn admitted).",
                                               labels: ["rule", "action"], visibility: .onceNonZero)
-        var ruleFindings: [RuleFindingKey: Counter] = [:]
-        for rule in RuleID.allCases {
-            for outcome in RuleFinding.Outcome.allCases {
-                ruleFindings[RuleFindingKey(rule: rule, outcome: outcome)] = findings.counter(labels: [rule.rawValue, outcome.rawValue])
-            }
+        ruleFindings = RuleID.allCases.flatMap { rule in
+            RuleFinding.Outcome.allCases.map { findings.counter(labels: [rule.rawValue, $0.rawValue]) }
         }
-        self.ruleFindings = ruleFindings
         registry.collectedFamily("atlas_stream_webhook_certificate_expiry_timestamp_seconds",
                                  help: "When the serving certificate expires, in seconds since the epoch.", type: .gauge) {
             certificateNotAfter().map { [MetricSample(.integer($0))] } ?? []
@@ -143,26 +159,31 @@ final class WebhookMetrics: Sendable {
         (success ? reloadSuccesses : reloadFailures).increment()
     }
 
+    private func series(_ endpoint: AdmissionEndpoint) -> EndpointSeries {
+        switch endpoint {
+        case .mutate: mutateSeries
+        case .validate: validateSeries
+        }
+    }
+
     func begin(_ endpoint: AdmissionEndpoint) {
-        endpoints[endpoint]?.inFlight.increment()
+        series(endpoint).inFlight.increment()
     }
 
     func end(_ endpoint: AdmissionEndpoint, code: Int, seconds: Double, summary: AdmissionSummary?) {
-        if let series = endpoints[endpoint] {
-            series.inFlight.decrement()
-            if let counter = series.requestsByCode[code] {
-                counter.increment()
-            } else {
-                requests.counter(labels: [String(code), endpoint.path]).increment()
-            }
-            series.latency.observe(seconds)
+        let series = series(endpoint)
+        series.inFlight.decrement()
+        if let counter = series.requests(code: code) {
+            counter.increment()
+        } else {
+            requests.counter(labels: [String(code), endpoint.path]).increment()
         }
+        series.latency.observe(seconds)
         if let summary {
-            let kind = Self.admissionKinds.contains(summary.kind) ? summary.kind : Self.other
-            let operation = Self.admissionOperations.contains(summary.operation) ? summary.operation : Self.other
-            admissions[AdmissionKey(kind: kind, operation: operation, allowed: summary.allowed)]?.increment()
+            admissions.counter(kind: summary.kind, operation: summary.operation, allowed: summary.allowed)?.increment()
             for finding in summary.findings {
-                ruleFindings[RuleFindingKey(rule: finding.rule, outcome: finding.outcome)]?.increment()
+                let index = finding.rule.ordinal * Self.outcomeCount + Self.position(of: finding.outcome)
+                if ruleFindings.indices.contains(index) { ruleFindings[index].increment() }
             }
         }
     }
