@@ -12,8 +12,8 @@ Usage (from the repository root, after a static release build):
 
 It runs the server under valgrind's callgrind (on a copy without DWARF, which this
 valgrind cannot read), sends it every kind of request the server sees (keep-alive
-/validate and /mutate, the 2.2 MB review from ../shared/bench when present, 256
-connections at once, a new and a resumed TLS connection per request, health, readiness,
+/validate and /mutate, the 2.2 MB review of Benchmarks/reviews.py, 256 connections
+at once, a new and a resumed TLS connection per request, health, readiness,
 metrics and the error rows), stops it with SIGTERM and lists what ran in the binary.
 Regenerate after changing the request path or the toolchain, then delete the binary:
 SwiftPM does not track this file as a link input. A stale file only costs memory, never
@@ -31,6 +31,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+
+sys.dont_write_bytecode = True  # no __pycache__ left in Benchmarks/
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reviews  # noqa: E402  (Benchmarks/reviews.py, beside this file)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUTPUT = os.path.join(ROOT, "Benchmarks/link-order.txt")
@@ -58,8 +62,7 @@ def drive(port, work):
     context = ssl.create_default_context(cafile=f"{work}/tls.crt")
     kafka = open(os.path.join(ROOT, "Tests/Fixtures/review-kafka.json"), "rb").read()
     denied = open(os.path.join(ROOT, "Tests/Fixtures/review-kafka-denied.json"), "rb").read()
-    large_path = os.path.join(ROOT, "../shared/bench/review-large.json")
-    large = open(large_path, "rb").read() if os.path.exists(large_path) else None
+    large = reviews.review(reviews.SIZES["review-2.2mb.json"])
     json_headers = {"Content-Type": "application/json"}
 
     def connection():
@@ -73,10 +76,9 @@ def drive(port, work):
     for path in ["/healthz", "/readyz", "/metrics", "/nothing-here"]:
         kept.request("GET", path)
         kept.getresponse().read()
-    if large:
-        for path in ["/validate", "/mutate"]:
-            kept.request("POST", path, large, json_headers)
-            kept.getresponse().read()
+    for path in ["/validate", "/mutate"]:
+        kept.request("POST", path, large, json_headers)
+        kept.getresponse().read()
     kept.close()
 
     # Error rows: each closes its connection.

@@ -1,0 +1,3 @@
+module atlas-stream-webhook/benchmarks/go-webhook
+
+go 1.19
