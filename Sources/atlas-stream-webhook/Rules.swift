@@ -1,7 +1,7 @@
 import JSON
 import StreamRules
 
-/// `rules`: the rule catalogue, for people (a Markdown table, the one in docs/rules.md)
+/// `rules`: the rule catalogue, for people (Markdown, the reference in docs/rules.md)
 /// and for tools (JSON).
 struct Rules: Subcommand {
     static let name = "rules"
@@ -31,19 +31,26 @@ struct Rules: Subcommand {
         }
     }
 
+    /// A section per rule: its id as the heading, what must hold, then where, what the
+    /// answer says, an example and why.
     static func markdown(_ rules: [Rule]) -> String {
-        var out = "| id | kinds | operations | default | field | what must hold | why |\n|---|---|---|---|---|---|---|\n"
+        var out = ""
         for rule in rules {
-            let cells = [
-                "`\(rule.id.rawValue)`",
-                rule.kinds.map(\.rawValue).joined(separator: ", "),
-                rule.operations.map(\.rawValue).joined(separator: ", "),
-                rule.severity.rawValue + (rule.needsCluster ? " (cluster)" : ""),
-                "`\(rule.field)`",
-                rule.summary,
-                rule.motivation,
-            ]
-            out += "| " + cells.map { $0.replacingPipes }.joined(separator: " | ") + " |\n"
+            let operations = rule.operations.map(\.rawValue).joined(separator: ", ")
+            out += """
+                ### `\(rule.id.rawValue)`
+
+                \(rule.summary)
+
+                - applies to: \(rule.kinds.map(\.rawValue).joined(separator: ", ")) on \(operations)
+                - default: \(rule.severity.rawValue)\(rule.needsCluster ? ", judged against the cluster cache" : "")
+                - field: `\(rule.field)`
+                - message: `\(rule.message)`
+                - example: \(rule.example)
+                - why: \(rule.motivation)
+
+
+                """
         }
         return out
     }
@@ -61,19 +68,11 @@ struct Rules: Subcommand {
             w.key("message"); w.string(rule.message)
             w.key("summary"); w.string(rule.summary)
             w.key("motivation"); w.string(rule.motivation)
+            w.key("example"); w.string(rule.example)
             w.key("needsCluster"); w.bool(rule.needsCluster)
             w.endObject()
         }
         w.endArray()
         return w.bytes
-    }
-}
-
-private extension String {
-    /// A Markdown table cell: `|` would end it.
-    var replacingPipes: String {
-        var out = ""
-        for character in self { out += character == "|" ? "\\|" : String(character) }
-        return out
     }
 }

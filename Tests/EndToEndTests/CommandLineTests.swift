@@ -53,11 +53,11 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(table.status, 0)
         let documentation = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/rules.md"), encoding: .utf8)
         XCTAssertTrue(documentation.contains("<!-- rules:begin -->\n" + table.stdout + "<!-- rules:end -->"),
-                      "docs/rules.md is not the output of `atlas-stream-webhook rules`; paste it between the markers")
+                      "docs/rules.md is not the output of `atlas-stream-webhook rules`; put it between the markers")
         let json = try runProcess(try executablePath(), ["rules", "--output", "json"])
         let rules = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
         let ids = rules.compactMap { $0["id"] as? String }
-        XCTAssertEqual(ids.count, table.stdout.split(separator: "\n").count - 2, "one table row per rule")
+        XCTAssertEqual(ids.count, table.stdout.components(separatedBy: "\n### `").count, "one section per rule")
         XCTAssertTrue(ids.contains("kafka-certificate-required") && ids.contains("bootstrap-servers-port-range")
                       && ids.contains("credentials-secret-found"), "\(ids)")
         XCTAssertEqual(try runProcess(try executablePath(), ["rules", "--output", "yaml"]).status, 2)

@@ -90,7 +90,7 @@ final class RuleCatalogueTests: XCTestCase {
             XCTAssertFalse(rule.kinds.isEmpty, id)
             XCTAssertFalse(rule.operations.isEmpty, id)
             XCTAssertFalse(rule.operations.contains(.connect), id)
-            for text in [rule.field, rule.message, rule.summary, rule.motivation] {
+            for text in [rule.field, rule.message, rule.summary, rule.motivation, rule.example] {
                 XCTAssertFalse(text.isEmpty, id)
             }
             XCTAssertEqual(rule.id.ordinal, RuleID.allCases.firstIndex(of: rule.id), id)
