@@ -6,7 +6,7 @@ check_monitoring.py static
   2. Tests/Fixtures/monitoring/alerts-test.yaml passes `promtool test rules` against it and
      has, for every alert, a case where it fires and one where it does not.
   3. Every alert has a severity, a summary, a description and a runbook_url whose anchor is
-     a heading of docs/operating.md.
+     a heading of docs/operations.md.
   4. Every metric the alerts and the dashboard select is selected with
      job="atlas-stream-webhook"; the dashboard's queries parse (promtool, as recording
      rules), its panels do not overlap, and the panels the on-call engineer needs exist.
@@ -48,7 +48,7 @@ MONITORING = os.path.join(ROOT, "deploy", "monitoring")
 RULES = os.path.join(MONITORING, "prometheusrule.yaml")
 DASHBOARD = os.path.join(MONITORING, "dashboard.json")
 UNIT_TESTS = os.path.join(ROOT, "Tests", "Fixtures", "monitoring", "alerts-test.yaml")
-OPERATING = os.path.join(ROOT, "docs", "operating.md")
+OPERATING = os.path.join(ROOT, "docs", "operations.md")
 JOB = "atlas-stream-webhook"
 NAMESPACE = "atlas-stream-webhook"
 problems = []
@@ -183,7 +183,7 @@ def check_static(scratch):
 
     with open(OPERATING) as f:
         anchors = {github_anchor(m.group(1)) for m in re.finditer(r"^#{1,6}\s+(.+?)\s*$", f.read(), re.MULTILINE)}
-    check("alerts" in anchors, "docs/operating.md has no Alerts section")
+    check("alerts" in anchors, "docs/operations.md has no Alerts section")
     for rule in alerts:
         name = rule["alert"]
         annotations = rule.get("annotations", {})
@@ -192,10 +192,10 @@ def check_static(scratch):
             check(annotations.get(key), f"{name}: no {key}")
         url = annotations.get("runbook_url", "")
         match = re.fullmatch(r"https://\S+/docs/operating\.md#([\w-]+)", url)
-        check(match and match.group(1) == github_anchor(name), f"{name}: runbook_url {url} is not docs/operating.md#{github_anchor(name)}")
-        check(match and match.group(1) in anchors, f"{name}: docs/operating.md has no section #{match.group(1) if match else '?'}")
+        check(match and match.group(1) == github_anchor(name), f"{name}: runbook_url {url} is not docs/operations.md#{github_anchor(name)}")
+        check(match and match.group(1) in anchors, f"{name}: docs/operations.md has no section #{match.group(1) if match else '?'}")
         check_job_selectors(f"alert {name}", rule["expr"])
-    ok(f"alerts: severities, annotations, runbooks in docs/operating.md, every metric selected with job=\"{JOB}\"")
+    ok(f"alerts: severities, annotations, runbooks in docs/operations.md, every metric selected with job=\"{JOB}\"")
 
     with open(DASHBOARD) as f:
         dashboard = json.load(f)
