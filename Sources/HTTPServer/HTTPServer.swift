@@ -4,7 +4,8 @@ import SystemSupport
 import TLS
 
 /// A TLS HTTP/1.1 server: one epoll event loop per thread, each with its own
-/// SO_REUSEPORT listener on the same port.
+/// SO_REUSEPORT listener on the same port, which no other socket may listen on
+/// (`claimPort`).
 public final class HTTPServer: Sendable {
     public let configuration: HTTPServerConfiguration
     public let statistics: HTTPServerStatistics
@@ -48,6 +49,7 @@ public final class HTTPServer: Sendable {
     }
 
     /// Binds the listeners and starts the loops. Returns the bound port (useful with port 0).
+    /// An address another socket listens on is refused (`HTTPServerError.addressInUse`).
     ///
     /// Raises the process's descriptor soft limit to its hard limit, and serves at most
     /// as many connections as fit below it (`effectiveMaxConnections`).
@@ -59,18 +61,12 @@ public final class HTTPServer: Sendable {
         configuration.maxConnections = ProcessResources.connectionCap(
             configured: configuration.maxConnections, descriptorLimit: ProcessResources.raiseDescriptorLimit())
         var address = configuration.address
+        address.port = try claimPort(address)
         // Each loop owns its listener, and closes it once: when it stops listening, or
         // when it is released without having run.
         var loops: [EventLoop] = []
         for index in 0..<configuration.loopCount {
             let listener = try makeListener(address)
-            if address.port == 0 {
-                do throws(SystemCallError) {
-                    address.port = try boundPort(listener)
-                } catch {
-                    throw .listenerFailed(address: address.description, error)
-                }
-            }
             do throws(SystemCallError) {
                 loops.append(try EventLoop(listener: listener, tls: tls, router: router, configuration: configuration,
                                            statistics: statistics, bodyBudget: bodyBudget, monitor: monitor, index: index))

@@ -86,6 +86,8 @@ public struct HTTPServerConfiguration: Sendable {
 
 public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidAddress(String)
+    /// Another socket already listens on the address (or on one that overlaps it).
+    case addressInUse(String)
     /// The listener for `address` could not be set up.
     case listenerFailed(address: String, SystemCallError)
     /// An event loop could not be set up, or its thread not started.
@@ -95,6 +97,8 @@ public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible
         switch self {
         case .invalidAddress(let text):
             return "invalid listen address \(text)"
+        case .addressInUse(let address):
+            return "cannot listen on \(address): address already in use (another socket listens on it)"
         case .listenerFailed(let address, let error):
             return "cannot listen on \(address): \(error)"
         case .eventLoopFailed(let error):
