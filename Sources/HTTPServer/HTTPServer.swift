@@ -3,13 +3,13 @@ import Synchronization
 import SystemSupport
 import TLS
 
-/// A TLS HTTP/1.1 server: one epoll event loop per thread, each with its own
-/// SO_REUSEPORT listener on the same port, which no other socket may listen on
-/// (`claimPort`).
+/// An HTTP/1.1 server over TLS (or plain TCP): one epoll event loop per thread, each
+/// with its own SO_REUSEPORT listener on the same port, which no other socket may
+/// listen on (`claimPort`).
 public final class HTTPServer: Sendable {
     public let configuration: HTTPServerConfiguration
     public let statistics: HTTPServerStatistics
-    private let tls: TLSContextStore
+    private let transport: HTTPTransport
     private let router: HTTPRouter
     private let running = Mutex<Running?>(nil)
     /// Request bodies held at once, shared by the loops.
@@ -28,13 +28,13 @@ public final class HTTPServer: Sendable {
         var maxConnections: Int
     }
 
-    public convenience init(configuration: HTTPServerConfiguration, tls: TLSContextStore, router: HTTPRouter,
+    public convenience init(configuration: HTTPServerConfiguration, transport: HTTPTransport, router: HTTPRouter,
                             statistics: HTTPServerStatistics = HTTPServerStatistics(), monitor: LoopMonitor? = nil) {
-        self.init(configuration: configuration, tls: tls, router: router, statistics: statistics, monitor: monitor,
+        self.init(configuration: configuration, transport: transport, router: router, statistics: statistics, monitor: monitor,
                   startThread: WorkerThread.start)
     }
 
-    init(configuration: HTTPServerConfiguration, tls: TLSContextStore, router: HTTPRouter,
+    init(configuration: HTTPServerConfiguration, transport: HTTPTransport, router: HTTPRouter,
          statistics: HTTPServerStatistics = HTTPServerStatistics(), monitor: LoopMonitor? = nil,
          startThread: @escaping ThreadStarter) {
         // A monitor with a slot for every loop (a smaller one given would not fit).
@@ -42,7 +42,7 @@ public final class HTTPServer: Sendable {
             ?? LoopMonitor(loopCount: configuration.loopCount)
         self.configuration = configuration
         self.statistics = statistics
-        self.tls = tls
+        self.transport = transport
         self.router = router
         self.bodyBudget = BodyMemoryBudget(limit: configuration.maxBufferedBodyBytes)
         self.startThread = startThread
@@ -68,7 +68,7 @@ public final class HTTPServer: Sendable {
         for index in 0..<configuration.loopCount {
             let listener = try makeListener(address)
             do throws(SystemCallError) {
-                loops.append(try EventLoop(listener: listener, tls: tls, router: router, configuration: configuration,
+                loops.append(try EventLoop(listener: listener, transport: transport, router: router, configuration: configuration,
                                            statistics: statistics, bodyBudget: bodyBudget, monitor: monitor, index: index))
             } catch {
                 throw .eventLoopFailed(error)

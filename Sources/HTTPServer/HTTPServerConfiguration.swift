@@ -1,4 +1,5 @@
 import SystemSupport
+import TLS
 
 /// Where the server listens: `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all IPv4 interfaces).
 public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
@@ -60,6 +61,9 @@ public struct HTTPServerConfiguration: Sendable {
     /// Event loops, one thread each; defaults to the CPUs the process may use (affinity
     /// and cgroup quota).
     public var loopCount: Int
+    /// The loops' threads are named `NAME-INDEX` (at most 15 bytes in all), so an operator
+    /// or a test can tell one server's loops from another's.
+    public var loopName: String
     public var limits: HTTPLimits
     public var timeouts: HTTPTimeouts
     /// Above this many open connections, new ones are closed at once (clamped at start
@@ -72,16 +76,25 @@ public struct HTTPServerConfiguration: Sendable {
     public static let defaultMaxBufferedBodyBytes = 64 * 1024 * 1024
     public static let defaultMaxConnections = 10_000
 
-    public init(address: ListenAddress, loopCount: Int? = nil, limits: HTTPLimits = HTTPLimits(),
+    public init(address: ListenAddress, loopCount: Int? = nil, loopName: String = "event-loop", limits: HTTPLimits = HTTPLimits(),
                 timeouts: HTTPTimeouts = HTTPTimeouts(), maxConnections: Int = HTTPServerConfiguration.defaultMaxConnections,
                 maxBufferedBodyBytes: Int = HTTPServerConfiguration.defaultMaxBufferedBodyBytes) {
         self.address = address
         self.loopCount = max(1, loopCount ?? ProcessResources.usableCPUCount())
+        self.loopName = loopName
         self.limits = limits
         self.timeouts = timeouts
         self.maxConnections = maxConnections
         self.maxBufferedBodyBytes = maxBufferedBodyBytes
     }
+}
+
+/// How a server's connections carry HTTP.
+public enum HTTPTransport: Sendable {
+    /// TLS, each connection with the store's context at the time it is accepted.
+    case tls(TLSContextStore)
+    /// Plain HTTP over TCP.
+    case plain
 }
 
 public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -74,7 +74,7 @@ public final class WebhookServer: Sendable {
                                          monitor: monitor, stallTimeoutMilliseconds: configuration.loopStallTimeoutMilliseconds,
                                          defaultReviewBudgetMilliseconds: configuration.http.timeouts.requestBody.wholeMilliseconds)
         self.endpoints = endpoints
-        self.http = HTTPServer(configuration: configuration.http, tls: endpoints.tlsContexts,
+        self.http = HTTPServer(configuration: configuration.http, transport: .tls(endpoints.tlsContexts),
                                router: endpoints.router(), statistics: endpoints.statistics, monitor: monitor)
         self.watchdog = LoopWatchdog(monitor: monitor, stallTimeoutMilliseconds: configuration.loopStallTimeoutMilliseconds,
                                      logger: logger) { endpoints.metrics.loopStalled() }

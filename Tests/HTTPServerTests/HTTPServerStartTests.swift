@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 @testable import HTTPServer
 import Synchronization
@@ -15,7 +16,7 @@ final class HTTPServerStartTests: XCTestCase {
     func testStopClosesEveryDescriptorTheStartOpened() throws {
         let before = openDescriptors()
         let server = HTTPServer(configuration: HTTPServerConfiguration(address: address, loopCount: 2),
-                                tls: TLSContextStore(), router: router)
+                                transport: .tls(TLSContextStore()), router: router)
         XCTAssertNotEqual(try server.start(), 0)
         XCTAssertGreaterThan(openDescriptors().count, before.count)
         server.stop()
@@ -30,7 +31,7 @@ final class HTTPServerStartTests: XCTestCase {
         let before = openDescriptors()
         let probe = ListenerProbe(descriptorsBefore: before, threadsAllowed: 2)
         let server = HTTPServer(configuration: HTTPServerConfiguration(address: address, loopCount: 3),
-                                tls: TLSContextStore(), router: router,
+                                transport: .tls(TLSContextStore()), router: router,
                                 startThread: { run throws(SystemCallError) in
                                     guard probe.mayStartThread() else { throw SystemCallError("pthread_create", errno: EAGAIN) }
                                     return try WorkerThread.start {
@@ -57,7 +58,7 @@ final class HTTPServerStartTests: XCTestCase {
     /// refusal names the address and leaves no descriptor open.
     func testAnAddressAnotherSocketListensOnIsRefused() throws {
         let first = HTTPServer(configuration: HTTPServerConfiguration(address: address, loopCount: 2),
-                               tls: TLSContextStore(), router: router)
+                               transport: .tls(TLSContextStore()), router: router)
         let port = try first.start()
         defer { first.stop() }
         let before = openDescriptors()
@@ -74,7 +75,7 @@ final class HTTPServerStartTests: XCTestCase {
     /// TIME_WAIT on its port, and they are not a listener.
     func testTheConnectionsAStoppedServerLeftDoNotRefuseTheNext() throws {
         let first = HTTPServer(configuration: HTTPServerConfiguration(address: address, loopCount: 1),
-                               tls: TLSContextStore(), router: router)
+                               transport: .tls(TLSContextStore()), router: router)
         let port = try first.start()
         // With no certificate loaded every connection is closed by the server at accept.
         for _ in 0..<3 {
@@ -85,14 +86,41 @@ final class HTTPServerStartTests: XCTestCase {
         }
         first.stop()
         let again = HTTPServer(configuration: HTTPServerConfiguration(address: ListenAddress(host: "127.0.0.1", port: port), loopCount: 2),
-                               tls: TLSContextStore(), router: router)
+                               transport: .tls(TLSContextStore()), router: router)
         XCTAssertEqual(try again.start(), port)
         again.stop()
     }
 
+    /// Plain HTTP: the same parser, pipelining and keep-alive, straight on the socket;
+    /// the loop's thread carries the configured name.
+    func testPlainTransportServesHTTPOverTCP() throws {
+        var plainRouter = router
+        plainRouter.add("GET", "/ping") { _ in HTTPResponse(status: .ok, contentType: "text/plain", body: Array("pong".utf8)) }
+        let server = HTTPServer(configuration: HTTPServerConfiguration(address: address, loopCount: 1, loopName: "plain-loop"),
+                                transport: .plain, router: plainRouter)
+        let port = try server.start()
+        defer { server.stop() }
+        let client = try connectedSocket(port: port)
+        defer { close(client) }
+        let requests = "GET /ping HTTP/1.1\r\nHost: x\r\n\r\nGET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        XCTAssertEqual(write(client, requests, requests.utf8.count), requests.utf8.count)
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(client, &buffer, buffer.count)
+            guard count > 0 else { break }
+            answer += buffer[0..<count]
+        }
+        let text = String(decoding: answer, as: UTF8.self)
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\npong"), text)
+        XCTAssertTrue(text.contains("HTTP/1.1 404 Not Found"), text)
+        XCTAssertTrue(text.hasSuffix("Connection: close\r\n\r\n"), "both answered, then the connection closed: \(text)")
+        XCTAssertTrue(threadNames().contains("plain-loop-0"), "\(threadNames())")
+    }
+
     private func assertRefused(port: UInt16, _ holder: String, line: UInt = #line) {
         let server = HTTPServer(configuration: HTTPServerConfiguration(address: ListenAddress(host: "127.0.0.1", port: port), loopCount: 2),
-                                tls: TLSContextStore(), router: router)
+                                transport: .tls(TLSContextStore()), router: router)
         XCTAssertThrowsError(try server.start(), holder, line: line) { error in
             XCTAssertEqual(error as? HTTPServerError, .addressInUse("127.0.0.1:\(port)"), holder, line: line)
             XCTAssertTrue("\(error)".hasPrefix("cannot listen on 127.0.0.1:\(port): address already in use"), "\(error)", line: line)
@@ -145,6 +173,13 @@ private func connectedSocket(port: UInt16) throws -> Int32 {
         throw SystemCallError("connect", errno: errno)
     }
     return fd
+}
+
+/// The names of this process's threads.
+private func threadNames() -> [String] {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+    return tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) }
+        .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
 }
 
 /// The open descriptors of this process.
