@@ -54,7 +54,7 @@ let package = Package(
                 swiftSettings: crossModuleOptimization),
         .target(name: "Admission", dependencies: ["StreamRules", "JSON"], swiftSettings: crossModuleOptimization),
         .target(name: "YAML", dependencies: ["CYAML", "JSON"]),
-        .target(name: "Configuration", dependencies: ["YAML", "StreamRules", "JSON", "Units", "SystemSupport"]),
+        .target(name: "Configuration", dependencies: ["YAML", "StreamRules", "JSON", "Units", "SystemSupport", "HTTPServer"]),
         .target(name: "KubernetesClient", dependencies: ["TLS", "JSON", "YAML", "SystemSupport"]),
         .target(name: "ClusterCache", dependencies: ["KubernetesClient", "StreamRules", "JSON", "TLS", "SystemSupport",
                                                      .product(name: "Logging", package: "swift-log"),
