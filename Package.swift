@@ -55,7 +55,7 @@ let package = Package(
                 swiftSettings: crossModuleOptimization),
         .target(name: "Admission", dependencies: ["StreamRules", "JSON"], swiftSettings: crossModuleOptimization),
         .target(name: "YAML", dependencies: ["CYAML", "JSON"]),
-        .target(name: "Configuration", dependencies: ["YAML", "StreamRules", "JSON", "Units", "SystemSupport"]),
+        .target(name: "Configuration", dependencies: ["YAML", "StreamRules", "JSON", "Units", "SystemSupport", "HTTPServer"]),
         .target(name: "KubernetesClient", dependencies: ["HTTPCore", "TLS", "JSON", "YAML", "SystemSupport"]),
         .target(name: "ClusterCache", dependencies: ["KubernetesClient", "StreamRules", "JSON", "TLS", "SystemSupport", "Metrics",
                                                      .product(name: "Logging", package: "swift-log"),

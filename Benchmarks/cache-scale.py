@@ -76,6 +76,7 @@ class Server:
         self.work = work
         self.started = time.monotonic()
         self.process = subprocess.Popen([binary, "serve", "--dev", "--dev-cert-dir", f"{work}/dev", "--listen", "127.0.0.1:0",
+                                         "--health-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
                                          "--kubeconfig", f"{work}/kubeconfig", "--loops", "1", "--log-level", "info"] + extra,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.port = None

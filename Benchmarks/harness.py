@@ -20,7 +20,8 @@ def start_server(binary):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                     "-keyout", f"{work}/tls.key", "-out", f"{work}/tls.crt", "-days", "1", "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
-    server = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--tls-cert", f"{work}/tls.crt",
+    server = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0",
+                               "--metrics-listen", "127.0.0.1:0", "--tls-cert", f"{work}/tls.crt",
                                "--tls-key", f"{work}/tls.key"], stderr=subprocess.PIPE, text=True)
     port = None
     while port is None:

@@ -16,6 +16,7 @@ run() {
   local n=$1 port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   valgrind --tool=callgrind --callgrind-out-file="$W/cg.$n" "$BIN" serve --listen 127.0.0.1:$port \
+    --health-listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
     --tls-cert "$W/tls.crt" --tls-key "$W/tls.key" >"$W/log.$n" 2>&1 &
   local pid=$!
   for _ in $(seq 1 200); do curl -s -o /dev/null --cacert "$W/ca.crt" "https://localhost:$port/healthz" && break; sleep 0.2; done

@@ -46,7 +46,8 @@ def start(binary, work, profile):
                     "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
     server = subprocess.Popen(
         ["valgrind", "--tool=callgrind", "--demangle=no", "--dump-instr=no", f"--callgrind-out-file={profile}",
-         binary, "serve", "--listen", "127.0.0.1:0", "--shutdown-delay", "0s",
+         binary, "serve", "--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+         "--shutdown-delay", "0s",
          "--tls-cert", f"{work}/tls.crt", "--tls-key", f"{work}/tls.key"],
         stderr=subprocess.PIPE, text=True)
     for line in server.stderr:

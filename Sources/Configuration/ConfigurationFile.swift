@@ -1,3 +1,4 @@
+import HTTPServer
 import JSON
 import StreamRules
 import SystemSupport
@@ -58,14 +59,42 @@ public struct ConfiguredCluster: Sendable, Equatable {
     public var listPageTimeout: Int?
 }
 
-/// The YAML configuration file (`--config`): rule data, reference policies, limits and
-/// timeouts. Anything it does not know, or cannot read, stops the program with the key
+/// A health or metrics listener: at an address, or off.
+public enum ConfiguredListener: Sendable, Equatable {
+    case off
+    case address(ListenAddress)
+
+    /// `off`, or `HOST:PORT` as `ListenAddress` reads it; nil for anything else.
+    public init?(_ text: String) {
+        if text == "off" {
+            self = .off
+        } else if let address = ListenAddress(text) {
+            self = .address(address)
+        } else {
+            return nil
+        }
+    }
+}
+
+/// The health and metrics listeners from the file; nil where the file says nothing.
+public struct ConfiguredListeners: Sendable, Equatable {
+    /// `listeners.health`: `/healthz` and `/readyz` over plain HTTP.
+    public var health: ConfiguredListener?
+    /// `listeners.metrics`: `/metrics` over TLS with the serving certificate.
+    public var metrics: ConfiguredListener?
+    /// `listeners.metricsInsecure`: `/metrics` over plain HTTP instead.
+    public var metricsInsecure: Bool?
+}
+
+/// The YAML configuration file (`--config`): rule data, reference policies, limits,
+/// timeouts and listeners. Anything it does not know, or cannot read, stops the program with the key
 /// and its line: the server never starts half-configured.
 public struct ConfigurationFile: Sendable, Equatable {
     public var rules = RuleConfiguration()
     public var limits = ConfiguredLimits()
     public var timeouts = ConfiguredTimeouts()
     public var cluster = ConfiguredCluster()
+    public var listeners = ConfiguredListeners()
 
     public init() {}
 
@@ -100,7 +129,7 @@ public struct ConfigurationFile: Sendable, Equatable {
 
 /// The keys of one mapping of the file, in the order the error message lists them: a
 /// switch over them is exhaustive, so a key added here must be read.
-private enum TopKey: String, CaseIterable { case rules, enforcement, limits, timeouts, cluster }
+private enum TopKey: String, CaseIterable { case rules, enforcement, limits, timeouts, cluster, listeners }
 private enum EnforcementKey: String, CaseIterable { case `default`, rules }
 private enum ClusterKey: String, CaseIterable {
     case lookups, watchNamespaces, missingReferences, deleteReferencedConnection, notReady, staleAfter, notReadyWhenStale
@@ -113,6 +142,7 @@ private enum PolicyKey: String, CaseIterable { case policy, allowedNamespaces }
 private enum LimitKey: String, CaseIterable {
     case maxRequestBody, maxHeaderBytes, maxHeaderFields, maxConnections, maxNestingDepth, maxBufferedBodies
 }
+private enum ListenerKey: String, CaseIterable { case health, metrics, metricsInsecure }
 private enum TimeoutKey: String, CaseIterable {
     case tlsHandshake, requestHeaders, requestBody, idle, shutdownDelay, drainTimeout, loopStall
 }
@@ -195,6 +225,7 @@ private struct Reader {
             case .limits: try readLimits(value, into: &configuration.limits)
             case .timeouts: try readTimeouts(value, into: &configuration.timeouts)
             case .cluster: try readCluster(value, into: &configuration)
+            case .listeners: try readListeners(value, into: &configuration.listeners)
             }
         }
     }
@@ -340,6 +371,29 @@ private struct Reader {
             case .maxBufferedBodies: limits.maxBufferedBodies = try size(v, key)
             }
         }
+    }
+
+    private func readListeners(_ value: JSONValue, into listeners: inout ConfiguredListeners) throws(ConfigurationError) {
+        for (name, v) in try members(value, "listeners", as: ListenerKey.self) {
+            let key = "listeners." + name.rawValue
+            switch name {
+            case .health: listeners.health = try listener(v, key)
+            case .metrics: listeners.metrics = try listener(v, key)
+            case .metricsInsecure:
+                guard let on = v.bool else { throw fail(v, key, "must be true or false") }
+                listeners.metricsInsecure = on
+            }
+        }
+    }
+
+    /// `HOST:PORT` or `off`.
+    private func listener(_ value: JSONValue, _ key: String) throws(ConfigurationError) -> ConfiguredListener {
+        // YAML 1.1 reads a bare `off` as false.
+        if value.kind == .false { return .off }
+        guard let text = value.string, let listener = ConfiguredListener(text) else {
+            throw fail(value, key, "must be HOST:PORT (such as 0.0.0.0:8081 or [::]:8081) or off")
+        }
+        return listener
     }
 
     private func readTimeouts(_ value: JSONValue, into timeouts: inout ConfiguredTimeouts) throws(ConfigurationError) {

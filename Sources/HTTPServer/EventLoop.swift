@@ -4,9 +4,9 @@ import Synchronization
 import SystemSupport
 import TLS
 
-/// One epoll loop on its own thread: accepts from its own listener, drives TLS and
-/// HTTP for its connections, enforces their deadlines. It only moves bytes and timers;
-/// requests are answered by the router synchronously on this thread.
+/// One epoll loop on its own thread: accepts from its own listener, drives TLS (or
+/// plain TCP) and HTTP for its connections, enforces their deadlines. It only moves
+/// bytes and timers; requests are answered by the router synchronously on this thread.
 ///
 /// `@unchecked Sendable`: created on the starting thread, then touched only by its own
 /// loop thread, except `wake()` (an eventfd write) and the atomic `stopRequested`.
@@ -16,7 +16,7 @@ final class EventLoop: @unchecked Sendable {
     private let wakeup: FileDescriptor
     /// Until the loop stops listening (drain, stop).
     private var listener: FileDescriptor?
-    private let tls: TLSContextStore
+    private let transport: HTTPTransport
     private let router: HTTPRouter
     private let configuration: HTTPServerConfiguration
     private let timeouts: ConnectionMachine.Timeouts
@@ -51,7 +51,7 @@ final class EventLoop: @unchecked Sendable {
     private static let waitTimeout = Int32(min(sweepInterval, LoopMonitor.maximumWaitMilliseconds))
 
     /// The loop owns `listener` from here on, also when this throws.
-    init(listener: consuming FileDescriptor, tls: TLSContextStore, router: HTTPRouter, configuration: HTTPServerConfiguration,
+    init(listener: consuming FileDescriptor, transport: HTTPTransport, router: HTTPRouter, configuration: HTTPServerConfiguration,
          statistics: HTTPServerStatistics, bodyBudget: BodyMemoryBudget, monitor: LoopMonitor,
          index: Int) throws(SystemCallError) {
         let epoll = try Epoll()
@@ -61,7 +61,7 @@ final class EventLoop: @unchecked Sendable {
         self.epoll = epoll
         self.wakeup = wakeup
         self.listener = consume listener
-        self.tls = tls
+        self.transport = transport
         self.router = router
         self.configuration = configuration
         self.timeouts = ConnectionMachine.Timeouts(configuration.timeouts)
@@ -160,12 +160,12 @@ final class EventLoop: @unchecked Sendable {
         finished.store(true, ordering: .releasing)
     }
 
-    /// Names the thread `event-loop-N` (in `/proc/PID/task/TID/comm`, `top -H`, a debugger),
-    /// so an operator, or a test freezing one loop, can tell the loops from the other
-    /// threads. A name past 15 bytes (loop 10000 on) is refused: the thread keeps the
-    /// process's name.
+    /// Names the thread `NAME-N`, NAME the configuration's `loopName` (`event-loop-3`, seen
+    /// in `/proc/PID/task/TID/comm`, `top -H`, a debugger), so an operator, or a test
+    /// freezing one loop, can tell the loops from the other threads. A name past 15 bytes
+    /// (loop 10000 on) is refused: the thread keeps the process's name.
     private func nameThread() {
-        _ = clinux_name_thread("event-loop-\(index)")
+        _ = clinux_name_thread("\(configuration.loopName)-\(index)")
     }
 
     // MARK: - Accepting
@@ -203,11 +203,21 @@ final class EventLoop: @unchecked Sendable {
             }
             // Answers go out at once, not after a delayed ACK. A socket that refuses the
             // option is broken: closed, like one that cannot be watched below.
-            guard (try? setSocketOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)) != nil,
-                  let session = tls.current?.makeSession(socket: fd) else {
-                closeDescriptor(fd)
-                statistics.closed()
+            guard (try? setSocketOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)) != nil else {
+                closeAccepted(fd)
                 continue
+            }
+            let session: TLSSession?
+            switch transport {
+            case .tls(let store):
+                // No context loaded, or OpenSSL out of memory: nothing to serve it with.
+                guard let made = store.current?.makeSession(socket: fd) else {
+                    closeAccepted(fd)
+                    continue
+                }
+                session = made
+            case .plain:
+                session = nil
             }
             let machine = ConnectionMachine(limits: configuration.limits, timeouts: timeouts,
                                             requestTimeout: router.requestTimeout, now: monotonicMilliseconds())
@@ -223,6 +233,12 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// Closes a socket just accepted, before it became a connection.
+    private func closeAccepted(_ fd: Int32) {
+        closeDescriptor(fd)
+        statistics.closed()
+    }
+
     // MARK: - Driving a connection
 
     /// Advances a connection as far as its socket allows, carrying out what its machine
@@ -235,7 +251,7 @@ final class EventLoop: @unchecked Sendable {
         while true {
             switch action {
             case .handshake:
-                action = c.machine.handshake(.init(c.session.handshake()), now: now)
+                action = c.machine.handshake(.init(c.handshake()), now: now)
             case .answer:
                 if answerParsedRequests(c) { now = monotonicMilliseconds() }
                 action = c.machine.answered(hasPendingOutput: c.hasPendingOutput, now: now)
@@ -249,16 +265,16 @@ final class EventLoop: @unchecked Sendable {
                     // A large body: decrypted straight into its own storage.
                     let maximum = min(expected, readBuffer.count)
                     let count = c.machine.parser.receive(upTo: maximum) { room in
-                        result = c.session.read(into: room)
+                        result = c.read(into: room)
                         if case .done(let count) = result { return count }
                         return 0
                     }
-                    more = count > 0 && (count == maximum || c.session.hasBufferedInput)
+                    more = count > 0 && (count == maximum || c.hasBufferedInput)
                 } else {
-                    result = c.session.read(into: readBuffer)
+                    result = c.read(into: readBuffer)
                     if case .done(let count) = result {
                         c.machine.parser.append(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
-                        more = count == readBuffer.count || c.session.hasBufferedInput
+                        more = count == readBuffer.count || c.hasBufferedInput
                     }
                 }
                 action = c.machine.read(.init(result), more: more, now: now)
@@ -312,7 +328,7 @@ final class EventLoop: @unchecked Sendable {
     private func flush(_ c: Connection) -> TLSIOResult {
         while c.hasPendingOutput {
             let result = c.output.withUnsafeBytes { bytes in
-                c.session.write(UnsafeRawBufferPointer(rebasing: bytes[c.outputOffset...]))
+                c.write(UnsafeRawBufferPointer(rebasing: bytes[c.outputOffset...]))
             }
             guard case .done(let written) = result else { return result }
             c.outputOffset += written
@@ -326,9 +342,9 @@ final class EventLoop: @unchecked Sendable {
         return .done(0)
     }
 
-    /// After the last response: close_notify, then either close or linger.
+    /// After the last response: close_notify (TLS), then either close or linger.
     private func finish(_ c: Connection, linger: Bool) {
-        c.session.shutdown()
+        c.shutdownTransport()
         guard linger else { return closeConnection(c) }
         // A socket already reset refuses this; the lingering read then sees the reset and closes.
         _ = try? systemCall("shutdown") { Glibc.shutdown(c.fd, Int32(SHUT_WR)) }

@@ -3,12 +3,13 @@ import Synchronization
 import SystemSupport
 import TLS
 
-/// A TLS HTTP/1.1 server: one epoll event loop per thread, each with its own
-/// SO_REUSEPORT listener on the same port.
+/// An HTTP/1.1 server over TLS (or plain TCP): one epoll event loop per thread, each
+/// with its own SO_REUSEPORT listener on the same port, which no other socket may
+/// listen on (`claimPort`).
 public final class HTTPServer: Sendable {
     public let configuration: HTTPServerConfiguration
     public let statistics: HTTPServerStatistics
-    private let tls: TLSContextStore
+    private let transport: HTTPTransport
     private let router: HTTPRouter
     private let running = Mutex<Running?>(nil)
     /// Request bodies held at once, shared by the loops.
@@ -27,13 +28,13 @@ public final class HTTPServer: Sendable {
         var maxConnections: Int
     }
 
-    public convenience init(configuration: HTTPServerConfiguration, tls: TLSContextStore, router: HTTPRouter,
+    public convenience init(configuration: HTTPServerConfiguration, transport: HTTPTransport, router: HTTPRouter,
                             statistics: HTTPServerStatistics = HTTPServerStatistics(), monitor: LoopMonitor? = nil) {
-        self.init(configuration: configuration, tls: tls, router: router, statistics: statistics, monitor: monitor,
+        self.init(configuration: configuration, transport: transport, router: router, statistics: statistics, monitor: monitor,
                   startThread: WorkerThread.start)
     }
 
-    init(configuration: HTTPServerConfiguration, tls: TLSContextStore, router: HTTPRouter,
+    init(configuration: HTTPServerConfiguration, transport: HTTPTransport, router: HTTPRouter,
          statistics: HTTPServerStatistics = HTTPServerStatistics(), monitor: LoopMonitor? = nil,
          startThread: @escaping ThreadStarter) {
         // A monitor with a slot for every loop (a smaller one given would not fit).
@@ -41,13 +42,14 @@ public final class HTTPServer: Sendable {
             ?? LoopMonitor(loopCount: configuration.loopCount)
         self.configuration = configuration
         self.statistics = statistics
-        self.tls = tls
+        self.transport = transport
         self.router = router
         self.bodyBudget = BodyMemoryBudget(limit: configuration.maxBufferedBodyBytes)
         self.startThread = startThread
     }
 
     /// Binds the listeners and starts the loops. Returns the bound port (useful with port 0).
+    /// An address another socket listens on is refused (`HTTPServerError.addressInUse`).
     ///
     /// Raises the process's descriptor soft limit to its hard limit, and serves at most
     /// as many connections as fit below it (`effectiveMaxConnections`).
@@ -59,20 +61,14 @@ public final class HTTPServer: Sendable {
         configuration.maxConnections = ProcessResources.connectionCap(
             configured: configuration.maxConnections, descriptorLimit: ProcessResources.raiseDescriptorLimit())
         var address = configuration.address
+        address.port = try claimPort(address)
         // Each loop owns its listener, and closes it once: when it stops listening, or
         // when it is released without having run.
         var loops: [EventLoop] = []
         for index in 0..<configuration.loopCount {
             let listener = try makeListener(address)
-            if address.port == 0 {
-                do throws(SystemCallError) {
-                    address.port = try boundPort(listener)
-                } catch {
-                    throw .listenerFailed(address: address.description, error)
-                }
-            }
             do throws(SystemCallError) {
-                loops.append(try EventLoop(listener: listener, tls: tls, router: router, configuration: configuration,
+                loops.append(try EventLoop(listener: listener, transport: transport, router: router, configuration: configuration,
                                            statistics: statistics, bodyBudget: bodyBudget, monitor: monitor, index: index))
             } catch {
                 throw .eventLoopFailed(error)

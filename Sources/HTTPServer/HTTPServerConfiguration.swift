@@ -1,4 +1,5 @@
 import SystemSupport
+import TLS
 
 /// Where the server listens: `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all IPv4 interfaces).
 public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
@@ -60,6 +61,9 @@ public struct HTTPServerConfiguration: Sendable {
     /// Event loops, one thread each; defaults to the CPUs the process may use (affinity
     /// and cgroup quota).
     public var loopCount: Int
+    /// The loops' threads are named `NAME-INDEX` (at most 15 bytes in all), so an operator
+    /// or a test can tell one server's loops from another's.
+    public var loopName: String
     public var limits: HTTPLimits
     public var timeouts: HTTPTimeouts
     /// Above this many open connections, new ones are closed at once (clamped at start
@@ -72,11 +76,12 @@ public struct HTTPServerConfiguration: Sendable {
     public static let defaultMaxBufferedBodyBytes = 64 * 1024 * 1024
     public static let defaultMaxConnections = 10_000
 
-    public init(address: ListenAddress, loopCount: Int? = nil, limits: HTTPLimits = HTTPLimits(),
+    public init(address: ListenAddress, loopCount: Int? = nil, loopName: String = "event-loop", limits: HTTPLimits = HTTPLimits(),
                 timeouts: HTTPTimeouts = HTTPTimeouts(), maxConnections: Int = HTTPServerConfiguration.defaultMaxConnections,
                 maxBufferedBodyBytes: Int = HTTPServerConfiguration.defaultMaxBufferedBodyBytes) {
         self.address = address
         self.loopCount = max(1, loopCount ?? ProcessResources.usableCPUCount())
+        self.loopName = loopName
         self.limits = limits
         self.timeouts = timeouts
         self.maxConnections = maxConnections
@@ -84,8 +89,18 @@ public struct HTTPServerConfiguration: Sendable {
     }
 }
 
+/// How a server's connections carry HTTP.
+public enum HTTPTransport: Sendable {
+    /// TLS, each connection with the store's context at the time it is accepted.
+    case tls(TLSContextStore)
+    /// Plain HTTP over TCP.
+    case plain
+}
+
 public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidAddress(String)
+    /// Another socket already listens on the address (or on one that overlaps it).
+    case addressInUse(String)
     /// The listener for `address` could not be set up.
     case listenerFailed(address: String, SystemCallError)
     /// An event loop could not be set up, or its thread not started.
@@ -95,6 +110,8 @@ public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible
         switch self {
         case .invalidAddress(let text):
             return "invalid listen address \(text)"
+        case .addressInUse(let address):
+            return "cannot listen on \(address): address already in use (another socket listens on it)"
         case .listenerFailed(let address, let error):
             return "cannot listen on \(address): \(error)"
         case .eventLoopFailed(let error):

@@ -115,9 +115,10 @@ public enum ProcessResources {
         return limit.rlim_cur >= rlim_t(Int.max) ? Int.max : Int(limit.rlim_cur)
     }
 
-    /// Descriptors kept free of connections: listeners, epoll and eventfds, log and
-    /// certificate files, inotify, spares, and what a reload or a metrics scrape opens.
-    public static let reservedDescriptors = 64
+    /// Descriptors kept free of the webhook's connections: listeners, epoll and eventfds,
+    /// log and certificate files, inotify, spares, what a reload opens, and the health and
+    /// metrics listeners' connections (32 each at most).
+    public static let reservedDescriptors = 128
 
     /// `configured` connections, clamped so they fit under the descriptor limit.
     public static func connectionCap(configured: Int, descriptorLimit: Int) -> Int {

@@ -37,6 +37,11 @@ public struct TLSConfiguration: Sendable, Equatable {
     public var files: [String] {
         [certificateChainPath, privateKeyPath] + (clientCAPath.map { [$0] } ?? [])
     }
+
+    /// The same certificate, key and versions, asking clients for no certificate.
+    public var withoutClientCertificates: TLSConfiguration {
+        TLSConfiguration(certificateChainPath: certificateChainPath, privateKeyPath: privateKeyPath, minimumVersion: minimumVersion)
+    }
 }
 
 /// A server `SSL_CTX`: TLS 1.2+ (or 1.3 only), ECDHE AEAD suites, no compression,

@@ -12,6 +12,9 @@ import TLS
 final class CertificateWatcher: Sendable {
     private let configuration: TLSConfiguration
     private let store: TLSContextStore
+    /// A store for a listener that asks for no client certificate (metrics, under mTLS),
+    /// kept in step with `store`: its context is built from the same certificate and key.
+    private let serverOnlyStore: TLSContextStore?
     private let pollInterval: Int32
     private let onReload: @Sendable (Result<TLSContext, TLSError>) -> Void
     private let inotify: Int32
@@ -27,11 +30,12 @@ final class CertificateWatcher: Sendable {
 
     /// `baseline` is `fingerprint(of:)` taken before the serving context was loaded, so
     /// that a rotation between that load and `start()` is still seen.
-    init(configuration: TLSConfiguration, store: TLSContextStore, baseline: [String], pollIntervalMilliseconds: Int,
-         onReload: @escaping @Sendable (Result<TLSContext, TLSError>) -> Void) {
+    init(configuration: TLSConfiguration, store: TLSContextStore, serverOnlyStore: TLSContextStore? = nil, baseline: [String],
+         pollIntervalMilliseconds: Int, onReload: @escaping @Sendable (Result<TLSContext, TLSError>) -> Void) {
         self.configuration = configuration
         self.baseline = baseline
         self.store = store
+        self.serverOnlyStore = serverOnlyStore
         self.pollInterval = Int32(clamping: pollIntervalMilliseconds)
         self.onReload = onReload
         inotify = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
@@ -74,7 +78,12 @@ final class CertificateWatcher: Sendable {
             let current = CertificateWatcher.fingerprint(of: configuration.files)
             guard current != last else { continue }
             do {
+                // Both contexts load before either is swapped in: the two listeners never
+                // serve different certificates because one of them failed.
                 let context = try TLSContext(configuration: configuration)
+                if let serverOnlyStore {
+                    serverOnlyStore.replace(with: try TLSContext(configuration: configuration.withoutClientCertificates))
+                }
                 store.replace(with: context)
                 last = current
                 onReload(.success(context))

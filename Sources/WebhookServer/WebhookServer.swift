@@ -23,6 +23,14 @@ public struct WebhookConfiguration: Sendable {
     /// An event loop that does not come back to epoll_wait within this long (busy in a
     /// request, or frozen anywhere) is stalled: `/healthz` turns 503.
     public var loopStallTimeoutMilliseconds: Int
+    /// Where `/healthz` and `/readyz` are served over plain HTTP as well, for probes that
+    /// have no client certificate; nil: only on the webhook's port.
+    public var healthAddress: ListenAddress?
+    /// Where `/metrics` is served as well: over TLS with the serving certificate, asking
+    /// for no client certificate, or over plain HTTP with `metricsInsecure`; nil: only on
+    /// the webhook's port.
+    public var metricsAddress: ListenAddress?
+    public var metricsInsecure: Bool
 
     public static let defaultShutdownDelayMilliseconds = 5_000
     public static let defaultDrainTimeoutMilliseconds = 30_000
@@ -33,14 +41,35 @@ public struct WebhookConfiguration: Sendable {
                 shutdownDelayMilliseconds: Int = WebhookConfiguration.defaultShutdownDelayMilliseconds,
                 drainTimeoutMilliseconds: Int = WebhookConfiguration.defaultDrainTimeoutMilliseconds,
                 certificatePollMilliseconds: Int = WebhookConfiguration.defaultCertificatePollMilliseconds,
-                loopStallTimeoutMilliseconds: Int = WebhookConfiguration.defaultLoopStallTimeoutMilliseconds) {
+                loopStallTimeoutMilliseconds: Int = WebhookConfiguration.defaultLoopStallTimeoutMilliseconds,
+                healthAddress: ListenAddress? = nil, metricsAddress: ListenAddress? = nil, metricsInsecure: Bool = false) {
         self.http = http
         self.tls = tls
         self.shutdownDelayMilliseconds = shutdownDelayMilliseconds
         self.drainTimeoutMilliseconds = drainTimeoutMilliseconds
         self.certificatePollMilliseconds = certificatePollMilliseconds
         self.loopStallTimeoutMilliseconds = loopStallTimeoutMilliseconds
+        self.healthAddress = healthAddress
+        self.metricsAddress = metricsAddress
+        self.metricsInsecure = metricsInsecure
     }
+
+    /// A health or metrics listener's server: one loop, the webhook's header limits and
+    /// deadlines, and caps small enough that probes and scrapes never take what admission
+    /// needs (bodies: these routes take none).
+    func operationsHTTP(_ address: ListenAddress, loopName: String) -> HTTPServerConfiguration {
+        HTTPServerConfiguration(address: address, loopCount: 1, loopName: loopName,
+                                limits: HTTPLimits(maxHeaderBytes: http.limits.maxHeaderBytes,
+                                                   maxHeaderFields: http.limits.maxHeaderFields,
+                                                   maxBodyBytes: WebhookConfiguration.operationsMaxBodyBytes),
+                                timeouts: http.timeouts, maxConnections: WebhookConfiguration.operationsMaxConnections,
+                                maxBufferedBodyBytes: WebhookConfiguration.operationsMaxBodyBytes * WebhookConfiguration.operationsMaxConnections)
+    }
+
+    /// Open connections on each of the health and metrics listeners (kubelet probes and a
+    /// few scrapers need a handful).
+    public static let operationsMaxConnections = 32
+    static let operationsMaxBodyBytes = 4 * 1024
 }
 
 /// What the server asks of the cluster cache, when lookups are on: why `/readyz` should
@@ -57,11 +86,15 @@ public struct ClusterCacheHooks: Sendable {
 }
 
 /// The admission webhook: the TLS HTTP server with `/mutate`, `/validate`,
-/// `/healthz`, `/readyz` and `/metrics`.
+/// `/healthz`, `/readyz` and `/metrics`, and the health and metrics listeners.
 public final class WebhookServer: Sendable {
     public let configuration: WebhookConfiguration
     private let endpoints: WebhookEndpoints
     private let http: HTTPServer
+    /// `/healthz` and `/readyz` over plain HTTP (`healthAddress`).
+    private let health: HTTPServer?
+    /// `/metrics` on a port of its own (`metricsAddress`).
+    private let metrics: HTTPServer?
     private let watcher: CertificateWatcher
     private let watchdog: LoopWatchdog
 
@@ -76,11 +109,38 @@ public final class WebhookServer: Sendable {
                                          monitor: monitor, stallTimeoutMilliseconds: configuration.loopStallTimeoutMilliseconds,
                                          defaultReviewBudgetMilliseconds: configuration.http.timeouts.requestBody.wholeMilliseconds)
         self.endpoints = endpoints
-        self.http = HTTPServer(configuration: configuration.http, tls: endpoints.tlsContexts,
+        self.http = HTTPServer(configuration: configuration.http, transport: .tls(endpoints.tlsContexts),
                                router: endpoints.router(), statistics: endpoints.statistics, monitor: monitor)
+        health = configuration.healthAddress.map {
+            HTTPServer(configuration: configuration.operationsHTTP($0, loopName: "health-loop"), transport: .plain,
+                       router: endpoints.healthRouter())
+        }
+        // Under mTLS the webhook's context demands a client certificate, which a scraper
+        // does not have: the metrics listener gets a context of its own from the same
+        // files, reloaded with the webhook's. Its own, not the webhook's with verification
+        // turned off per connection: a context's ticket keys are its own, so a session
+        // made here without a certificate can never be resumed on the webhook's port.
+        var serverOnlyStore: TLSContextStore?
+        if let address = configuration.metricsAddress {
+            let transport: HTTPTransport
+            if configuration.metricsInsecure {
+                transport = .plain
+            } else if configuration.tls.clientCAPath == nil {
+                transport = .tls(endpoints.tlsContexts)
+            } else {
+                let store = TLSContextStore(try TLSContext(configuration: configuration.tls.withoutClientCertificates))
+                serverOnlyStore = store
+                transport = .tls(store)
+            }
+            metrics = HTTPServer(configuration: configuration.operationsHTTP(address, loopName: "metrics-loop"),
+                                 transport: transport, router: endpoints.metricsRouter())
+        } else {
+            metrics = nil
+        }
         self.watchdog = LoopWatchdog(monitor: monitor, stallTimeoutMilliseconds: configuration.loopStallTimeoutMilliseconds,
                                      logger: logger) { endpoints.metrics.loopStalled() }
-        self.watcher = CertificateWatcher(configuration: configuration.tls, store: endpoints.tlsContexts, baseline: baseline,
+        self.watcher = CertificateWatcher(configuration: configuration.tls, store: endpoints.tlsContexts,
+                                          serverOnlyStore: serverOnlyStore, baseline: baseline,
                                           pollIntervalMilliseconds: configuration.certificatePollMilliseconds) { result in
             endpoints.certificateReloaded(result)
         }
@@ -90,10 +150,26 @@ public final class WebhookServer: Sendable {
     /// server is not draining.
     public var isReady: Bool { endpoints.isReady }
 
-    /// Starts serving; returns the bound port.
+    /// The health listener's bound port while it runs.
+    public var healthPort: UInt16? { health?.port }
+
+    /// The metrics listener's bound port while it runs.
+    public var metricsPort: UInt16? { metrics?.port }
+
+    /// Starts serving; returns the webhook's bound port. A listener that cannot start
+    /// (its address in use, say) stops those already started.
     @discardableResult
     public func start() throws(HTTPServerError) -> UInt16 {
         let port = try http.start()
+        let healthPort: UInt16?, metricsPort: UInt16?
+        do throws(HTTPServerError) {
+            healthPort = try health?.start()
+            metricsPort = try metrics?.start()
+        } catch {
+            health?.stop()
+            http.stop()
+            throw error
+        }
         watcher.start()
         watchdog.start()
         let cap = http.effectiveMaxConnections ?? configuration.http.maxConnections
@@ -102,18 +178,31 @@ public final class WebhookServer: Sendable {
                 "configured": .stringConvertible(configuration.http.maxConnections), "effective": .stringConvertible(cap),
             ])
         }
-        endpoints.logger.info("serving", metadata: ["address": "\(configuration.http.address.host):\(port)",
-                                                    "loops": "\(configuration.http.loopCount)",
-                                                    "max_connections": "\(cap)"])
+        endpoints.logger.info("serving", metadata: [
+            "address": "\(configuration.http.address.host):\(port)",
+            "loops": "\(configuration.http.loopCount)",
+            "max_connections": "\(cap)",
+            "health": .string(WebhookServer.url(configuration.healthAddress, port: healthPort, tls: false)),
+            "metrics": .string(WebhookServer.url(configuration.metricsAddress, port: metricsPort, tls: !configuration.metricsInsecure)),
+        ])
         return port
     }
 
-    /// Stops at once: listener and connections closed.
+    /// `http://HOST:PORT` (`https` with `tls`) for the log, or `off`.
+    private static func url(_ address: ListenAddress?, port: UInt16?, tls: Bool) -> String {
+        guard var address, let port else { return "off" }
+        address.port = port
+        return (tls ? "https://" : "http://") + address.description
+    }
+
+    /// Stops at once: listeners and connections closed.
     public func stop() {
         endpoints.draining.store(true, ordering: .relaxed)
         watcher.stop()
         watchdog.stop()
         http.stop()
+        health?.stop()
+        metrics?.stop()
     }
 
     /// The graceful stop: readiness off at once, normal service for the
@@ -132,6 +221,9 @@ public final class WebhookServer: Sendable {
             usleep(UInt32(clamping: configuration.shutdownDelayMilliseconds * 1000))
         }
         let result = http.drain(timeout: .milliseconds(configuration.drainTimeoutMilliseconds))
+        // Probes and scrapes are answered until the webhook's port has drained.
+        health?.stop()
+        metrics?.stop()
         watcher.stop()
         watchdog.stop()
         guard result.drained && result.stuck.isEmpty else {
@@ -223,25 +315,15 @@ final class WebhookEndpoints: Sendable {
         }
     }
 
+    /// The webhook's port: admission, and the health and metrics routes as well (probes
+    /// and scrapes that reach it keep working).
     func router() -> HTTPRouter {
-        var router = HTTPRouter { status, message in
-            HTTPResponse(status: status, body: Status.failureBody(code: status.code, message: message))
-        }
+        var router = makeRouter()
         for endpoint in AdmissionEndpoint.allCases {
             router.add("POST", endpoint.path) { request in self.admit(request, at: endpoint) }
         }
         router.requestTimeout = WebhookEndpoints.requestTimeout
-        // Answered by a loop that is not stalled (a stalled loop answers nothing), about
-        // the others: a pod whose loops cannot serve fails its liveness probe.
-        router.add("GET", "/healthz") { _ in
-            let stalls = self.monitor.stalls(threshold: self.stallTimeout)
-            guard stalls.isEmpty else {
-                return WebhookEndpoints.plain(.serviceUnavailable, stalls.map {
-                    "event loop \($0.loop) stalled for \($0.milliseconds / 1000) s"
-                }.joined(separator: "; "))
-            }
-            return WebhookEndpoints.plain(.ok, "ok")
-        }
+        addHealthRoutes(to: &router)
         #if DEBUG
         // Test builds only (never compiled into a release build), and only when the
         // environment asks for it: a handler that keeps its loop busy, to prove the
@@ -255,6 +337,43 @@ final class WebhookEndpoints: Sendable {
             }
         }
         #endif
+        addMetricsRoute(to: &router)
+        return router
+    }
+
+    /// The health listener: `/healthz` and `/readyz` only.
+    func healthRouter() -> HTTPRouter {
+        var router = makeRouter()
+        addHealthRoutes(to: &router)
+        return router
+    }
+
+    /// The metrics listener: `/metrics` only.
+    func metricsRouter() -> HTTPRouter {
+        var router = makeRouter()
+        addMetricsRoute(to: &router)
+        return router
+    }
+
+    private func makeRouter() -> HTTPRouter {
+        HTTPRouter { status, message in
+            HTTPResponse(status: status, body: Status.failureBody(code: status.code, message: message))
+        }
+    }
+
+    private func addHealthRoutes(to router: inout HTTPRouter) {
+        // About the webhook's loops, from any loop that answers. On the webhook's port a
+        // stalled loop answers nothing, so a probe that lands on it times out; the health
+        // listener's own loop always answers, with the stall named.
+        router.add("GET", "/healthz") { _ in
+            let stalls = self.monitor.stalls(threshold: self.stallTimeout)
+            guard stalls.isEmpty else {
+                return WebhookEndpoints.plain(.serviceUnavailable, stalls.map {
+                    "event loop \($0.loop) stalled for \($0.milliseconds / 1000) s"
+                }.joined(separator: "; "))
+            }
+            return WebhookEndpoints.plain(.ok, "ok")
+        }
         router.add("GET", "/readyz") { _ in
             if self.isReady { return WebhookEndpoints.plain(.ok, "ok") }
             if let reason = self.cluster?.notReadyReason(), !self.draining.load(ordering: .relaxed) {
@@ -262,11 +381,13 @@ final class WebhookEndpoints: Sendable {
             }
             return WebhookEndpoints.plain(.serviceUnavailable, "not ready")
         }
+    }
+
+    private func addMetricsRoute(to router: inout HTTPRouter) {
         router.add("GET", "/metrics") { _ in
             HTTPResponse(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
                          body: Array(self.metrics.registry.render().utf8))
         }
-        return router
     }
 
     // MARK: - Admission

@@ -2,6 +2,7 @@ import Admission
 import CLinux
 import Glibc
 import ClusterCache
+import HTTPServer
 import KubernetesClient
 import Logging
 import TLS
@@ -11,10 +12,13 @@ import WebhookServer
 /// configuration file, which wins over the built-in default.
 struct Serve: Subcommand {
     static let name = "serve"
-    static let abstract = "Serve /mutate, /validate, /healthz, /readyz and /metrics over TLS."
+    static let abstract = "Serve /mutate, /validate, /healthz, /readyz and /metrics over TLS; /healthz and /readyz also over plain HTTP on --health-listen, /metrics also on --metrics-listen."
     static let usage = "serve [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE] [--client-ca FILE] [--config FILE] [--dev] ..."
     static let flags: [Flag] = [
         .option("listen", "HOST:PORT", "Address to listen on (default 0.0.0.0:9443; 127.0.0.1:8443 with --dev)."),
+        .option("health-listen", "HOST:PORT", "Also serve /healthz and /readyz here, over plain HTTP, for probes without a client certificate; off: not at all (default 0.0.0.0:8081; 127.0.0.1:8081 with --dev)."),
+        .option("metrics-listen", "HOST:PORT", "Also serve /metrics here, over TLS with the serving certificate and no client certificate asked; off: not at all (default 0.0.0.0:8080; 127.0.0.1:8080 with --dev)."),
+        .switch("metrics-insecure", "Serve --metrics-listen over plain HTTP instead of TLS."),
         .option("tls-cert", "FILE", "PEM certificate chain file."),
         .option("tls-key", "FILE", "PEM private key file."),
         .option("tls-min-version", "VERSION", "Lowest TLS version accepted: 1.2 or 1.3 (default 1.2)."),
@@ -109,13 +113,22 @@ struct Serve: Subcommand {
             throw .status(1)
         }
         if let caPath {
-            let address = configuration.http.address
-            let host = address.host == "0.0.0.0" || address.host == "127.0.0.1" ? "localhost" : address.host
+            func hostName(_ address: ListenAddress) -> String {
+                address.host == "0.0.0.0" || address.host == "127.0.0.1" ? "localhost" : address.host
+            }
+            let host = hostName(configuration.http.address)
+            var listeners = ""
+            if let address = configuration.healthAddress, let healthPort = server.healthPort {
+                listeners += "Probes: http://\(hostName(address)):\(healthPort)/healthz and /readyz\n"
+            }
+            if let address = configuration.metricsAddress, let metricsPort = server.metricsPort {
+                listeners += "Metrics: \(configuration.metricsInsecure ? "http" : "https")://\(hostName(address)):\(metricsPort)/metrics\n"
+            }
             StandardStream.output.write("""
             Development server on https://\(host):\(port). Try:
               curl --cacert \(caPath) -H 'Content-Type: application/json' \
             --data-binary @Tests/Fixtures/review-kafka.json https://\(host):\(port)/validate
-
+            \(listeners)
             """)
         }
         // The drain deadline passed with requests in flight or a loop stuck: exit non-zero

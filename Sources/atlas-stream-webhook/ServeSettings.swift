@@ -24,6 +24,11 @@ struct ServeSettings {
     static let defaultListen = "0.0.0.0:9443"
     static let developmentListen = "127.0.0.1:8443"
     static let developmentCertificateDirectory = "certs/dev"
+    /// The health and metrics listeners' ports are kubebuilder's; loopback with `--dev`.
+    static let defaultHealthListen = ListenAddress(host: "0.0.0.0", port: 8081)
+    static let developmentHealthListen = ListenAddress(host: "127.0.0.1", port: 8081)
+    static let defaultMetricsListen = ListenAddress(host: "0.0.0.0", port: 8080)
+    static let developmentMetricsListen = ListenAddress(host: "127.0.0.1", port: 8080)
 
     init(flags: ParsedFlags, file: ConfigurationFile) throws(CommandExit) {
         let read = FlagReader(flags: flags)
@@ -84,6 +89,12 @@ struct ServeSettings {
         let tls = TLSConfiguration(certificateChainPath: certificate ?? "", privateKeyPath: key ?? "",
                                    minimumVersion: minimumVersion, clientCAPath: clientCA, clientNames: clientNames)
 
+        let health = try Self.listener("health-listen", flags: flags, file: file.listeners.health,
+                                       default: dev ? Self.developmentHealthListen : Self.defaultHealthListen)
+        let metrics = try Self.listener("metrics-listen", flags: flags, file: file.listeners.metrics,
+                                        default: dev ? Self.developmentMetricsListen : Self.defaultMetricsListen)
+        let metricsInsecure = flags.isOn("metrics-insecure") || file.listeners.metricsInsecure == true
+
         webhook = WebhookConfiguration(
             http: http, tls: tls,
             // With --dev nothing routes by readiness: Ctrl-C stops at once.
@@ -94,7 +105,8 @@ struct ServeSettings {
             certificatePollMilliseconds: try read.duration("cert-poll-interval")
                 ?? WebhookConfiguration.defaultCertificatePollMilliseconds,
             loopStallTimeoutMilliseconds: try read.duration("loop-stall-timeout") ?? file.timeouts.loopStall
-                ?? WebhookConfiguration.defaultLoopStallTimeoutMilliseconds)
+                ?? WebhookConfiguration.defaultLoopStallTimeoutMilliseconds,
+            healthAddress: health, metricsAddress: metrics, metricsInsecure: metricsInsecure)
         cluster = try ClusterSettings(flags: flags, file: file)
         var rules = file.rules
         switch flags.string("cache-not-ready") {
@@ -115,6 +127,22 @@ struct ServeSettings {
         }
         reviewer = AdmissionReviewer(rules: StreamRules(configuration: rules),
                                      maxNestingDepth: file.limits.maxNestingDepth ?? AdmissionReviewer.defaultMaxNestingDepth)
+    }
+}
+
+extension ServeSettings {
+    /// A listener's address from its flag, else the file, else `fallback`; nil when `off`.
+    static func listener(_ flag: String, flags: ParsedFlags, file: ConfiguredListener?,
+                         default fallback: ListenAddress) throws(CommandExit) -> ListenAddress? {
+        var setting = file ?? .address(fallback)
+        if let text = flags.string(flag) {
+            guard let given = ConfiguredListener(text) else { throw .usage("--\(flag) must be HOST:PORT or off, got \(text)") }
+            setting = given
+        }
+        switch setting {
+        case .off: return nil
+        case .address(let address): return address
+        }
     }
 }
 

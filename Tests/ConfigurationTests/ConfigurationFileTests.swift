@@ -29,6 +29,28 @@ final class ConfigurationFileTests: XCTestCase {
                                                      maxBufferedBodies: 64 << 20))
         XCTAssertEqual(file.timeouts, ConfiguredTimeouts(tlsHandshake: 10_000, requestHeaders: 10_000, requestBody: 30_000,
                                                          idle: 120_000, shutdownDelay: 5_000, drainTimeout: 30_000))
+        XCTAssertEqual(file.listeners, ConfiguredListeners(health: ConfiguredListener("0.0.0.0:8081"),
+                                                           metrics: ConfiguredListener("0.0.0.0:8080"), metricsInsecure: false))
+    }
+
+    func testListenerKeys() throws {
+        let file = try parse("listeners:\n  health: 127.0.0.1:9081\n  metrics: \"[::1]:9080\"\n  metricsInsecure: true\n")
+        XCTAssertEqual(file.listeners, ConfiguredListeners(health: ConfiguredListener("127.0.0.1:9081"),
+                                                           metrics: ConfiguredListener("[::1]:9080"), metricsInsecure: true))
+        // A bare `off` is YAML 1.1's false; both spellings turn the listener off.
+        XCTAssertEqual(try parse("listeners:\n  health: off\n  metrics: \"off\"\n").listeners,
+                       ConfiguredListeners(health: .off, metrics: .off))
+        XCTAssertEqual(error("listeners:\n  health: 8081\n"),
+                       ConfigurationError(file: "test.yaml", line: 2, key: "listeners.health",
+                                          reason: "must be HOST:PORT (such as 0.0.0.0:8081 or [::]:8081) or off"))
+        XCTAssertEqual(error("listeners:\n  metrics: localhost:99999\n"),
+                       ConfigurationError(file: "test.yaml", line: 2, key: "listeners.metrics",
+                                          reason: "must be HOST:PORT (such as 0.0.0.0:8081 or [::]:8081) or off"))
+        XCTAssertEqual(error("listeners:\n  metricsInsecure: sometimes\n"),
+                       ConfigurationError(file: "test.yaml", line: 2, key: "listeners.metricsInsecure", reason: "must be true or false"))
+        XCTAssertEqual(error("listeners:\n  webhook: 0.0.0.0:9443\n"),
+                       ConfigurationError(file: "test.yaml", line: 2, key: "listeners.webhook",
+                                          reason: "unknown key; known keys here: health, metrics, metricsInsecure"))
     }
 
     func testOperatorKeys() throws {
@@ -107,7 +129,7 @@ final class ConfigurationFileTests: XCTestCase {
     func testEveryKindOfMistakeNamesKeyAndLine() {
         let cases: [(String, ConfigurationError)] = [
             ("rule:\n  x: 1\n", ConfigurationError(file: "test.yaml", line: 1, key: "rule",
-                                                  reason: "unknown key; known keys here: rules, enforcement, limits, timeouts, cluster")),
+                                                  reason: "unknown key; known keys here: rules, enforcement, limits, timeouts, cluster, listeners")),
             ("limits:\n  maxConnections: 10\n  maxBody: 5\n", ConfigurationError(file: "test.yaml", line: 3, key: "limits.maxBody",
                 reason: "unknown key; known keys here: maxRequestBody, maxHeaderBytes, maxHeaderFields, maxConnections, maxNestingDepth, maxBufferedBodies")),
             ("limits:\n  maxConnections: many\n", ConfigurationError(file: "test.yaml", line: 2, key: "limits.maxConnections",

@@ -4,14 +4,15 @@ import TestSupport
 import XCTest
 
 final class CommandLineTests: XCTestCase {
-    /// `serve --dev` writes its certificates, prints a curl line, answers that curl line,
-    /// and exits 0 on SIGTERM.
+    /// `serve --dev` writes its certificates, prints a curl line, answers that curl line and
+    /// the probe address it prints, and exits 0 on SIGTERM.
     func testServeDevPrintsAWorkingCurlLineAndStopsAtOnceOnCtrlC() throws {
         let binary = try executablePath()
         let certDirectory = try temporaryDirectory("devcerts") + "/certs/dev"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", "--dev", "--listen", "127.0.0.1:0", "--dev-cert-dir", certDirectory]
+        process.arguments = ["serve", "--dev", "--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0",
+                             "--metrics-listen", "127.0.0.1:0", "--dev-cert-dir", certDirectory]
         process.currentDirectoryURL = repositoryRoot
         let out = Pipe()
         process.standardOutput = out
@@ -22,7 +23,7 @@ final class CommandLineTests: XCTestCase {
         // The banner: "Development server on https://localhost:PORT. Try:\n  curl ..."
         var banner = ""
         let deadline = Date().addingTimeInterval(10)
-        while !banner.contains("/validate") && Date() < deadline {
+        while !banner.contains("/metrics") && Date() < deadline {
             let chunk = out.fileHandleForReading.availableData
             if chunk.isEmpty { break }
             banner += String(decoding: chunk, as: UTF8.self)
@@ -37,6 +38,8 @@ final class CommandLineTests: XCTestCase {
         let response = try jsonObject(shell.stdout)
         XCTAssertEqual(response["kind"] as? String, "AdmissionReview")
         XCTAssertEqual((response["response"] as? [String: Any])?["uid"] as? String, "705ab4f5-6393-11e8-b7cc-42010a800002")
+        let probe = try XCTUnwrap(banner.firstMatch(of: /Probes: (http:\/\/localhost:\d+\/healthz)/)?.1, banner)
+        XCTAssertEqual(try runProcess("/usr/bin/curl", ["-sS", String(probe)]).stdout, "ok")
 
         // Ctrl-C: with --dev there is no shutdown delay, so it stops at once.
         kill(process.processIdentifier, SIGINT)
@@ -91,6 +94,8 @@ final class CommandLineTests: XCTestCase {
             (["serve", "--dev=maybe"], "--dev is a switch", "serve --help"),
             (["serve", "--tls-cert", "a.crt"], "--tls-cert and --tls-key are required (or use --dev)", "serve --help"),
             (["serve", "--dev", "--client-name", "kube-apiserver"], "--client-name needs --client-ca", "serve --help"),
+            (["serve", "--dev", "--health-listen", "8081"], "--health-listen must be HOST:PORT or off, got 8081", "serve --help"),
+            (["serve", "--dev", "--metrics-listen", "on"], "--metrics-listen must be HOST:PORT or off, got on", "serve --help"),
             (["serve", "extra"], "unexpected argument extra", "serve --help"),
             (["check"], "give at least one file, directory or -", "check --help"),
             (["check", "--output", "yaml", "x.yaml"], "--output must be text or json, got yaml", "check --help"),
@@ -111,6 +116,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(serve.status, 0)
         for flag in ["--listen HOST:PORT", "--tls-cert FILE", "--tls-key FILE", "--tls-min-version VERSION", "--client-ca FILE",
                      "--client-name NAME", "--cert-poll-interval DURATION", "--shutdown-delay DURATION", "--drain-timeout DURATION",
+                     "--health-listen HOST:PORT", "--metrics-listen HOST:PORT", "--metrics-insecure ",
                      "--dev ", "--dev-cert-dir DIR", "--loops N", "--max-connections N", "--max-request-body SIZE",
                      "--max-header-bytes SIZE", "--max-header-fields N", "--handshake-timeout DURATION", "--header-timeout DURATION",
                      "--body-timeout DURATION", "--idle-timeout DURATION", "--log-level LEVEL", "--config FILE", "-h, --help"] {

@@ -57,7 +57,7 @@ final class ResourceTests: XCTestCase {
         XCTAssertEqual(setrlimit(resource, &lowered), 0)
         let raised = ProcessResources.raiseDescriptorLimit()
         XCTAssertEqual(rlim_t(raised), limit.rlim_max)
-        XCTAssertEqual(ProcessResources.connectionCap(configured: 10_000, descriptorLimit: 1024), 960)
+        XCTAssertEqual(ProcessResources.connectionCap(configured: 10_000, descriptorLimit: 1024), 896)
         XCTAssertEqual(ProcessResources.connectionCap(configured: 100, descriptorLimit: 1024), 100)
         XCTAssertEqual(ProcessResources.connectionCap(configured: 100, descriptorLimit: 10), 1)
     }

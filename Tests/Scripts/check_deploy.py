@@ -8,11 +8,14 @@
 3. RBAC is least privilege: only list and watch (never get) on Secrets and the Atlas resources; the namespaced-rbac
    component grants them through Roles in exactly the --watch-namespaces it sets, and no ClusterRole.
 4. What the manifests say agrees with what the server serves, read from the rendered
-   YAML: webhook paths, Service and container ports, probes, container arguments,
-   Secret and ConfigMap mounts. The server is started with the container's own
-   arguments (mount paths mapped to scratch copies of the rendered Secret and ConfigMap)
-   and reached as https://atlas-stream-webhook.atlas-stream-webhook.svc:<port> through
-   curl --resolve, trusting only the rendered caBundle.
+   YAML: webhook paths, Service and container ports (webhook, health, metrics), probes
+   (plain HTTP on the health port), container arguments, Secret and ConfigMap mounts.
+   The server is started with the container's own arguments (mount paths mapped to
+   scratch copies of the rendered Secret and ConfigMap, listen addresses to free loopback
+   ports) and reached as https://atlas-stream-webhook.atlas-stream-webhook.svc:<port>
+   through curl --resolve, trusting only the rendered caBundle; the probes as the kubelet
+   sends them, and a scrape of the metrics port as a ServiceMonitor would, with the
+   caBundle and no client certificate.
 Usage: check_deploy.py PATH/TO/atlas-stream-webhook
 """
 import base64
@@ -80,16 +83,21 @@ def check_common(docs):
     container = pod["containers"][0]
     args = container["args"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    listen = flag(args, "listen")
-    check(listen and int(listen.rsplit(":", 1)[1]) == ports.get("https"), f"--listen {listen} is not the https port {ports}")
-    svc_port = service["spec"]["ports"][0]
-    check(svc_port["port"] == 443 and svc_port["targetPort"] in ("https", ports.get("https")), f"Service port {svc_port}")
+    for name, port_name in (("listen", "https"), ("health-listen", "health"), ("metrics-listen", "metrics")):
+        listen = flag(args, name)
+        check(listen and int(listen.rsplit(":", 1)[1]) == ports.get(port_name),
+              f"--{name} {listen} is not the {port_name} port {ports}")
+    svc_ports = {p["name"]: p for p in service["spec"]["ports"]}
+    svc_port = svc_ports.get("https", {})
+    check(svc_port.get("port") == 443 and svc_port.get("targetPort") in ("https", ports.get("https")), f"Service port {svc_port}")
+    metrics_port = svc_ports.get("metrics", {})
+    check(metrics_port.get("targetPort") in ("metrics", ports.get("metrics")), f"Service metrics port {metrics_port}")
     check(service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items(),
           "Service selector does not select the pods")
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
         get = container[probe]["httpGet"]
-        check(get["path"] == path and get["scheme"] == "HTTPS" and get["port"] in ("https", ports.get("https")),
-              f"{probe} {get}")
+        check(get["path"] == path and get.get("scheme", "HTTP") == "HTTP" and get["port"] in ("health", ports.get("health")),
+              f"{probe} {get} is not plain HTTP on the health port")
     check(deployment["spec"]["replicas"] >= 2, "fewer than 2 replicas")
     check(pod.get("topologySpreadConstraints"), "no topology spread")
     pdb = one(docs, "PodDisruptionBudget")
@@ -109,7 +117,7 @@ def check_common(docs):
         for hook in config["webhooks"]:
             ref = hook["clientConfig"]["service"]
             check(ref["name"] == service["metadata"]["name"] and ref["namespace"] == service["metadata"]["namespace"]
-                  and ref["port"] == svc_port["port"] and ref["path"] == path, f"{kind} service reference {ref}")
+                  and ref["port"] == svc_port.get("port") and ref["path"] == path, f"{kind} service reference {ref}")
             check(hook["sideEffects"] == "None" and hook["failurePolicy"] == "Fail" and hook["timeoutSeconds"] == 5
                   and hook["matchPolicy"] == "Equivalent" and hook["admissionReviewVersions"] == ["v1", "v1beta1"],
                   f"{kind} settings")
@@ -366,16 +374,17 @@ def run_with_container_args(binary, docs, deployment, service, scratch):
                 with open(os.path.join(directory, key), "w") as f:
                     f.write(value)
         mounts[mount["mountPath"]] = directory
-    port = free_port()
+    ports = {name: free_port() for name in ("listen", "health-listen", "metrics-listen")}
     args = []
     for arg in container["args"]:
         for mount_path, directory in mounts.items():
             arg = arg.replace(mount_path, directory)
-        if arg.startswith("--listen="):
-            arg = f"--listen=127.0.0.1:{port}"
+        name = arg.split("=", 1)[0][2:]
+        if name in ports:
+            arg = f"--{name}=127.0.0.1:{ports[name]}"
         args.append(arg)
     server = subprocess.Popen([binary] + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    return server, port, mounts
+    return server, ports, mounts
 
 
 def check_self_signed(binary, docs, deployment, service, scratch, generated):
@@ -397,10 +406,12 @@ def check_self_signed(binary, docs, deployment, service, scratch, generated):
     with open(ca_file, "wb") as f:
         f.write(base64.b64decode(bundles.pop()))
 
-    server, port, _ = run_with_container_args(binary, docs, deployment, service, scratch)
+    server, ports, _ = run_with_container_args(binary, docs, deployment, service, scratch)
     try:
         host = f"{name}.{namespace}.svc"
-        base = ["curl", "-sS", "--resolve", f"{host}:{port}:127.0.0.1", "--cacert", ca_file]
+        port, metrics = ports["listen"], ports["metrics-listen"]
+        base = ["curl", "-sS", "--resolve", f"{host}:{port}:127.0.0.1", "--resolve", f"{host}:{metrics}:127.0.0.1",
+                "--cacert", ca_file]
         status = "000"
         deadline = time.time() + 10
         while status != "200" and time.time() < deadline:
@@ -410,9 +421,12 @@ def check_self_signed(binary, docs, deployment, service, scratch, generated):
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         for probe in ("livenessProbe", "readinessProbe"):
             path = container[probe]["httpGet"]["path"]
-            got = subprocess.run(base + ["-o", "/dev/null", "-w", "%{http_code}", f"https://{host}:{port}{path}"],
-                                 capture_output=True, text=True).stdout
-            check(got == "200", f"{probe} {path} answered {got}")
+            got = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                                  f"http://127.0.0.1:{ports['health-listen']}{path}"], capture_output=True, text=True).stdout
+            check(got == "200", f"{probe} {path} answered {got} on the health port")
+        scrape = subprocess.run(base + ["-w", "%{http_code}", f"https://{host}:{metrics}/metrics"], capture_output=True, text=True)
+        check(scrape.stdout.endswith("200") and "atlas_stream_webhook_open_connections" in scrape.stdout,
+              f"metrics scrape: {scrape.stdout[-200:]}{scrape.stderr}")
         for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
             path = one(docs, kind)["webhooks"][0]["clientConfig"]["service"]["path"]
             out = subprocess.run(base + ["-H", "Content-Type: application/json", "--data-binary", f"@{REVIEW}",
@@ -422,7 +436,7 @@ def check_self_signed(binary, docs, deployment, service, scratch, generated):
                 check(answer["kind"] == "AdmissionReview" and "uid" in answer["response"], f"{path}: {out.stdout}")
             except (ValueError, KeyError):
                 check(False, f"{path} did not answer an AdmissionReview: {out.stdout}{out.stderr}")
-        print(f"ok  self-signed overlay served as https://{host}:{port}")
+        print(f"ok  self-signed overlay served as https://{host}:{port}, probes on the health port, metrics on https://{host}:{metrics}")
     finally:
         server.kill()
         server.wait()

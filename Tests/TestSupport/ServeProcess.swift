@@ -29,11 +29,16 @@ public func releaseExecutablePath() throws -> String {
     return path
 }
 
-/// `atlas-stream-webhook serve` as a child process on an ephemeral port, found from its
+/// `atlas-stream-webhook serve` as a child process on ephemeral ports (the webhook's, and
+/// the health and metrics listeners' unless the arguments say otherwise), found from its
 /// `serving` log line.
 public final class ServeProcess {
     public let process = Process()
     public let port: UInt16
+    /// The health listener's port; nil when it is off.
+    public let healthPort: UInt16?
+    /// The metrics listener's port; nil when it is off.
+    public let metricsPort: UInt16?
     private let errors = Pipe()
     /// What the process has logged so far (read by `waitForLog`).
     public private(set) var log = ""
@@ -46,7 +51,10 @@ public final class ServeProcess {
         // not turn lookups on for every server the tests start.
         let cluster = arguments.contains { $0.hasPrefix("--kubeconfig") || $0.hasPrefix("--cluster-lookups") }
             ? [] : ["--cluster-lookups=false"]
-        process.arguments = ["serve", "--listen", "127.0.0.1:0"] + cluster + arguments
+        // Ephemeral ports, given first so the test's own flags win: two servers, or another
+        // program on the machine, must not meet on the default ports.
+        process.arguments = ["serve", "--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]
+            + cluster + arguments
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
@@ -55,19 +63,23 @@ public final class ServeProcess {
         try process.run()
         var log = ""
         let deadline = Date().addingTimeInterval(10)
-        var found: UInt16?
-        while found == nil && Date() < deadline {
+        var serving: Substring?
+        while serving == nil && Date() < deadline {
             let chunk = errors.fileHandleForReading.availableData
             if chunk.isEmpty { break }
             log += String(decoding: chunk, as: UTF8.self)
-            if let match = log.firstMatch(of: /"address":"127\.0\.0\.1:(\d+)"/) { found = UInt16(match.1) }
+            // Whole lines only: the last piece may be a line still being written.
+            serving = log.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+                .first { $0.contains(#""msg":"serving""#) }
         }
-        guard let found else {
+        guard let serving, let found = serving.firstMatch(of: /"address":"127\.0\.0\.1:(\d+)"/).flatMap({ UInt16($0.1) }) else {
             process.terminate()
             XCTFail("serve did not start: \(log)")
             throw POSIXError(.ECONNREFUSED)
         }
         port = found
+        healthPort = serving.firstMatch(of: /"health":"http:\/\/[^"]*:(\d+)"/).flatMap { UInt16($0.1) }
+        metricsPort = serving.firstMatch(of: /"metrics":"https?:\/\/[^"]*:(\d+)"/).flatMap { UInt16($0.1) }
         self.log = log
     }
 

@@ -54,7 +54,7 @@ final class OperationsTests: XCTestCase {
 
     /// Lays out certificates the way a Kubernetes Secret volume does: `tls.crt` ->
     /// `..data/tls.crt`, `..data` -> a timestamped directory, swapped by renaming a symlink.
-    private final class SecretVolume {
+    final class SecretVolume {
         let root: String
         private var generation = 0
 
