@@ -411,3 +411,36 @@ private struct Reader {
         }
     }
 }
+
+extension ConfigurationFile {
+    /// Every key the file accepts, dotted (`limits.maxRequestBody`); where the user names
+    /// the keys of a mapping, a placeholder stands for them (`rules.regions.<PROVIDER>`).
+    /// The switches are exhaustive: a key added to the reader is listed here.
+    public static var keys: [String] {
+        TopKey.allCases.flatMap { top -> [String] in
+            let nested: [String]
+            switch top {
+            case .rules:
+                nested = RuleKey.allCases.flatMap { key -> [String] in
+                    switch key {
+                    case .regions: return ["regions.<PROVIDER>"]
+                    case .secretReferences, .registryReferences: return PolicyKey.allCases.map { key.rawValue + "." + $0.rawValue }
+                    case .sampleSources, .builtInRoles, .kafkaCertificate, .operatorVersion: return [key.rawValue]
+                    }
+                }
+            case .enforcement:
+                nested = EnforcementKey.allCases.map { key in
+                    switch key {
+                    case .default: return key.rawValue
+                    case .rules: return key.rawValue + ".<rule-id>"
+                    }
+                }
+            case .limits: nested = LimitKey.allCases.map(\.rawValue)
+            case .timeouts: nested = TimeoutKey.allCases.map(\.rawValue)
+            case .cluster: nested = ClusterKey.allCases.map(\.rawValue)
+            case .listeners: nested = ListenerKey.allCases.map(\.rawValue)
+            }
+            return nested.map { top.rawValue + "." + $0 }
+        }
+    }
+}

@@ -15,14 +15,14 @@ public struct WebhookConfiguration: Sendable {
     public var tls: TLSConfiguration
     /// After SIGTERM: how long `/readyz` reports 503 while serving goes on, so endpoints
     /// controllers and load balancers stop sending new connections.
-    public var shutdownDelayMilliseconds: Int
+    public var shutdownDelay: Duration
     /// Then: how long requests in flight may take before the rest are closed.
-    public var drainTimeoutMilliseconds: Int
+    public var drainTimeout: Duration
     /// How often the certificate files are checked besides inotify.
-    public var certificatePollMilliseconds: Int
+    public var certificatePollInterval: Duration
     /// An event loop that does not come back to epoll_wait within this long (busy in a
     /// request, or frozen anywhere) is stalled: `/healthz` turns 503.
-    public var loopStallTimeoutMilliseconds: Int
+    public var loopStallTimeout: Duration
     /// Where `/healthz` and `/readyz` are served over plain HTTP as well, for probes that
     /// have no client certificate; nil: only on the webhook's port.
     public var healthAddress: ListenAddress?
@@ -32,23 +32,23 @@ public struct WebhookConfiguration: Sendable {
     public var metricsAddress: ListenAddress?
     public var metricsInsecure: Bool
 
-    public static let defaultShutdownDelayMilliseconds = 5_000
-    public static let defaultDrainTimeoutMilliseconds = 30_000
-    public static let defaultCertificatePollMilliseconds = 10_000
-    public static let defaultLoopStallTimeoutMilliseconds = 10_000
+    public static let defaultShutdownDelay = Duration.seconds(5)
+    public static let defaultDrainTimeout = Duration.seconds(30)
+    public static let defaultCertificatePollInterval = Duration.seconds(10)
+    public static let defaultLoopStallTimeout = Duration.seconds(10)
 
     public init(http: HTTPServerConfiguration, tls: TLSConfiguration,
-                shutdownDelayMilliseconds: Int = WebhookConfiguration.defaultShutdownDelayMilliseconds,
-                drainTimeoutMilliseconds: Int = WebhookConfiguration.defaultDrainTimeoutMilliseconds,
-                certificatePollMilliseconds: Int = WebhookConfiguration.defaultCertificatePollMilliseconds,
-                loopStallTimeoutMilliseconds: Int = WebhookConfiguration.defaultLoopStallTimeoutMilliseconds,
+                shutdownDelay: Duration = WebhookConfiguration.defaultShutdownDelay,
+                drainTimeout: Duration = WebhookConfiguration.defaultDrainTimeout,
+                certificatePollInterval: Duration = WebhookConfiguration.defaultCertificatePollInterval,
+                loopStallTimeout: Duration = WebhookConfiguration.defaultLoopStallTimeout,
                 healthAddress: ListenAddress? = nil, metricsAddress: ListenAddress? = nil, metricsInsecure: Bool = false) {
         self.http = http
         self.tls = tls
-        self.shutdownDelayMilliseconds = shutdownDelayMilliseconds
-        self.drainTimeoutMilliseconds = drainTimeoutMilliseconds
-        self.certificatePollMilliseconds = certificatePollMilliseconds
-        self.loopStallTimeoutMilliseconds = loopStallTimeoutMilliseconds
+        self.shutdownDelay = shutdownDelay
+        self.drainTimeout = drainTimeout
+        self.certificatePollInterval = certificatePollInterval
+        self.loopStallTimeout = loopStallTimeout
         self.healthAddress = healthAddress
         self.metricsAddress = metricsAddress
         self.metricsInsecure = metricsInsecure
@@ -106,7 +106,7 @@ public final class WebhookServer: Sendable {
         let context = try TLSContext(configuration: configuration.tls)
         let monitor = LoopMonitor(loopCount: configuration.http.loopCount)
         let endpoints = WebhookEndpoints(reviewer: reviewer, logger: logger, tlsContexts: TLSContextStore(context), cluster: cluster,
-                                         monitor: monitor, stallTimeoutMilliseconds: configuration.loopStallTimeoutMilliseconds,
+                                         monitor: monitor, stallTimeoutMilliseconds: configuration.loopStallTimeout.wholeMilliseconds,
                                          defaultReviewBudgetMilliseconds: configuration.http.timeouts.requestBody.wholeMilliseconds)
         self.endpoints = endpoints
         self.http = HTTPServer(configuration: configuration.http, transport: .tls(endpoints.tlsContexts),
@@ -137,11 +137,11 @@ public final class WebhookServer: Sendable {
         } else {
             metrics = nil
         }
-        self.watchdog = LoopWatchdog(monitor: monitor, stallTimeoutMilliseconds: configuration.loopStallTimeoutMilliseconds,
+        self.watchdog = LoopWatchdog(monitor: monitor, stallTimeoutMilliseconds: configuration.loopStallTimeout.wholeMilliseconds,
                                      logger: logger) { endpoints.metrics.loopStalled() }
         self.watcher = CertificateWatcher(configuration: configuration.tls, store: endpoints.tlsContexts,
                                           serverOnlyStore: serverOnlyStore, baseline: baseline,
-                                          pollIntervalMilliseconds: configuration.certificatePollMilliseconds) { result in
+                                          pollIntervalMilliseconds: configuration.certificatePollInterval.wholeMilliseconds) { result in
             endpoints.certificateReloaded(result)
         }
     }
@@ -215,12 +215,12 @@ public final class WebhookServer: Sendable {
     public func shutDownGracefully() -> Bool {
         endpoints.draining.store(true, ordering: .relaxed)
         http.disableKeepAlive()
-        endpoints.logger.info("draining", metadata: ["shutdown_delay_ms": .stringConvertible(configuration.shutdownDelayMilliseconds),
-                                                     "drain_timeout_ms": .stringConvertible(configuration.drainTimeoutMilliseconds)])
-        if configuration.shutdownDelayMilliseconds > 0 {
-            usleep(UInt32(clamping: configuration.shutdownDelayMilliseconds * 1000))
+        endpoints.logger.info("draining", metadata: ["shutdown_delay_ms": .stringConvertible(configuration.shutdownDelay.wholeMilliseconds),
+                                                     "drain_timeout_ms": .stringConvertible(configuration.drainTimeout.wholeMilliseconds)])
+        if configuration.shutdownDelay > .zero {
+            usleep(UInt32(clamping: configuration.shutdownDelay.wholeMilliseconds * 1000))
         }
-        let result = http.drain(timeout: .milliseconds(configuration.drainTimeoutMilliseconds))
+        let result = http.drain(timeout: configuration.drainTimeout)
         // Probes and scrapes are answered until the webhook's port has drained.
         health?.stop()
         metrics?.stop()

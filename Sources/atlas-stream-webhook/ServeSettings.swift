@@ -98,14 +98,14 @@ struct ServeSettings {
         webhook = WebhookConfiguration(
             http: http, tls: tls,
             // With --dev nothing routes by readiness: Ctrl-C stops at once.
-            shutdownDelayMilliseconds: try read.duration("shutdown-delay", allowZero: true) ?? file.timeouts.shutdownDelay
-                ?? (dev ? 0 : WebhookConfiguration.defaultShutdownDelayMilliseconds),
-            drainTimeoutMilliseconds: try read.duration("drain-timeout") ?? file.timeouts.drainTimeout
-                ?? WebhookConfiguration.defaultDrainTimeoutMilliseconds,
-            certificatePollMilliseconds: try read.duration("cert-poll-interval")
-                ?? WebhookConfiguration.defaultCertificatePollMilliseconds,
-            loopStallTimeoutMilliseconds: try read.duration("loop-stall-timeout") ?? file.timeouts.loopStall
-                ?? WebhookConfiguration.defaultLoopStallTimeoutMilliseconds,
+            shutdownDelay: try read.duration("shutdown-delay", file: file.timeouts.shutdownDelay, allowZero: true,
+                                             default: dev ? .zero : WebhookConfiguration.defaultShutdownDelay),
+            drainTimeout: try read.duration("drain-timeout", file: file.timeouts.drainTimeout,
+                                            default: WebhookConfiguration.defaultDrainTimeout),
+            certificatePollInterval: try read.duration("cert-poll-interval", file: nil,
+                                                       default: WebhookConfiguration.defaultCertificatePollInterval),
+            loopStallTimeout: try read.duration("loop-stall-timeout", file: file.timeouts.loopStall,
+                                                default: WebhookConfiguration.defaultLoopStallTimeout),
             healthAddress: health, metricsAddress: metrics, metricsInsecure: metricsInsecure)
         cluster = try ClusterSettings(flags: flags, file: file)
         var rules = file.rules
@@ -217,8 +217,9 @@ private struct FlagReader {
 
     /// A Go duration flag, else the configuration file's value (milliseconds), else
     /// `fallback`.
-    func duration(_ name: String, file fileMilliseconds: Int?, default fallback: Duration) throws(CommandExit) -> Duration {
-        guard let milliseconds = try duration(name) ?? fileMilliseconds else { return fallback }
+    func duration(_ name: String, file fileMilliseconds: Int?, allowZero: Bool = false,
+                  default fallback: Duration) throws(CommandExit) -> Duration {
+        guard let milliseconds = try duration(name, allowZero: allowZero) ?? fileMilliseconds else { return fallback }
         return .milliseconds(milliseconds)
     }
 }

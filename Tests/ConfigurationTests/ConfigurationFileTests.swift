@@ -199,3 +199,18 @@ extension ConfigurationFileTests {
                                           reason: "must be deny, warn or off, got maybe"))
     }
 }
+
+extension ConfigurationFileTests {
+    /// Every key the loader accepts is documented, and every documented key loads.
+    func testEveryKeyIsInTheConfigurationDocs() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/configuration.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        XCTAssertGreaterThan(ConfigurationFile.keys.count, 30)
+        for key in ConfigurationFile.keys {
+            XCTAssertTrue(text.contains("`\(key)`"), "\(key) is not in docs/configuration.md")
+        }
+        XCTAssertTrue(ConfigurationFile.keys.contains("enforcement.rules.<rule-id>"))
+        XCTAssertTrue(ConfigurationFile.keys.contains("rules.secretReferences.allowedNamespaces"))
+    }
+}

@@ -48,7 +48,7 @@ MONITORING = os.path.join(ROOT, "deploy", "monitoring")
 RULES = os.path.join(MONITORING, "prometheusrule.yaml")
 DASHBOARD = os.path.join(MONITORING, "dashboard.json")
 UNIT_TESTS = os.path.join(ROOT, "Tests", "Fixtures", "monitoring", "alerts-test.yaml")
-OPERATING = os.path.join(ROOT, "docs", "operations.md")
+OPERATIONS = os.path.join(ROOT, "docs", "operations.md")
 JOB = "atlas-stream-webhook"
 NAMESPACE = "atlas-stream-webhook"
 problems = []
@@ -181,7 +181,7 @@ def check_static(scratch):
     check((firing | quiet) <= set(names), f"unit tests for alerts that do not exist: {sorted((firing | quiet) - set(names))}")
     ok(f"promtool test rules: {len(firing)} alerts fire, {len(quiet)} stay quiet in their cases")
 
-    with open(OPERATING) as f:
+    with open(OPERATIONS) as f:
         anchors = {github_anchor(m.group(1)) for m in re.finditer(r"^#{1,6}\s+(.+?)\s*$", f.read(), re.MULTILINE)}
     check("alerts" in anchors, "docs/operations.md has no Alerts section")
     for rule in alerts:
@@ -191,7 +191,7 @@ def check_static(scratch):
         for key in ("summary", "description", "runbook_url"):
             check(annotations.get(key), f"{name}: no {key}")
         url = annotations.get("runbook_url", "")
-        match = re.fullmatch(r"https://\S+/docs/operating\.md#([\w-]+)", url)
+        match = re.fullmatch(r"https://\S+/docs/operations\.md#([\w-]+)", url)
         check(match and match.group(1) == github_anchor(name), f"{name}: runbook_url {url} is not docs/operations.md#{github_anchor(name)}")
         check(match and match.group(1) in anchors, f"{name}: docs/operations.md has no section #{match.group(1) if match else '?'}")
         check_job_selectors(f"alert {name}", rule["expr"])

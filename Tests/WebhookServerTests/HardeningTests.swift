@@ -85,7 +85,7 @@ final class HardeningTests: XCTestCase {
         let first = try DevelopmentCertificates.generate(in: directory)
         let firstSerial = try serial(of: first.certificate)
         // The server's init loads the pair; the files rotate before start().
-        let server = try RunningServer(certificates: first, startNow: false) { $0.certificatePollMilliseconds = 200 }
+        let server = try RunningServer(certificates: first, startNow: false) { $0.certificatePollInterval = .milliseconds(200) }
         try DevelopmentCertificates.generate(in: directory)
         let rotatedSerial = try serial(of: first.certificate)
         XCTAssertNotEqual(firstSerial, rotatedSerial)
@@ -172,7 +172,7 @@ final class HardeningTests: XCTestCase {
     func testCertificateNotYetValidIsRefusedThenTakenWhenValid() throws {
         let directory = try temporaryDirectory("not-before")
         let first = try DevelopmentCertificates.generate(in: directory)
-        let server = try RunningServer(certificates: first) { $0.certificatePollMilliseconds = 200 }
+        let server = try RunningServer(certificates: first) { $0.certificatePollInterval = .milliseconds(200) }
         // Valid two seconds from now: refused at first, served once valid.
         let next = try DevelopmentCertificates.generate(in: directory + "/next", validFrom: 2)
         let bothCAs = directory + "/both-ca.crt"
