@@ -20,13 +20,6 @@ public final class WorkerThread: Sendable {
         WorkerThread(thread: try spawn(run))
     }
 
-    /// Starts a thread running `run`, for callers that carry on without one; nil when the
-    /// system refuses it.
-    public convenience init?(_ run: @escaping @Sendable () -> Void) {
-        guard let thread = try? Self.spawn(run) else { return nil }
-        self.init(thread: thread)
-    }
-
     private static func spawn(_ run: @escaping @Sendable () -> Void) throws(SystemCallError) -> pthread_t {
         let body = Unmanaged.passRetained(Body(run)).toOpaque()
         var thread = pthread_t()

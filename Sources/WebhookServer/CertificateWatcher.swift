@@ -17,10 +17,17 @@ final class CertificateWatcher: Sendable {
     private let serverOnlyStore: TLSContextStore?
     private let pollInterval: Int32
     private let onReload: @Sendable (Result<TLSContext, TLSError>) -> Void
-    private let inotify: Int32
-    private let wakeFD: Int32
     private let stopped = Atomic<Bool>(false)
-    private let thread = Mutex<WorkerThread?>(nil)
+    /// The running thread and its descriptors, from `start()` to `stop()`.
+    private let running = Mutex<Running?>(nil)
+
+    /// What a started watcher holds: its thread, the eventfd that wakes it to stop, and
+    /// its inotify instance (-1 when the system gave none: the poll alone finds changes).
+    private struct Running: Sendable {
+        let thread: WorkerThread
+        let wake: Int32
+        let inotify: Int32
+    }
     /// The files' fingerprint when the serving context was loaded from them.
     private let baseline: [String]
 
@@ -38,36 +45,44 @@ final class CertificateWatcher: Sendable {
         self.serverOnlyStore = serverOnlyStore
         self.pollInterval = Int32(clamping: pollIntervalMilliseconds)
         self.onReload = onReload
-        inotify = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+    }
+
+    /// Starts watching on a thread of its own. Without the eventfd that wakes it the
+    /// thread could not be stopped, so that failure is the start's; without inotify (or a
+    /// directory it cannot watch) the poll alone finds changes.
+    func start() throws(SystemCallError) {
+        let wake = try systemCall("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
+        let inotify = (try? systemCall("inotify_init1") { inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC)) }) ?? -1
         if inotify >= 0 {
-            let directories = Set(configuration.files.map(CertificateWatcher.directory(of:)))
-            for directory in directories { _ = inotify_add_watch(inotify, directory, CertificateWatcher.events) }
+            for directory in Set(configuration.files.map(CertificateWatcher.directory(of:))) {
+                _ = try? systemCall("inotify_add_watch") { inotify_add_watch(inotify, directory, CertificateWatcher.events) }
+            }
+        }
+        do throws(SystemCallError) {
+            let thread = try WorkerThread.start { [self] in run(inotify: inotify, wake: wake) }
+            running.withLock { $0 = Running(thread: thread, wake: wake, inotify: inotify) }
+        } catch {
+            if inotify >= 0 { closeDescriptor(inotify) }
+            closeDescriptor(wake)
+            throw error
         }
     }
 
-    deinit {
-        if inotify >= 0 { close(inotify) }
-        if wakeFD >= 0 { close(wakeFD) }
-    }
-
-    func start() {
-        let started = WorkerThread { [self] in run() }
-        thread.withLock { $0 = started }
-    }
-
     func stop() {
-        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing),
+              let running = running.withLock({ current in defer { current = nil }; return current }) else { return }
         var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
-        thread.withLock { $0 }?.join()
+        _ = write(running.wake, &one, 8)
+        running.thread.join()
+        if running.inotify >= 0 { closeDescriptor(running.inotify) }
+        closeDescriptor(running.wake)
     }
 
-    private func run() {
+    private func run(inotify: Int32, wake: Int32) {
         var last = baseline
         var buffer = [UInt8](repeating: 0, count: 4096)
         while !stopped.load(ordering: .acquiring) {
-            var fds = [pollfd(fd: inotify, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+            var fds = [pollfd(fd: inotify, events: Int16(POLLIN), revents: 0), pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
             let ready = poll(&fds, nfds_t(fds.count), pollInterval)
             if stopped.load(ordering: .acquiring) { return }
             if ready > 0 && fds[0].revents != 0 {

@@ -25,8 +25,8 @@ final class LoopWatchdog: Sendable {
         self.onStall = onStall
     }
 
-    func start() {
-        let started = WorkerThread { [self] in run() }
+    func start() throws(SystemCallError) {
+        let started = try WorkerThread.start { [self] in run() }
         thread.withLock { $0 = started }
     }
 

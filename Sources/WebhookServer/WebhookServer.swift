@@ -9,6 +9,22 @@ import Synchronization
 import SystemSupport
 import TLS
 
+/// Why the server did not start.
+public enum WebhookStartError: Error, Sendable, CustomStringConvertible {
+    /// A listener could not be set up (its address in use, say).
+    case listener(HTTPServerError)
+    /// A thread the server needs (the certificate watcher, the loop watchdog) could not
+    /// be started.
+    case thread(name: String, SystemCallError)
+
+    public var description: String {
+        switch self {
+        case .listener(let error): "\(error)"
+        case .thread(let name, let error): "cannot start the \(name) thread: \(error)"
+        }
+    }
+}
+
 /// Everything `serve` needs to run.
 public struct WebhookConfiguration: Sendable {
     public var http: HTTPServerConfiguration
@@ -156,11 +172,16 @@ public final class WebhookServer: Sendable {
     /// The metrics listener's bound port while it runs.
     public var metricsPort: UInt16? { metrics?.port }
 
-    /// Starts serving; returns the webhook's bound port. A listener that cannot start
-    /// (its address in use, say) stops those already started.
+    /// Starts serving; returns the webhook's bound port. A listener or thread that cannot
+    /// start (an address in use, no thread to be had) stops what was already started.
     @discardableResult
-    public func start() throws(HTTPServerError) -> UInt16 {
-        let port = try http.start()
+    public func start() throws(WebhookStartError) -> UInt16 {
+        let port: UInt16
+        do throws(HTTPServerError) {
+            port = try http.start()
+        } catch {
+            throw .listener(error)
+        }
         let healthPort: UInt16?, metricsPort: UInt16?
         do throws(HTTPServerError) {
             healthPort = try health?.start()
@@ -168,10 +189,18 @@ public final class WebhookServer: Sendable {
         } catch {
             health?.stop()
             http.stop()
+            throw .listener(error)
+        }
+        do throws(WebhookStartError) {
+            try start(thread: "certificate watcher") { () throws(SystemCallError) in try watcher.start() }
+            try start(thread: "loop watchdog") { () throws(SystemCallError) in try watchdog.start() }
+        } catch {
+            watcher.stop()
+            metrics?.stop()
+            health?.stop()
+            http.stop()
             throw error
         }
-        watcher.start()
-        watchdog.start()
         let cap = http.effectiveMaxConnections ?? configuration.http.maxConnections
         if cap < configuration.http.maxConnections {
             endpoints.logger.warning("max connections lowered to fit the file descriptor limit", metadata: [
@@ -193,6 +222,14 @@ public final class WebhookServer: Sendable {
         guard var address, let port else { return "off" }
         address.port = port
         return (tls ? "https://" : "http://") + address.description
+    }
+
+    private func start(thread name: String, _ start: () throws(SystemCallError) -> Void) throws(WebhookStartError) {
+        do throws(SystemCallError) {
+            try start()
+        } catch {
+            throw .thread(name: name, error)
+        }
     }
 
     /// Stops at once: listeners and connections closed.
