@@ -87,9 +87,11 @@ final class WebhookMetrics: Sendable {
 
     /// Declares the server's families in `registry`, in the order `/metrics` lists them;
     /// `http` and `certificateNotAfter` are read at each scrape.
-    init(registry: MetricsRegistry, http: HTTPServerStatistics, certificateNotAfter: @escaping @Sendable () -> Int?,
-         cluster: ClusterCacheHooks?) {
+    init(registry: MetricsRegistry, build: BuildIdentity, http: HTTPServerStatistics,
+         certificateNotAfter: @escaping @Sendable () -> Int?, cluster: ClusterCacheHooks?) {
         self.registry = registry
+        registry.gaugeFamily("atlas_stream_webhook_build_info", help: "The release and git revision the binary was built from (always 1).",
+                             labels: ["version", "revision"]).gauge(labels: [build.release, build.revision]).increment()
         requests = registry.counterFamily("controller_runtime_webhook_requests_total",
                                           help: "Total number of admission requests by HTTP status code.",
                                           labels: ["code", "webhook"], visibility: .onceNonZero)

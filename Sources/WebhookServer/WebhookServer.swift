@@ -25,10 +25,25 @@ public enum WebhookStartError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// What a binary is: its release and the git revision it was built from.
+public struct BuildIdentity: Sendable, Equatable {
+    public var release: String
+    public var revision: String
+
+    public init(release: String, revision: String) {
+        self.release = release
+        self.revision = revision
+    }
+
+    public static let unknown = BuildIdentity(release: "unknown", revision: "unknown")
+}
+
 /// Everything `serve` needs to run.
 public struct WebhookConfiguration: Sendable {
     public var http: HTTPServerConfiguration
     public var tls: TLSConfiguration
+    /// In the start log line and `atlas_stream_webhook_build_info`.
+    public var build: BuildIdentity = .unknown
     /// After SIGTERM: how long `/readyz` reports 503 while serving goes on, so endpoints
     /// controllers and load balancers stop sending new connections.
     public var shutdownDelay: Duration
@@ -122,7 +137,7 @@ public final class WebhookServer: Sendable {
         let context = try TLSContext(configuration: configuration.tls)
         let monitor = LoopMonitor(loopCount: configuration.http.loopCount)
         let endpoints = WebhookEndpoints(reviewer: reviewer, logger: logger, tlsContexts: TLSContextStore(context), cluster: cluster,
-                                         monitor: monitor, stallTimeoutMilliseconds: configuration.loopStallTimeout.wholeMilliseconds,
+                                         build: configuration.build, monitor: monitor, stallTimeoutMilliseconds: configuration.loopStallTimeout.wholeMilliseconds,
                                          defaultReviewBudgetMilliseconds: configuration.http.timeouts.requestBody.wholeMilliseconds)
         self.endpoints = endpoints
         self.http = HTTPServer(configuration: configuration.http, transport: .tls(endpoints.tlsContexts),
@@ -208,6 +223,7 @@ public final class WebhookServer: Sendable {
             ])
         }
         endpoints.logger.info("serving", metadata: [
+            "version": .string(configuration.build.release), "revision": .string(configuration.build.revision),
             "address": "\(configuration.http.address.host):\(port)",
             "loops": "\(configuration.http.loopCount)",
             "max_connections": "\(cap)",
@@ -318,15 +334,15 @@ final class WebhookEndpoints: Sendable {
     /// A review's time budget when its request names no `?timeout=`.
     let defaultReviewBudget: Int
 
-    init(reviewer: AdmissionReviewer, logger: Logger, tlsContexts: TLSContextStore, cluster: ClusterCacheHooks?, monitor: LoopMonitor,
-         stallTimeoutMilliseconds: Int, defaultReviewBudgetMilliseconds: Int) {
+    init(reviewer: AdmissionReviewer, logger: Logger, tlsContexts: TLSContextStore, cluster: ClusterCacheHooks?, build: BuildIdentity,
+         monitor: LoopMonitor, stallTimeoutMilliseconds: Int, defaultReviewBudgetMilliseconds: Int) {
         self.reviewer = reviewer
         self.logger = logger
         self.tlsContexts = tlsContexts
         self.cluster = cluster
         let statistics = HTTPServerStatistics()
         self.statistics = statistics
-        metrics = WebhookMetrics(registry: MetricsRegistry(), http: statistics,
+        metrics = WebhookMetrics(registry: MetricsRegistry(), build: build, http: statistics,
                                  certificateNotAfter: { tlsContexts.current?.certificateNotAfter }, cluster: cluster)
         self.monitor = monitor
         self.stallTimeout = stallTimeoutMilliseconds

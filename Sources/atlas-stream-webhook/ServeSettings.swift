@@ -107,6 +107,7 @@ struct ServeSettings {
             loopStallTimeout: try read.duration("loop-stall-timeout", file: file.timeouts.loopStall,
                                                 default: WebhookConfiguration.defaultLoopStallTimeout),
             healthAddress: health, metricsAddress: metrics, metricsInsecure: metricsInsecure)
+        webhook.build = BuildIdentity(release: Version.release, revision: Version.revision)
         cluster = try ClusterSettings(flags: flags, file: file)
         var rules = file.rules
         switch flags.string("cache-not-ready") {

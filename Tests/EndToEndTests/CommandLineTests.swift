@@ -82,6 +82,21 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    /// The running server says what it is: in its start line and as a metric.
+    func testTheServerNamesItsBuild() throws {
+        let version = try runProcess(try executablePath(), ["--version"]).stdout
+        let match = try XCTUnwrap(version.firstMatch(of: /^atlas-stream-webhook (\S+) \(revision (\S+)\)/), version)
+        let directory = try temporaryDirectory("build-info")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let certificates = try DevelopmentCertificates.generate(in: directory)
+        let server = try ServeProcess(["--tls-cert", certificates.certificate, "--tls-key", certificates.privateKey])
+        defer { server.stop() }
+        XCTAssertTrue(server.log.contains(#""version":"\#(match.1)""#) && server.log.contains(#""revision":"\#(match.2)""#), server.log)
+        let metrics = try runProcess("/usr/bin/curl", ["-sS", "--cacert", certificates.caCertificate,
+                                                       "https://localhost:\(server.port)/metrics"]).stdout
+        XCTAssertTrue(metrics.contains(#"atlas_stream_webhook_build_info{version="\#(match.1)",revision="\#(match.2)"} 1"#), metrics)
+    }
+
     func testUsageErrorsExitTwoAndPointAtHelp() throws {
         let cases: [([String], String, String)] = [
             ([], "Commands:", "atlas-stream-webhook"),
