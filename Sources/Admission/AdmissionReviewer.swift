@@ -95,21 +95,15 @@ public struct AdmissionReviewer: Sendable {
               let operation = AdmissionOperation(request.operation), operation != .connect else {
             return .allow
         }
-        var input = RuleInput(kind: kind, operation: operation, object: request.object, oldObject: request.oldObject,
-                              requestNamespace: request.namespace, requestName: request.name, budget: budget)
-        if endpoint == .validate { input.cluster = cluster() }
-        if operation == .delete {
-            return endpoint == .validate ? rules.validateDelete(input) : .allow
-        }
-        switch endpoint {
-        case .mutate:
-            var decision = rules.mutate(input)
-            decision.errors = []  // /mutate never denies; judging is /validate's job
-            return decision
-        case .validate:
-            var decision = rules.validate(input)
-            decision.patch = []
-            return decision
+        // Only /validate judges against the cluster; /mutate only defaults (it never denies).
+        let input = RuleInput(kind: kind, operation: operation, object: request.object, oldObject: request.oldObject,
+                              requestNamespace: request.namespace, requestName: request.name, budget: budget,
+                              cluster: endpoint == .validate ? cluster() : nil)
+        switch (endpoint, operation) {
+        case (.validate, .delete): return rules.validateDelete(input)
+        case (.mutate, .delete): return .allow
+        case (.mutate, _): return rules.mutate(input)
+        case (.validate, _): return rules.validate(input)
         }
     }
 }

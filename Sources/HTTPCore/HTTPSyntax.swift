@@ -24,8 +24,10 @@ public enum HTTPSyntax {
     }
 
     /// Whether every byte of `bytes[range]` may stand in a field value. Eight bytes at a
-    /// time: a word with no byte below 0x20 and none equal to 0x7F passes whole; only a
-    /// word that has one (a tab, most often) is looked at byte by byte.
+    /// time: each byte's low seven bits plus one, within the byte, is below 0x21 exactly
+    /// for a control byte, DEL, and some bytes of 0x80 and above; a word with none such
+    /// passes whole, and only a word that has one (a tab, most often) is looked at byte by
+    /// byte.
     @inlinable
     public static func isFieldValue(_ range: Range<Int>, in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let base = bytes.baseAddress, range.lowerBound >= 0, range.upperBound <= bytes.count else { return range.isEmpty }
@@ -33,10 +35,8 @@ public enum HTTPSyntax {
         var i = range.lowerBound
         while i + 8 <= range.upperBound {
             let word = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
-            let below20 = (word &- ones &* 0x20) & ~word & highs
-            let delete = word ^ (ones &* 0x7F)
-            let equal7F = (delete &- ones) & ~delete & highs
-            if below20 | equal7F != 0 {
+            let shifted = ((word & ~highs) &+ ones) & ~highs
+            if (shifted &- ones &* 0x21) & ~shifted & highs != 0 {
                 for k in i..<i + 8 where !isFieldValueByte(bytes[k]) { return false }
             }
             i += 8

@@ -29,6 +29,7 @@ public struct Decision: Sendable {
     /// Every finding kept, in the order of the answer (errors, the refusal, warnings):
     /// its rule, what it cost, and for a denial or would-be denial the field it names.
     public var findings: [RuleFinding] {
+        guard !errors.isEmpty || refusal != nil || !warnings.isEmpty else { return [] }
         var out = errors.map { RuleFinding(rule: $0.rule, outcome: .denied, field: $0.field.description) }
         if let refusal { out.append(RuleFinding(rule: refusal.rule, outcome: .denied, field: refusal.rule.rule.field)) }
         for warning in warnings {

@@ -160,12 +160,14 @@ struct FieldChecks {
     }
 
     /// The same on a name's UTF-8 (read in place from the JSON).
+    @inline(__always)
     mutating func subdomain(_ rule: RuleID, bytes: UnsafeBufferPointer<UInt8>, _ path: FieldPath) {
         if bytes.count > 253 { invalid(rule, path, bytes: bytes, "must be no more than 253 characters") }
         if !isDNS1123Subdomain(bytes) { invalid(rule, path, bytes: bytes, dns1123SubdomainMessage) }
     }
 
     /// A namespace (DNS-1123 label).
+    @inline(__always)
     mutating func label(_ rule: RuleID, _ text: String, _ path: FieldPath) {
         if text.utf8.count > 63 { invalid(rule, path, text, "must be no more than 63 characters") }
         if !isDNS1123Label(text) { invalid(rule, path, text, dns1123LabelMessage) }
