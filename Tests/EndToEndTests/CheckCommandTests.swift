@@ -7,7 +7,7 @@ final class CheckCommandTests: XCTestCase {
     let manifests = fixtures.appendingPathComponent("manifests").path
 
     private func check(_ arguments: [String], stdin: Data? = nil) throws -> ProcessResult {
-        try runProcess(try executablePath(), ["check"] + arguments, stdin: stdin)
+        try runProcess(try releaseExecutablePath(), ["check"] + arguments, stdin: stdin)
     }
 
     func testValidFolderExitsZero() throws {

@@ -23,7 +23,7 @@ final class EnforcementEndToEndTests: XCTestCase {
 
     /// The `response` of `review --validate` for `body`.
     private func validate(_ body: Data, config: String?) throws -> [String: Any] {
-        let result = try runProcess(try executablePath(), ["review", "--validate"] + (config.map { ["--config", $0] } ?? []), stdin: body)
+        let result = try runProcess(try releaseExecutablePath(), ["review", "--validate"] + (config.map { ["--config", $0] } ?? []), stdin: body)
         XCTAssertEqual(result.status, 0, result.stderr)
         let root = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         return try XCTUnwrap(root["response"] as? [String: Any])
@@ -73,7 +73,7 @@ final class EnforcementEndToEndTests: XCTestCase {
 
     func testAnUnknownRuleIdStopsTheStart() throws {
         let bad = try config("enforcement:\n  default: warn\n  rules:\n    kafka-certificate-requried: deny\n")
-        let result = try runProcess(try executablePath(), ["serve", "--dev", "--listen", "127.0.0.1:0", "--config", bad])
+        let result = try runProcess(try releaseExecutablePath(), ["serve", "--dev", "--listen", "127.0.0.1:0", "--config", bad])
         XCTAssertEqual(result.status, 2, result.stderr)
         XCTAssertTrue(result.stderr.contains(":4: enforcement.rules.kafka-certificate-requried: unknown rule id"), result.stderr)
     }
@@ -83,7 +83,7 @@ final class EnforcementEndToEndTests: XCTestCase {
     func testTheServerLogsWhatWouldHaveDenied() throws {
         let certificates = try DevelopmentCertificates.generate(in: directory)
         let server = try ServeProcess(["--tls-cert", certificates.certificate, "--tls-key", certificates.privateKey,
-                                       "--enforcement", "warn", "--log-level", "info"])
+                                       "--enforcement", "warn", "--log-level", "info"], release: true)
         defer { server.stop() }
         let body = try Data(contentsOf: fixtures.appendingPathComponent("review-kafka-denied.json"))
         let result = try runProcess("/usr/bin/curl", ["-sS", "--cacert", certificates.caCertificate, "-H", "Content-Type: application/json",

@@ -28,7 +28,7 @@ final class ListenerTests: XCTestCase {
         let serving = try DevelopmentCertificates.generate(in: directory + "/server")
         let client = try clientCertificate(in: directory + "/client", name: "kube-apiserver", signedBy: serving)
         let server = try ServeProcess(["--tls-cert", serving.certificate, "--tls-key", serving.privateKey,
-                                       "--client-ca", serving.caCertificate, "--shutdown-delay", "0s"])
+                                       "--client-ca", serving.caCertificate, "--shutdown-delay", "0s"], release: true)
         defer { server.stop() }
         let health = try XCTUnwrap(server.healthPort, server.log)
         let metrics = try XCTUnwrap(server.metricsPort, server.log)
@@ -62,7 +62,7 @@ final class ListenerTests: XCTestCase {
         let serving = try DevelopmentCertificates.generate(in: directory + "/server")
         let pair = ["--tls-cert", serving.certificate, "--tls-key", serving.privateKey, "--loops", "1", "--shutdown-delay", "0s"]
 
-        let plainMetrics = try ServeProcess(pair + ["--health-listen", "off", "--metrics-insecure"])
+        let plainMetrics = try ServeProcess(pair + ["--health-listen", "off", "--metrics-insecure"], release: true)
         defer { plainMetrics.stop() }
         XCTAssertNil(plainMetrics.healthPort, plainMetrics.log)
         let metrics = try XCTUnwrap(plainMetrics.metricsPort, plainMetrics.log)
@@ -73,7 +73,7 @@ final class ListenerTests: XCTestCase {
                                                        "https://localhost:\(metrics)/metrics"])
         XCTAssertNotEqual(overTLS.status, 0, "plain HTTP only")
 
-        let noMetrics = try ServeProcess(pair + ["--metrics-listen", "off"])
+        let noMetrics = try ServeProcess(pair + ["--metrics-listen", "off"], release: true)
         defer { noMetrics.stop() }
         XCTAssertNil(noMetrics.metricsPort, noMetrics.log)
         let health = try XCTUnwrap(noMetrics.healthPort, noMetrics.log)
@@ -154,13 +154,13 @@ final class ListenerTests: XCTestCase {
     /// socket (without SO_REUSEPORT) holds. The running server keeps every connection.
     func testASecondServerOnABusyAddressExitsAtOnceNamingIt() throws {
         let serving = try DevelopmentCertificates.generate(in: directory + "/server")
-        let running = try ServeProcess(["--tls-cert", serving.certificate, "--tls-key", serving.privateKey, "--shutdown-delay", "0s"])
+        let running = try ServeProcess(["--tls-cert", serving.certificate, "--tls-key", serving.privateKey, "--shutdown-delay", "0s"], release: true)
         defer { running.stop() }
         let holder = try plainListener()
         defer { close(holder.fd) }
         func start(_ arguments: [String]) throws -> (result: ProcessResult, seconds: Double) {
             let began = Date()
-            let result = try runProcess(try executablePath(), [
+            let result = try runProcess(try releaseExecutablePath(), [
                 "serve", "--tls-cert", serving.certificate, "--tls-key", serving.privateKey, "--cluster-lookups=false",
                 "--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
             ] + arguments)
