@@ -14,16 +14,17 @@ import SystemSupport
 public final class ClusterCache: Sendable {
     /// The namespaces followed; nil for all.
     public let namespaces: [String]?
-    /// A part with no event, bookmark or LIST page for this long is stale.
-    public let staleAfterMilliseconds: Int
+    /// A part with no event, bookmark or LIST page for this long is stale (kept in
+    /// milliseconds, the unit of the clock it is compared with).
+    private let staleAfterMilliseconds: Int
     private let state: SnapshotBox
     private let reflectors: [any ReflectorHandle]
     private let threads = Mutex<[WorkerThread]>([])
 
     public init(client: KubernetesAPIClient, namespaces: [String]?, logger: Logger,
-                timing: ReflectorTiming = ReflectorTiming(), staleAfterMilliseconds: Int = 180_000) {
+                timing: ReflectorTiming = ReflectorTiming(), staleAfter: Duration = .seconds(180)) {
         self.namespaces = namespaces
-        self.staleAfterMilliseconds = staleAfterMilliseconds
+        self.staleAfterMilliseconds = staleAfter.wholeMilliseconds
         let state = SnapshotBox(ClusterSnapshot(watchedNamespaces: namespaces.map(Set.init)))
         self.state = state
         var reflectors: [any ReflectorHandle] = []

@@ -29,16 +29,16 @@ public struct ConfiguredLimits: Sendable, Equatable {
     public var maxBufferedBodies: Int?
 }
 
-/// Timeouts from the file in milliseconds; nil where the file says nothing.
+/// Timeouts from the file; nil where the file says nothing.
 public struct ConfiguredTimeouts: Sendable, Equatable {
-    public var tlsHandshake: Int?
-    public var requestHeaders: Int?
-    public var requestBody: Int?
-    public var idle: Int?
-    public var shutdownDelay: Int?
-    public var drainTimeout: Int?
+    public var tlsHandshake: Duration?
+    public var requestHeaders: Duration?
+    public var requestBody: Duration?
+    public var idle: Duration?
+    public var shutdownDelay: Duration?
+    public var drainTimeout: Duration?
     /// An event loop busy this long is stalled.
-    public var loopStall: Int?
+    public var loopStall: Duration?
 }
 
 /// Cluster access from the file; nil where the file says nothing. The
@@ -49,14 +49,14 @@ public struct ConfiguredCluster: Sendable, Equatable {
     /// `cluster.watchNamespaces`: the namespaces to follow (the operator's).
     public var watchNamespaces: [String]?
     /// `cluster.staleAfter`: a part of the cache with no event, bookmark or list for this
-    /// long is stale (milliseconds).
-    public var staleAfter: Int?
+    /// long is stale.
+    public var staleAfter: Duration?
     /// `cluster.notReadyWhenStale`: `/readyz` answers 503 while the cache is stale.
     public var notReadyWhenStale: Bool?
-    /// `cluster.watchIdleTimeout`: a watch silent this long is reconnected (milliseconds).
-    public var watchIdleTimeout: Int?
-    /// `cluster.listPageTimeout`: a LIST page must arrive whole within this (milliseconds).
-    public var listPageTimeout: Int?
+    /// `cluster.watchIdleTimeout`: a watch silent this long is reconnected.
+    public var watchIdleTimeout: Duration?
+    /// `cluster.listPageTimeout`: a LIST page must arrive whole within this.
+    public var listPageTimeout: Duration?
 }
 
 /// A health or metrics listener: at an address, or off.
@@ -210,11 +210,11 @@ private struct Reader {
         return n
     }
 
-    func duration(_ value: JSONValue, _ key: String) throws(ConfigurationError) -> Int {
+    func duration(_ value: JSONValue, _ key: String) throws(ConfigurationError) -> Duration {
         guard let text = value.string, let ms = GoDuration.milliseconds(text) else {
             throw fail(value, key, "must be a Go duration such as 500ms, 10s or 1m30s")
         }
-        return ms
+        return .milliseconds(ms)
     }
 
     mutating func read(into configuration: inout ConfigurationFile) throws(ConfigurationError) {
@@ -398,15 +398,15 @@ private struct Reader {
 
     private func readTimeouts(_ value: JSONValue, into timeouts: inout ConfiguredTimeouts) throws(ConfigurationError) {
         for (name, v) in try members(value, "timeouts", as: TimeoutKey.self) {
-            let ms = try duration(v, "timeouts." + name.rawValue)
+            let time = try duration(v, "timeouts." + name.rawValue)
             switch name {
-            case .tlsHandshake: timeouts.tlsHandshake = ms
-            case .requestHeaders: timeouts.requestHeaders = ms
-            case .requestBody: timeouts.requestBody = ms
-            case .idle: timeouts.idle = ms
-            case .shutdownDelay: timeouts.shutdownDelay = ms
-            case .drainTimeout: timeouts.drainTimeout = ms
-            case .loopStall: timeouts.loopStall = ms
+            case .tlsHandshake: timeouts.tlsHandshake = time
+            case .requestHeaders: timeouts.requestHeaders = time
+            case .requestBody: timeouts.requestBody = time
+            case .idle: timeouts.idle = time
+            case .shutdownDelay: timeouts.shutdownDelay = time
+            case .drainTimeout: timeouts.drainTimeout = time
+            case .loopStall: timeouts.loopStall = time
             }
         }
     }

@@ -173,10 +173,10 @@ extension Serve {
             logger.critical("cannot use the cluster configuration", metadata: ["error": .string(error.description)])
             throw .status(1)
         }
-        let limits = StreamLimits(pageDeadlineSeconds: max(1, settings.listPageMilliseconds / 1000),
-                                  watchIdleSeconds: max(1, settings.watchIdleMilliseconds / 1000))
+        let limits = StreamLimits(pageDeadlineSeconds: max(1, settings.listPageTimeout.wholeMilliseconds / 1000),
+                                  watchIdleSeconds: max(1, settings.watchIdleTimeout.wholeMilliseconds / 1000))
         let cache = ClusterCache(client: client, namespaces: settings.watchNamespaces, logger: logger,
-                                 timing: ReflectorTiming(limits: limits), staleAfterMilliseconds: settings.staleAfterMilliseconds)
+                                 timing: ReflectorTiming(limits: limits), staleAfter: settings.staleAfter)
         logger.info("cluster lookups on", metadata: [
             "cluster": .string(access.origin), "server": .string("\(access.host):\(access.port)"),
             "namespaces": .string(settings.watchNamespaces?.joined(separator: ",") ?? "all"),

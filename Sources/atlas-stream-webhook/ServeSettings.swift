@@ -153,24 +153,24 @@ struct ClusterSettings {
     var lookups: Bool?
     var kubeconfigPath: String?
     var watchNamespaces: [String]?
-    /// No event, bookmark or list for this long: stale (milliseconds).
-    var staleAfterMilliseconds: Int
+    /// No event, bookmark or list for this long: stale.
+    var staleAfter: Duration
     /// `/readyz` 503 while stale.
     var notReadyWhenStale: Bool
-    var watchIdleMilliseconds: Int
-    var listPageMilliseconds: Int
+    var watchIdleTimeout: Duration
+    var listPageTimeout: Duration
 
-    static let defaultStaleAfterMilliseconds = 180_000
-    static let defaultWatchIdleMilliseconds = 120_000
-    static let defaultListPageMilliseconds = 60_000
+    static let defaultStaleAfter = Duration.seconds(180)
+    static let defaultWatchIdleTimeout = Duration.seconds(120)
+    static let defaultListPageTimeout = Duration.seconds(60)
 
     init(flags: ParsedFlags, file: ConfigurationFile) throws(CommandExit) {
         let read = FlagReader(flags: flags)
-        staleAfterMilliseconds = try read.duration("cache-stale-after") ?? file.cluster.staleAfter ?? Self.defaultStaleAfterMilliseconds
-        watchIdleMilliseconds = try read.duration("watch-idle-timeout") ?? file.cluster.watchIdleTimeout
-            ?? Self.defaultWatchIdleMilliseconds
-        listPageMilliseconds = try read.duration("list-page-timeout") ?? file.cluster.listPageTimeout
-            ?? Self.defaultListPageMilliseconds
+        staleAfter = try read.duration("cache-stale-after", file: file.cluster.staleAfter, default: Self.defaultStaleAfter)
+        watchIdleTimeout = try read.duration("watch-idle-timeout", file: file.cluster.watchIdleTimeout,
+                                             default: Self.defaultWatchIdleTimeout)
+        listPageTimeout = try read.duration("list-page-timeout", file: file.cluster.listPageTimeout,
+                                            default: Self.defaultListPageTimeout)
         switch flags.string("not-ready-when-stale") {
         case nil: notReadyWhenStale = file.cluster.notReadyWhenStale ?? false
         case "true": notReadyWhenStale = true
@@ -216,11 +216,10 @@ private struct FlagReader {
         return value
     }
 
-    /// A Go duration flag, else the configuration file's value (milliseconds), else
-    /// `fallback`.
-    func duration(_ name: String, file fileMilliseconds: Int?, allowZero: Bool = false,
+    /// A Go duration flag, else the configuration file's value, else `fallback`.
+    func duration(_ name: String, file: Duration?, allowZero: Bool = false,
                   default fallback: Duration) throws(CommandExit) -> Duration {
-        guard let milliseconds = try duration(name, allowZero: allowZero) ?? fileMilliseconds else { return fallback }
-        return .milliseconds(milliseconds)
+        if let milliseconds = try duration(name, allowZero: allowZero) { return .milliseconds(milliseconds) }
+        return file ?? fallback
     }
 }

@@ -27,7 +27,7 @@ final class HostileServerTests: XCTestCase {
     }
 
     private func startCache(namespaces: [String]? = ["team"], timing: ReflectorTiming = ReflectorTiming(),
-                            staleAfterMilliseconds: Int = 180_000) throws -> ClusterCache {
+                            staleAfter: Duration = .seconds(180)) throws -> ClusterCache {
         let access = ClusterAccess(host: "localhost", port: Int(apiserver.port),
                                    tls: TLSClientConfiguration(trustedCertificatesPEM: Array(
                                        FileManager.default.contents(atPath: apiserver.certificates.caCertificate) ?? Data())),
@@ -35,7 +35,7 @@ final class HostileServerTests: XCTestCase {
         let logs = self.logs
         let logger = Logger(label: "test") { _ in CollectingLogHandler(lines: logs) }
         let cache = ClusterCache(client: try KubernetesAPIClient(access: access), namespaces: namespaces, logger: logger,
-                                 timing: timing, staleAfterMilliseconds: staleAfterMilliseconds)
+                                 timing: timing, staleAfter: staleAfter)
         self.cache = cache
         try cache.start()
         return cache
@@ -128,7 +128,7 @@ final class HostileServerTests: XCTestCase {
 
     func testStaleWhenTheWatchGoesQuietThenFreshAgain() throws {
         try apiserver.bookmarkInterval(0.2)
-        let cache = try startCache(staleAfterMilliseconds: 1_500)
+        let cache = try startCache(staleAfter: .milliseconds(1_500))
         eventually("ready") { isReady(cache) }
         try apiserver.stallWatches(true)
         eventually("stale", seconds: 10) {

@@ -27,8 +27,9 @@ final class ConfigurationFileTests: XCTestCase {
         XCTAssertEqual(file.limits, ConfiguredLimits(maxRequestBody: 7 << 20, maxHeaderBytes: 64 << 10, maxHeaderFields: 100,
                                                      maxConnections: 10_000, maxNestingDepth: 512,
                                                      maxBufferedBodies: 64 << 20))
-        XCTAssertEqual(file.timeouts, ConfiguredTimeouts(tlsHandshake: 10_000, requestHeaders: 10_000, requestBody: 30_000,
-                                                         idle: 120_000, shutdownDelay: 5_000, drainTimeout: 30_000))
+        XCTAssertEqual(file.timeouts, ConfiguredTimeouts(tlsHandshake: .seconds(10), requestHeaders: .seconds(10),
+                                                         requestBody: .seconds(30), idle: .seconds(120), shutdownDelay: .seconds(5),
+                                                         drainTimeout: .seconds(30)))
         XCTAssertEqual(file.listeners, ConfiguredListeners(health: ConfiguredListener("0.0.0.0:8081"),
                                                            metrics: ConfiguredListener("0.0.0.0:8080"), metricsInsecure: false))
     }
@@ -57,7 +58,7 @@ final class ConfigurationFileTests: XCTestCase {
         let file = try parse("rules:\n  kafkaCertificate: ssl\n  operatorVersion: v2.15.1\ntimeouts:\n  loopStall: 3s\n")
         XCTAssertEqual(file.rules.kafkaCertificate, .ssl)
         XCTAssertEqual(file.rules.operatorVersion, OperatorVersion("2.15.1"))
-        XCTAssertEqual(file.timeouts.loopStall, 3_000)
+        XCTAssertEqual(file.timeouts.loopStall, .seconds(3))
         XCTAssertEqual(try parse("rules:\n  kafkaCertificate: always\n").rules.kafkaCertificate, .always)
     }
 
@@ -122,8 +123,9 @@ final class ConfigurationFileTests: XCTestCase {
         """)
         XCTAssertEqual(file.limits, ConfiguredLimits(maxRequestBody: 1024, maxHeaderBytes: 2048, maxHeaderFields: 10,
                                                      maxConnections: 5, maxNestingDepth: 8))
-        XCTAssertEqual(file.timeouts, ConfiguredTimeouts(tlsHandshake: 300, requestHeaders: 1_000, requestBody: 90_000,
-                                                         idle: 120_000, shutdownDelay: 0, drainTimeout: 45_000))
+        XCTAssertEqual(file.timeouts, ConfiguredTimeouts(tlsHandshake: .milliseconds(300), requestHeaders: .seconds(1),
+                                                         requestBody: .seconds(90), idle: .seconds(120), shutdownDelay: .zero,
+                                                         drainTimeout: .seconds(45)))
     }
 
     func testEveryKindOfMistakeNamesKeyAndLine() {
