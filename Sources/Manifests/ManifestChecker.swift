@@ -236,9 +236,17 @@ public struct ManifestChecker: Sendable {
             result.findings.append(finding(objectLine, .moreErrors(decision.omittedErrorCount)))
         }
         for warning in decision.warnings {
-            // A warning names its field first (`spec.kafkaConfig.security.protocol: ...`).
-            let field = warning.message.split(separator: ":").first.map(String.init)
-            result.findings.append(finding(field.map { line(of: $0, from: object, in: document) } ?? objectLine, .warning(warning)))
+            // A would-be denial knows its field; a rule's warning names it first
+            // (`spec.kafkaConfig.security.protocol: ...`).
+            let warningLine: Int
+            if let field = warning.field {
+                warningLine = line(of: field, from: object, in: document)
+            } else if let named = warning.message.split(separator: ":").first {
+                warningLine = line(of: String(named), from: object, in: document)
+            } else {
+                warningLine = objectLine
+            }
+            result.findings.append(finding(warningLine, .warning(warning)))
         }
         return mutation.patch
     }

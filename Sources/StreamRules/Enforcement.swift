@@ -36,41 +36,41 @@ public struct Enforcement: Sendable, Equatable {
 
     public static let wouldDenyPrefix = "would be denied: "
 
-    /// `decision` with each finding costing what its rule's action says: `off` drops it,
-    /// `warn` turns a denial (a field error, a refusal) into a warning, after the rules'
-    /// own warnings, in the order of the answer.
-    public func apply(to decision: Decision) -> Decision {
-        guard !isEnforcingAll else { return decision }
-        var result = decision
-        result.errors = []
-        result.refusal = nil
-        var wouldDeny: [RuleWarning] = []
-        for error in decision.errors {
-            switch action(for: error.rule) {
-            case .deny: result.errors.append(error)
-            case .warn: wouldDeny.append(RuleWarning(error.rule, Self.wouldDenyPrefix + error.description, wouldDeny: true,
-                                                     field: error.field))
-            case .off: break
-            }
+    /// The warning a denial becomes under `warn`.
+    static func wouldDenyWarning(_ error: FieldError) -> RuleWarning {
+        RuleWarning(error.rule, wouldDenyPrefix + error.description, wouldDeny: true, field: error.field)
+    }
+
+    /// The rules' field errors are sorted as they are found (`FieldChecks`); here the rest:
+    /// the refusal follows its rule, the rules' own warnings of rules set to `off` are
+    /// dropped, and the would-be denials (`wouldDeny`, then how many more there were) come
+    /// first among the warnings, so the answer's cap on warnings cuts the rules' own
+    /// warnings before them.
+    func decide(errors: [FieldError], omitted: Int, wouldDeny: [FieldError], omittedWouldDeny: Int,
+                warnings: [RuleWarning], outOfTime: Bool, refusal: Refusal?) -> Decision {
+        guard !isEnforcingAll else {
+            return Decision(errors: errors, omittedErrorCount: omitted, warnings: warnings, outOfTime: outOfTime, refusal: refusal)
         }
-        if let refusal = decision.refusal {
+        var first = wouldDeny.map(Self.wouldDenyWarning)
+        if omittedWouldDeny > 0, let last = wouldDeny.last {
+            first.append(RuleWarning(last.rule, Self.wouldDenyPrefix + "and \(omittedWouldDeny) more errors", wouldDeny: true))
+        }
+        var kept: Refusal?
+        if let refusal {
             switch action(for: refusal.rule) {
-            case .deny: result.refusal = refusal
-            case .warn: wouldDeny.append(RuleWarning(refusal.rule, Self.wouldDenyPrefix + refusal.message, wouldDeny: true))
+            case .deny: kept = refusal
+            case .warn: first.append(RuleWarning(refusal.rule, Self.wouldDenyPrefix + refusal.message, wouldDeny: true))
             case .off: break
             }
         }
-        // Errors past those listed belong to no rule that can be named: they follow the default.
-        if decision.omittedErrorCount > 0 && `default` != .deny {
-            result.omittedErrorCount = 0
-            if `default` == .warn, let last = wouldDeny.last {
-                wouldDeny.append(RuleWarning(last.rule, Self.wouldDenyPrefix + "and \(decision.omittedErrorCount) more errors",
-                                             wouldDeny: true))
-            }
-        } else if result.errors.isEmpty {
-            result.omittedErrorCount = 0
-        }
-        result.warnings = decision.warnings.filter { action(for: $0.rule) != .off } + wouldDeny
-        return result
+        return Decision(errors: errors, omittedErrorCount: omitted, warnings: first + warnings.filter { action(for: $0.rule) != .off },
+                        outOfTime: outOfTime, refusal: kept)
+    }
+
+    /// For `check`: what the server would only warn of under `warn` is denied, so a CI run
+    /// with the server's rollout settings never passes what it would refuse later; rules
+    /// set to `off` stay off.
+    public var denyingWarned: Enforcement {
+        Enforcement(default: .deny, rules: rules.filter { $0.value == .off })
     }
 }

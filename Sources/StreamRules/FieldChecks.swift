@@ -3,22 +3,31 @@ import JSON
 /// Collects field errors while reading an object of unknown shape: every accessor
 /// reports a value of the wrong JSON type as Invalid and then treats it as absent.
 ///
-/// At most `FieldChecks.maxReported` errors are kept, in the order found; past that an
-/// error is only counted, so an object with a million faults costs no more than one
-/// with a hundred to report, so every answer stays bounded.
+/// Each error costs what its rule's enforcement says as it is found: `off` drops it,
+/// `warn` keeps it as a would-be denial, `deny` as an error. At most
+/// `FieldChecks.maxReported` of each are kept, in the order found; past that one is only
+/// counted, so an object with a million faults costs no more than one with a hundred to
+/// report, every answer stays bounded, and the errors of rules that only warn can never
+/// crowd out those of rules that deny.
 struct FieldChecks {
     static let maxReported = 100
 
     private(set) var errors: [FieldError] = []
     /// Errors found past `maxReported`, counted but not built.
     private(set) var omitted = 0
+    /// Errors of rules enforced as `warn`, kept as they would have been reported.
+    private(set) var wouldDeny: [FieldError] = []
+    /// Would-be denials found past `maxReported`, counted.
+    private(set) var omittedWouldDeny = 0
     let budget: ReviewBudget
+    let enforcement: Enforcement
     /// The budget ran out: the loops over entries stop, and the decision says so.
     private(set) var outOfTime = false
     private var entriesSinceClock = 0
 
-    init(budget: ReviewBudget = .unlimited) {
+    init(budget: ReviewBudget = .unlimited, enforcement: Enforcement = Enforcement()) {
         self.budget = budget
+        self.enforcement = enforcement
     }
 
     /// For loops over list entries and map keys: true once the budget has run out. Reads
@@ -32,19 +41,19 @@ struct FieldChecks {
         return outOfTime
     }
 
-    /// Whether another error is still kept; counts it as omitted otherwise.
-    private mutating func keeps() -> Bool {
-        guard errors.count < Self.maxReported else {
-            omitted += 1
-            return false
-        }
-        return true
-    }
-
     private mutating func add(_ rule: RuleID, _ reason: FieldError.Reason, _ path: FieldPath,
                               _ body: @autoclosure () -> String) {
-        guard keeps() else { return }
-        errors.append(FieldError(rule: rule, reason: reason, field: path, body: body()))
+        let action = enforcement.isEnforcingAll ? .deny : enforcement.action(for: rule)
+        switch action {
+        case .deny:
+            guard errors.count < Self.maxReported else { return omitted += 1 }
+            errors.append(FieldError(rule: rule, reason: reason, field: path, body: body()))
+        case .warn:
+            guard wouldDeny.count < Self.maxReported else { return omittedWouldDeny += 1 }
+            wouldDeny.append(FieldError(rule: rule, reason: reason, field: path, body: body()))
+        case .off:
+            break
+        }
     }
 
     mutating func required(_ rule: RuleID, _ path: FieldPath, _ detail: String? = nil) {

@@ -25,19 +25,14 @@ public struct StreamRules: Sendable {
     /// An object being deleted gets no free pass for a spec change. Each finding then
     /// costs what its rule's enforcement says.
     public func validate(_ input: RuleInput) -> Decision {
-        configuration.enforcement.apply(to: judge(input))
-    }
-
-    /// `validate` before enforcement: what the rules say.
-    private func judge(_ input: RuleInput) -> Decision {
-        var checks = FieldChecks(budget: input.budget)
+        var checks = FieldChecks(budget: input.budget, enforcement: configuration.enforcement)
         guard let object = input.object else {
             checks.required(.objectRequired, FieldPath("object"))
-            return Decision(errors: checks.errors)
+            return decision(checks)
         }
         guard object.isObject else {
             checks.invalid(.objectRequired, FieldPath("object"), object, "must be a JSON object")
-            return Decision(errors: checks.errors)
+            return decision(checks)
         }
         var old: JSONValue?
         if input.operation == .update, let oldObject = input.oldObject, oldObject.isObject {
@@ -69,8 +64,14 @@ public struct StreamRules: Sendable {
                 }
             }
         }
-        return Decision(errors: checks.errors, omittedErrorCount: checks.omitted, warnings: warnings,
-                        outOfTime: checks.outOfTime, refusal: refusal)
+        return decision(checks, warnings: warnings, refusal: refusal)
+    }
+
+    /// What the checks found, each finding costing what its rule's enforcement says.
+    private func decision(_ checks: FieldChecks, warnings: [RuleWarning] = [], refusal: Refusal? = nil) -> Decision {
+        configuration.enforcement.decide(errors: checks.errors, omitted: checks.omitted, wouldDeny: checks.wouldDeny,
+                                         omittedWouldDeny: checks.omittedWouldDeny, warnings: warnings,
+                                         outOfTime: checks.outOfTime, refusal: refusal)
     }
 
     /// DELETE at `/validate`: an AtlasStreamConnection that an AtlasStreamInstance (not
@@ -79,7 +80,9 @@ public struct StreamRules: Sendable {
     /// `deleteReferencedConnection`. Anything else is allowed. While the cache cannot
     /// back a verdict, `cacheNotReady` decides.
     public func validateDelete(_ input: RuleInput) -> Decision {
-        configuration.enforcement.apply(to: judgeDelete(input))
+        let judged = judgeDelete(input)
+        return configuration.enforcement.decide(errors: [], omitted: 0, wouldDeny: [], omittedWouldDeny: 0,
+                                                warnings: judged.warnings, outOfTime: false, refusal: judged.refusal)
     }
 
     private func judgeDelete(_ input: RuleInput) -> Decision {

@@ -43,7 +43,11 @@ struct Check: Subcommand {
     func run() throws(CommandExit) {
         let file = try loadConfiguration(flags)
         let printDefaulted = flags.isOn("print-defaulted")
-        let checker = ManifestChecker(rules: StreamRules(configuration: file.rules),
+        // What the server's rollout settings would only warn of fails the check: CI judges
+        // what the cluster will eventually refuse. Rules turned off stay off.
+        var rules = file.rules
+        rules.enforcement = rules.enforcement.denyingWarned
+        let checker = ManifestChecker(rules: StreamRules(configuration: rules),
                                       defaultNamespace: flags.string("namespace") ?? "default",
                                       limits: YAMLLimits(maxDepth: file.limits.maxNestingDepth ?? YAMLLimits().maxDepth))
         let inputs = ManifestInputs.expand(paths)

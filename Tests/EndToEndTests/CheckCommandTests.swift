@@ -112,6 +112,20 @@ final class CheckCommandTests: XCTestCase {
         XCTAssertEqual(try check(["--require-objects", manifests + "/valid"]).status, 0)
     }
 
+    /// The server's rollout settings (warn) do not make `check` pass what the server
+    /// will refuse once it denies; a rule turned off stays off.
+    func testCheckDeniesWhatARolloutOnlyWarnsOf() throws {
+        let directory = try temporaryDirectory("check-rollout")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = directory + "/config.yaml"
+        try "enforcement:\n  default: warn\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try check(["--config", config, manifests + "/invalid"])
+        XCTAssertEqual(result.status, 1, result.stdout)
+        XCTAssertTrue(result.stdout.contains("must be host:port without a scheme"), result.stdout)
+        try "enforcement:\n  rules:\n    bootstrap-servers-format: off\n".write(toFile: config, atomically: true, encoding: .utf8)
+        XCTAssertFalse(try check(["--config", config, manifests + "/invalid"]).stdout.contains("without a scheme"))
+    }
+
     func testWarningsFailOnlyWithStrict() throws {
         let file = manifests + "/invalid/plaintext-only.yaml"
         XCTAssertEqual(try check([file]).status, 0)

@@ -30,7 +30,7 @@ final class EnforcementEndToEndTests: XCTestCase {
     }
 
     /// Every fixture review that denies in deny mode is admitted in warn mode, its
-    /// warnings those of deny mode followed by each cause as `would be denied: field: message`.
+    /// warnings each cause as `would be denied: field: message`, then those of deny mode.
     func testWarnModeAdmitsEveryDenialWithItsMessagesAsWarnings() throws {
         let warn = try config("enforcement:\n  default: warn\n")
         let reviews = try FileManager.default.contentsOfDirectory(atPath: fixtures.path).filter { $0.hasPrefix("review-") }.sorted()
@@ -47,8 +47,8 @@ final class EnforcementEndToEndTests: XCTestCase {
             denials += 1
             let status = try XCTUnwrap(denied["status"] as? [String: Any], name)
             let causes = ((status["details"] as? [String: Any])?["causes"] as? [[String: Any]]) ?? []
-            let expected = (denied["warnings"] as? [String] ?? [])
-                + causes.map { "would be denied: \($0["field"] as? String ?? ""): \($0["message"] as? String ?? "")" }
+            let expected = causes.map { "would be denied: \($0["field"] as? String ?? ""): \($0["message"] as? String ?? "")" }
+                + (denied["warnings"] as? [String] ?? [])
             XCTAssertEqual(warned["warnings"] as? [String], expected, name)
             XCTAssertNil(warned["status"], name)
         }

@@ -22,7 +22,8 @@ final class EnforcementTests: XCTestCase {
         let warned = validate(Enforcement(default: .warn))
         XCTAssertTrue(warned.allowed)
         XCTAssertEqual(warned.errors, [])
-        XCTAssertEqual(warned.warningTexts, denied.warningTexts + denied.errors.map { "would be denied: \($0)" })
+        // Would-be denials first: the answer's cap on warnings cuts the rules' own warnings first.
+        XCTAssertEqual(warned.warningTexts, denied.errors.map { "would be denied: \($0)" } + denied.warningTexts)
         XCTAssertEqual(warned.warnings.filter(\.wouldDeny).map(\.rule), denied.errors.map(\.rule))
         XCTAssertEqual(warned.findings.count, denied.findings.count, "nothing is lost, only its cost changes")
     }
@@ -52,6 +53,32 @@ final class EnforcementTests: XCTestCase {
         let warned = StreamRules(configuration: configuration).validate(request)
         XCTAssertNil(warned.refusal)
         XCTAssertEqual(warned.warningTexts, ["would be denied: cluster lookups are not ready; references were not checked"])
+    }
+
+    /// Errors of rules that do not deny never take the places of those that do: the cap
+    /// applies to each kind separately.
+    func testOnlyWarnedErrorsCannotCrowdOutDenials() {
+        // 102 entries of c1: 101 duplicates, one more than an answer lists.
+        let duplicates = (0..<102).map { _ in #"{"name":"c1"}"# }.joined(separator: ",")
+        let spec = #"{"name":"i","clusterConfig":{"provider":"AWS","region":"VIRGINIA_USA"},"projectRef":{"name":"p"},"connectionRegistry":[\#(duplicates),{"name":"c2","namespace":"elsewhere"}]}"#
+        let decide = { (enforcement: Enforcement) in
+            StreamRules(configuration: RuleConfiguration(registryReferences: .ownNamespaceOnly, enforcement: enforcement))
+                .validate(input(.instance, spec))
+        }
+        let off = decide(Enforcement(rules: [.registryEntryUnique: .off]))
+        XCTAssertFalse(off.allowed)
+        XCTAssertEqual(off.errors.map(\.rule), [.registryNamespaceAllowed])
+        let warned = decide(Enforcement(rules: [.registryEntryUnique: .warn]))
+        XCTAssertEqual(warned.errors.map(\.rule), [.registryNamespaceAllowed])
+        XCTAssertEqual(warned.warnings.filter(\.wouldDeny).count, 101, "100 kept and one saying how many more")
+        XCTAssertEqual(warned.warningTexts.last, "would be denied: and 1 more errors")
+    }
+
+    func testCheckDeniesWhatTheServerWouldOnlyWarnOf() {
+        let rollout = Enforcement(default: .warn, rules: [.kafkaCertificateRequired: .warn, .bootstrapServersPortRange: .off])
+        XCTAssertEqual(rollout.denyingWarned, Enforcement(rules: [.bootstrapServersPortRange: .off]))
+        let checked = validate(rollout.denyingWarned)
+        XCTAssertEqual(checked.errors.map(\.rule), [.kafkaCertificateRequired])
     }
 
     func testErrorsPastTheListFollowTheDefault() {
