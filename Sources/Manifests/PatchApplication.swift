@@ -17,11 +17,15 @@ enum PatchApplication {
     }
 
     /// A value opened up only along the paths being patched.
-    indirect enum Tree {
+    enum Tree {
         case value(JSONValue)
         case object([(String, Tree)])
         case array([Tree])
         case patch(PatchValue)
+        /// Only while `add` changes a container's children: `self` lets go of the
+        /// container's array first, so the array is uniquely held and changed in place, not
+        /// copied once per operation.
+        case moved
 
         /// Opens one level of an unchanged container.
         private mutating func open() {
@@ -39,6 +43,7 @@ enum PatchApplication {
             let rest = tokens.dropFirst()
             switch self {
             case .object(var members):
+                self = .moved
                 if let i = members.lastIndex(where: { $0.0 == token }) {
                     if rest.isEmpty { members[i].1 = .patch(newValue) } else { members[i].1.add(rest, newValue) }
                 } else if rest.isEmpty {
@@ -47,9 +52,10 @@ enum PatchApplication {
                 self = .object(members)
             case .array(var elements):
                 guard let i = Int(token), i >= 0, i < elements.count, !rest.isEmpty else { return }
+                self = .moved
                 elements[i].add(rest, newValue)
                 self = .array(elements)
-            default:
+            case .value, .patch, .moved:
                 return
             }
         }
@@ -66,6 +72,8 @@ enum PatchApplication {
                 writer.endArray()
             case .patch(let p):
                 p.write(to: &writer)
+            case .moved:
+                writer.null()
             }
         }
     }

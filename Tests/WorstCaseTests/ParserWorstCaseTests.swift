@@ -121,6 +121,12 @@ final class ParserWorstCaseTests: XCTestCase {
             ("aliases of one anchor", 2_000, { n in
                 Array(("a: &x [1, 2, 3]\nb: [" + Array(repeating: "*x", count: n).joined(separator: ", ") + "]\n").utf8)
             }),
+            ("a kubectl List of objects to default", 200, { n in
+                Array(("apiVersion: v1\nkind: List\nitems:\n" + String(repeating: "- {apiVersion: atlas.mongodb.com/v1, kind: AtlasStreamConnection, metadata: {name: c, namespace: t}, spec: {name: k, type: Kafka, kafkaConfig: {bootstrapServers: 'b:9092', authentication: {mechanism: PLAIN, credentials: {name: c}}, security: {protocol: SSL, certificate: {name: c}}}}}\n", count: n)).utf8)
+            }),
+            ("a registry whose every entry is defaulted", 500, { n in
+                Array(("apiVersion: atlas.mongodb.com/v1\nkind: AtlasStreamInstance\nmetadata: {name: i, namespace: t}\nspec:\n  connectionRegistry:\n" + String(repeating: "  - {name: c}\n", count: n)).utf8)
+            }),
             ("an invalid connection with many errors", 20, { n in
                 Array(String(repeating: "---\napiVersion: atlas.mongodb.com/v1\nkind: AtlasStreamInstance\nmetadata: {name: i, namespace: t}\nspec:\n  connectionRegistry:\n" + String(repeating: "  - {name: Bad_Name, namespace: NS_}\n", count: 200), count: n).utf8)
             }),
