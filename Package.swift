@@ -29,7 +29,8 @@ let package = Package(
         // The modules the fuzz targets (Tests/Fuzz) and the micro benchmarks (Benchmarks),
         // packages of their own, exercise.
         .library(name: "AtlasStreamWebhookModules",
-                 targets: ["JSON", "HTTPCore", "HTTPServer", "Admission", "StreamRules", "YAML", "Configuration", "KubernetesClient"]),
+                 targets: ["JSON", "HTTPCore", "HTTPServer", "Admission", "StreamRules", "YAML", "Configuration", "KubernetesClient",
+                           "ClusterCache", "Audit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
@@ -61,13 +62,15 @@ let package = Package(
                                                      .product(name: "Logging", package: "swift-log"),
                                                      .product(name: "HashTreeCollections", package: "swift-collections")]),
         .target(name: "Manifests", dependencies: ["YAML", "StreamRules", "JSON", "SystemSupport"]),
+        .target(name: "Audit", dependencies: ["ClusterCache", "KubernetesClient", "Manifests", "StreamRules", "JSON", "Metrics",
+                                              "SystemSupport", .product(name: "Logging", package: "swift-log")]),
         .target(name: "WebhookServer", dependencies: [
             "HTTPServer", "TLS", "Admission", "StreamRules", "JSON", "CLinux", "Units", "SystemSupport", "Metrics",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "atlas-stream-webhook", dependencies: [
             "WebhookServer", "Admission", "HTTPServer", "TLS", "Units", "Configuration", "Manifests", "StreamRules", "YAML", "JSON",
-            "ClusterCache", "KubernetesClient",
+            "ClusterCache", "KubernetesClient", "Audit",
             "CLinux", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ],

@@ -24,13 +24,22 @@ public enum CachedResource: String, Sendable, CaseIterable {
                                 labelSelector: "\(ClusterSnapshot.credentialsLabelKey)=\(ClusterSnapshot.credentialsLabelValue)",
                                 kept: ["metadata": Self.metadata, "data": .memberNames])
         case .connections:
-            return ResourceType(apiPrefix: Self.atlasAPI, plural: "atlasstreamconnections",
-                                kept: ["metadata": Self.metadata, "spec": .members(["name": .all])])
+            return ResourceType(apiPrefix: Self.atlasAPI, plural: "atlasstreamconnections", kept: Self.judged)
         case .instances:
-            let entry = JSONKeep.members(["name": .all, "namespace": .all])
-            return ResourceType(apiPrefix: Self.atlasAPI, plural: "atlasstreaminstances",
-                                kept: ["metadata": Self.metadata, "spec": .members(["connectionRegistry": .elements(entry)])])
+            return ResourceType(apiPrefix: Self.atlasAPI, plural: "atlasstreaminstances", kept: Self.judged)
         case .projects: return ResourceType(apiPrefix: Self.atlasAPI, plural: "atlasprojects", kept: Self.metadataOnly)
+        }
+    }
+
+    /// What a 401 or 403 answer to a `verb` (list, watch) of this resource means, for
+    /// the person who has to fix it; nil for any other code.
+    func refusal(_ code: Int, verb: String, namespace: String?) -> String? {
+        switch code {
+        case 401: return "not authenticated (token missing, expired or not accepted)"
+        case 403:
+            let scope = namespace.map { "in namespace \($0)" } ?? "cluster-wide"
+            return "missing permission: \(verb) \(type.plural) (\(type.apiPrefix)) \(scope)"
+        default: return nil
         }
     }
 
@@ -42,6 +51,24 @@ public enum CachedResource: String, Sendable, CaseIterable {
         "labels": .members([ClusterSnapshot.credentialsLabelKey: .all]),
     ])
     static let metadataOnly: [String: JSONKeep] = ["metadata": metadata]
+
+    /// What the audit judges of an AtlasStreamConnection or AtlasStreamInstance: its
+    /// spec, and of its metadata the identity and the operator's annotations and label
+    /// (not kubectl's last-applied copy, not managedFields, not status).
+    static let judged: [String: JSONKeep] = [
+        "metadata": .members([
+            "name": .all, "namespace": .all, "uid": .all, "resourceVersion": .all, "deletionTimestamp": .all,
+            "annotations": .members(Dictionary(uniqueKeysWithValues: OperatorMetadataRules.annotationKeys.map { ($0, JSONKeep.all) })),
+            "labels": .members(Dictionary(uniqueKeysWithValues: OperatorMetadataRules.labelKeys.map { ($0, JSONKeep.all) })),
+        ]),
+        "spec": .all,
+    ]
+}
+
+/// A record the reference rules read, and the object it was made of, kept for the audit.
+struct StoredRecord<Record: Sendable>: Sendable {
+    var record: Record
+    var object: JSONValue
 }
 
 /// Where an object is, and what version of it this is.
@@ -60,14 +87,27 @@ struct ObjectIdentity {
     var reference: ObjectReference { ObjectReference(namespace: namespace, name: name) }
 }
 
+/// Connections go into their records and their stored objects together.
+extension SnapshotWriter<StoredRecord<ConnectionRecord>> {
+    static let connections = SnapshotWriter<StoredRecord<ConnectionRecord>>(set: { snapshot, reference, stored in
+        _ = SnapshotWriter<JSONValue>.field(\.connectionObjects).set(&snapshot, reference, stored?.object)
+        return SnapshotWriter<ConnectionRecord>.field(\.connections).set(&snapshot, reference, stored?.record)
+    }, replace: { snapshot, namespace, stored in
+        SnapshotWriter<JSONValue>.field(\.connectionObjects).replace(&snapshot, namespace, stored.mapValues { $0.mapValues(\.object) })
+        SnapshotWriter<ConnectionRecord>.field(\.connections).replace(&snapshot, namespace, stored.mapValues { $0.mapValues(\.record) })
+    })
+}
+
 /// Instances go in through the snapshot's own methods, which keep the index of which
-/// instances list each connection.
-extension SnapshotWriter<InstanceRecord> {
-    static let instances = SnapshotWriter<InstanceRecord>(set: { snapshot, reference, record in
+/// instances list each connection, and into their stored objects.
+extension SnapshotWriter<StoredRecord<InstanceRecord>> {
+    static let instances = SnapshotWriter<StoredRecord<InstanceRecord>>(set: { snapshot, reference, stored in
+        _ = SnapshotWriter<JSONValue>.field(\.instanceObjects).set(&snapshot, reference, stored?.object)
         let existed = snapshot.instances[reference.namespace]?[reference.name] != nil
-        snapshot.setInstance(record, at: reference)
+        snapshot.setInstance(stored?.record, at: reference)
         return existed
-    }, replace: { snapshot, namespace, records in
-        snapshot.replaceInstances(in: namespace, with: records)
+    }, replace: { snapshot, namespace, stored in
+        SnapshotWriter<JSONValue>.field(\.instanceObjects).replace(&snapshot, namespace, stored.mapValues { $0.mapValues(\.object) })
+        snapshot.replaceInstances(in: namespace, with: stored.mapValues { $0.mapValues(\.record) })
     })
 }

@@ -21,8 +21,10 @@ public final class ClusterCache: Sendable {
     private let reflectors: [any ReflectorHandle]
     private let threads = Mutex<[WorkerThread]>([])
 
+    /// `changes`, when given, hears of every change once it is in the snapshot (the audit).
     public init(client: KubernetesAPIClient, namespaces: [String]?, logger: Logger,
-                timing: ReflectorTiming = ReflectorTiming(), staleAfter: Duration = .seconds(180)) {
+                timing: ReflectorTiming = ReflectorTiming(), staleAfter: Duration = .seconds(180),
+                changes: CacheChangeFeed? = nil) {
         self.namespaces = namespaces
         self.staleAfterMilliseconds = staleAfter.wholeMilliseconds
         let state = SnapshotBox(ClusterSnapshot(watchedNamespaces: namespaces.map(Set.init)))
@@ -33,16 +35,33 @@ public final class ClusterCache: Sendable {
             func reflector<Record: Sendable>(_ resource: CachedResource, _ writer: SnapshotWriter<Record>,
                                              _ extract: @escaping @Sendable (JSONValue, String) -> Record) -> Reflector<Record> {
                 Reflector(resource: resource, namespace: namespace, client: client, logger: logger, timing: timing,
-                          snapshot: state, writer: writer, extract: extract)
+                          snapshot: state, writer: writer, changes: changes, extract: extract)
             }
             // The records are those `check --resolve-references` makes of manifests.
             reflectors.append(reflector(.secrets, .field(\.secrets)) { object, _ in SecretRecord(object: object) })
             reflectors.append(reflector(.credentialSecrets, .field(\.credentialKeys)) { object, _ in SecretRecord.keyNames(of: object) })
-            reflectors.append(reflector(.connections, .field(\.connections)) { object, _ in ConnectionRecord(object: object) })
-            reflectors.append(reflector(.instances, .instances) { object, namespace in InstanceRecord(object: object, namespace: namespace) })
+            reflectors.append(reflector(.connections, .connections) { object, _ in
+                StoredRecord(record: ConnectionRecord(object: object), object: object)
+            })
+            reflectors.append(reflector(.instances, .instances) { object, namespace in
+                StoredRecord(record: InstanceRecord(object: object, namespace: namespace), object: object)
+            })
             reflectors.append(reflector(.projects, .field(\.projects)) { _, _ in ProjectRecord() })
         }
         self.reflectors = reflectors
+    }
+
+    /// Lists every resource once, page by page, with no watch: the cluster as the cache
+    /// would hold it, for a one-shot reading (the `audit` command).
+    public func listOnce() throws(CacheListError) -> ClusterSnapshot {
+        for reflector in reflectors {
+            do {
+                try reflector.listOnce()
+            } catch {
+                throw CacheListError(resource: reflector.status.resource, namespace: reflector.status.namespace, error: error)
+            }
+        }
+        return snapshot()
     }
 
     /// Starts every reflector's thread; when the system refuses one, stops those started
@@ -176,6 +195,25 @@ protocol ReflectorHandle: Sendable {
     var status: ReflectorStatus { get }
     func run()
     func stop()
+    func listOnce() throws(KubernetesAPIError)
+}
+
+/// A LIST of the cache's that failed: which, and why, in the words a person fixing it needs.
+public struct CacheListError: Error, Sendable, CustomStringConvertible {
+    public var resource: CachedResource
+    public var namespace: String?
+    public var error: KubernetesAPIError
+
+    public var description: String {
+        let scope = namespace.map { " in namespace \($0)" } ?? ""
+        if let code = error.statusCode, let refusal = resource.refusal(code, verb: "list", namespace: namespace) {
+            return "cluster access refused (HTTP \(code)): \(refusal)"
+        }
+        if case .transport(let failure) = error {
+            return "cluster unreachable: listing \(resource.type.plural)\(scope): \(failure)"
+        }
+        return "cannot list \(resource.type.plural)\(scope): \(error)"
+    }
 }
 
 extension Reflector: ReflectorHandle {}

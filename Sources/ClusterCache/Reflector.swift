@@ -119,9 +119,12 @@ final class Reflector<Record: Sendable>: Sendable {
     /// The connection a watch or list is waiting on, so `stop` can cut it.
     private let current = Mutex<InterruptHandle?>(nil)
     private let limiter = Mutex(LogLimiter())
+    private let changes: CacheChangeFeed?
 
     init(resource: CachedResource, namespace: String?, client: KubernetesAPIClient, logger: Logger, timing: ReflectorTiming,
-         snapshot: SnapshotBox, writer: SnapshotWriter<Record>, extract: @escaping @Sendable (JSONValue, String) -> Record) {
+         snapshot: SnapshotBox, writer: SnapshotWriter<Record>, changes: CacheChangeFeed?,
+         extract: @escaping @Sendable (JSONValue, String) -> Record) {
+        self.changes = changes
         status = ReflectorStatus(resource: resource, namespace: namespace)
         self.client = client
         self.extract = extract
@@ -190,6 +193,12 @@ final class Reflector<Record: Sendable>: Sendable {
         }
     }
 
+    /// One LIST of the resource into the snapshot, with no watch after it (the `audit`
+    /// command's reading of the cluster).
+    func listOnce() throws(KubernetesAPIError) {
+        _ = try list(pageSize: timing.pageSize)
+    }
+
     /// Every page of a LIST into a fresh store, published whole once complete (the
     /// snapshot keeps the previous state until then). Linear in the objects listed. Nil
     /// when the reflector is stopping.
@@ -216,6 +225,7 @@ final class Reflector<Record: Sendable>: Sendable {
         let scope = namespace
         let writer = self.writer
         snapshot.current.withLock { writer.replace(&$0, scope, store) }
+        changes?.recordEverything()
         return (resourceVersion, count)
     }
 
@@ -249,6 +259,7 @@ final class Reflector<Record: Sendable>: Sendable {
             }
             let (reference, record, eventVersion) = change
             let existed = snapshot.current.withLock { writer.set(&$0, reference, record) }
+            changes?.record(CacheChange(resource: resource, reference: reference))
             objects += (record == nil ? 0 : 1) - (existed ? 1 : 0)
             status.objects.store(objects, ordering: .relaxed)
             if !eventVersion.isEmpty { version = eventVersion }
@@ -271,10 +282,7 @@ final class Reflector<Record: Sendable>: Sendable {
     /// it were left out.
     private func report(_ error: KubernetesAPIError, listing: Bool, retryMilliseconds: Int, pageSize: Int) {
         let verb = listing ? "list" : "watch"
-        if let code = error.statusCode, code == 401 || code == 403 {
-            let scope = namespace.map { "in namespace \($0)" } ?? "cluster-wide"
-            let what = code == 401 ? "not authenticated (token missing, expired or not accepted)"
-                : "missing permission: \(verb) \(resource.type.plural) (\(resource.type.apiPrefix)) \(scope)"
+        if let code = error.statusCode, let what = resource.refusal(code, verb: verb, namespace: namespace) {
             note("cluster access refused", key: "\(verb) \(code)",
                  ["code": "\(code)", "problem": .string(what), "error": .string(error.description)], level: .error)
             return

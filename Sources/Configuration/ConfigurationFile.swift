@@ -59,6 +59,22 @@ public struct ConfiguredCluster: Sendable, Equatable {
     public var listPageTimeout: Duration?
 }
 
+/// The audit from the file; nil where the file says nothing.
+public struct ConfiguredAudit: Sendable, Equatable {
+    /// `audit.interval`: every object judged again this often.
+    public var interval: Duration?
+    /// `audit.reports`: write PolicyReports (the leader only).
+    public var reports: Bool?
+    /// `audit.leaseName`, `audit.leaseNamespace`: the Lease the replicas elect the report
+    /// writer with.
+    public var leaseName: String?
+    public var leaseNamespace: String?
+    /// `audit.leaseDuration`, `audit.renewDeadline`, `audit.retryPeriod`: the election's timing.
+    public var leaseDuration: Duration?
+    public var renewDeadline: Duration?
+    public var retryPeriod: Duration?
+}
+
 /// A health or metrics listener: at an address, or off.
 public enum ConfiguredListener: Sendable, Equatable {
     case off
@@ -95,6 +111,7 @@ public struct ConfigurationFile: Sendable, Equatable {
     public var timeouts = ConfiguredTimeouts()
     public var cluster = ConfiguredCluster()
     public var listeners = ConfiguredListeners()
+    public var audit = ConfiguredAudit()
 
     public init() {}
 
@@ -129,7 +146,10 @@ public struct ConfigurationFile: Sendable, Equatable {
 
 /// The keys of one mapping of the file, in the order the error message lists them: a
 /// switch over them is exhaustive, so a key added here must be read.
-private enum TopKey: String, CaseIterable { case rules, enforcement, limits, timeouts, cluster, listeners }
+private enum TopKey: String, CaseIterable { case rules, enforcement, limits, timeouts, cluster, listeners, audit }
+private enum AuditKey: String, CaseIterable {
+    case interval, reports, leaseName, leaseNamespace, leaseDuration, renewDeadline, retryPeriod
+}
 private enum EnforcementKey: String, CaseIterable { case `default`, rules }
 private enum ClusterKey: String, CaseIterable {
     case lookups, watchNamespaces, missingReferences, deleteReferencedConnection, notReady, staleAfter, notReadyWhenStale
@@ -226,6 +246,7 @@ private struct Reader {
             case .timeouts: try readTimeouts(value, into: &configuration.timeouts)
             case .cluster: try readCluster(value, into: &configuration)
             case .listeners: try readListeners(value, into: &configuration.listeners)
+            case .audit: try readAudit(value, into: &configuration.audit)
             }
         }
     }
@@ -359,6 +380,23 @@ private struct Reader {
         }
     }
 
+    private func readAudit(_ value: JSONValue, into audit: inout ConfiguredAudit) throws(ConfigurationError) {
+        for (name, v) in try members(value, "audit", as: AuditKey.self) {
+            let key = "audit." + name.rawValue
+            switch name {
+            case .interval: audit.interval = try duration(v, key)
+            case .reports:
+                guard let on = v.bool else { throw fail(v, key, "must be true or false") }
+                audit.reports = on
+            case .leaseName: audit.leaseName = try string(v, key)
+            case .leaseNamespace: audit.leaseNamespace = try string(v, key)
+            case .leaseDuration: audit.leaseDuration = try duration(v, key)
+            case .renewDeadline: audit.renewDeadline = try duration(v, key)
+            case .retryPeriod: audit.retryPeriod = try duration(v, key)
+            }
+        }
+    }
+
     private func readLimits(_ value: JSONValue, into limits: inout ConfiguredLimits) throws(ConfigurationError) {
         for (name, v) in try members(value, "limits", as: LimitKey.self) {
             let key = "limits." + name.rawValue
@@ -439,6 +477,7 @@ extension ConfigurationFile {
             case .timeouts: nested = TimeoutKey.allCases.map(\.rawValue)
             case .cluster: nested = ClusterKey.allCases.map(\.rawValue)
             case .listeners: nested = ListenerKey.allCases.map(\.rawValue)
+            case .audit: nested = AuditKey.allCases.map(\.rawValue)
             }
             return nested.map { top.rawValue + "." + $0 }
         }

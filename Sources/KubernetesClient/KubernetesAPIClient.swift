@@ -2,6 +2,15 @@ import JSON
 import SystemSupport
 import TLS
 
+/// The methods the client sends.
+public enum HTTPMethod: String, Sendable {
+    case get = "GET"
+    case post = "POST"
+    case put = "PUT"
+    case patch = "PATCH"
+    case delete = "DELETE"
+}
+
 /// How long a request may wait for the server.
 enum RequestTiming {
     /// The whole answer within this (a LIST page: a server that trickles is cut off).
@@ -31,8 +40,10 @@ public final class KubernetesAPIClient: Sendable {
         contexts = try access.makeTLSContextSource(onReload: onTLSReload)
     }
 
-    /// A GET whose 2xx body goes to `onBody` chunk by chunk as it arrives.
-    func perform(_ pathAndQuery: String, accept: String, timing: RequestTiming,
+    /// A request (a GET unless told) whose 2xx body goes to `onBody` chunk by chunk as
+    /// it arrives.
+    func perform(_ method: HTTPMethod, _ pathAndQuery: String, accept: String, body: [UInt8]? = nil,
+                 contentType: String = "application/json", timing: RequestTiming,
                  onConnection: (TLSClientConnection) -> Void,
                  onBody: ([UInt8]) throws(KubernetesAPIError) -> Void) throws(KubernetesAPIError) {
         let token: String?
@@ -64,12 +75,13 @@ public final class KubernetesAPIClient: Sendable {
         }
         onConnection(connection)
         let hostHeader = access.host.contains(":") ? "[\(access.host)]:\(access.port)" : "\(access.host):\(access.port)"
-        var request = "GET \(access.pathPrefix)\(pathAndQuery) HTTP/1.1\r\nHost: \(hostHeader)\r\nUser-Agent: atlas-stream-webhook\r\n"
-            + "Accept: \(accept)\r\nAccept-Encoding: identity\r\nConnection: close\r\n"
+        var request = "\(method.rawValue) \(access.pathPrefix)\(pathAndQuery) HTTP/1.1\r\nHost: \(hostHeader)\r\n"
+            + "User-Agent: atlas-stream-webhook\r\nAccept: \(accept)\r\nAccept-Encoding: identity\r\nConnection: close\r\n"
         if let token, !token.isEmpty { request += "Authorization: Bearer \(token)\r\n" }
+        if let body { request += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n" }
         request += "\r\n"
         do {
-            try connection.write(Array(request.utf8))
+            try connection.write(Array(request.utf8) + (body ?? []))
         } catch {
             throw .transport(.write(error))
         }

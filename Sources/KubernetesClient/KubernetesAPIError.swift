@@ -82,11 +82,14 @@ public enum APICall: Sendable, Equatable, CustomStringConvertible {
     case list(resource: String)
     /// A WATCH of the resource (its plural name).
     case watch(resource: String)
+    /// A request for one object: its method and path.
+    case object(method: HTTPMethod, path: String)
 
     public var description: String {
         switch self {
         case .list(let resource): return "list of \(resource)"
         case .watch(let resource): return "watch of \(resource)"
+        case .object(let method, let path): return "\(method.rawValue) \(capped(path))"
         }
     }
 }
@@ -103,6 +106,8 @@ public enum MalformedAnswer: Error, Sendable, Equatable, CustomStringConvertible
     case eventWithoutTypeAndObject
     case bookmarkWithoutResourceVersion
     case unknownEventType(String)
+    /// A 2xx answer for one object that is not a JSON object.
+    case notAnObject
 
     public var description: String {
         switch self {
@@ -114,6 +119,7 @@ public enum MalformedAnswer: Error, Sendable, Equatable, CustomStringConvertible
         case .eventWithoutTypeAndObject: return "has an event without type and object"
         case .bookmarkWithoutResourceVersion: return "has a bookmark without a string metadata.resourceVersion"
         case .unknownEventType(let type): return "has an event of unknown type \(capped(type))"
+        case .notAnObject: return "is not a JSON object"
         }
     }
 }

@@ -157,7 +157,7 @@ extension KubernetesAPIClient {
                 envelope = root
             }
         }
-        try perform(path, accept: resource.listAccept,
+        try perform(.get, path, accept: resource.listAccept,
                     timing: .deadline(milliseconds: limits.pageDeadlineSeconds * 1000), onConnection: onConnection) { chunk throws(KubernetesAPIError) in
             try reader.feed(chunk, take)
         }
@@ -197,7 +197,7 @@ extension KubernetesAPIClient {
             }
             try onEvent(event)
         }
-        try perform(path, accept: resource.watchAccept, timing: .idle(seconds: limits.watchIdleSeconds),
+        try perform(.get, path, accept: resource.watchAccept, timing: .idle(seconds: limits.watchIdleSeconds),
                     onConnection: onConnection) { chunk throws(KubernetesAPIError) in
             try reader.feed(chunk, take)
         }

@@ -219,11 +219,7 @@ public struct ManifestChecker: Sendable {
             }
             return []
         }
-        let mutation = rules.mutate(RuleInput(kind: kind, operation: .create, object: object, oldObject: nil,
-                                              requestNamespace: namespace))
-        let defaulted = PatchApplication.apply(mutation.patch, to: object)
-        let decision = rules.validate(RuleInput(kind: kind, operation: .create, object: defaulted, oldObject: nil,
-                                                requestNamespace: namespace, cluster: cluster.map { .ready($0) }))
+        let (patch, decision) = rules.judgeAsCreate(kind, object, namespace: namespace, cluster: cluster.map { .ready($0) })
         result.objects += 1
         if !decision.allowed { result.invalidObjects += 1 }
         func finding(_ line: Int, _ detail: Finding.Detail) -> Finding {
@@ -248,7 +244,7 @@ public struct ManifestChecker: Sendable {
             }
             result.findings.append(finding(warningLine, .warning(warning)))
         }
-        return mutation.patch
+        return patch
     }
 
     /// The line of the deepest node along `path` from `root` (a node of `document`) that

@@ -25,6 +25,11 @@ public struct ClusterSnapshot: Sendable {
     public private(set) var listings: TreeDictionary<ObjectReference, TreeSet<ObjectReference>>
     /// The namespaces the cache (and the operator) watches; nil for all.
     public var watchedNamespaces: Set<String>?
+    /// The AtlasStreamConnections and AtlasStreamInstances themselves, as the cache keeps
+    /// them (the metadata the rules read, and spec), for the audit to judge; empty in a
+    /// snapshot made of manifests.
+    public var connectionObjects: NamespacedRecords<JSONValue> = [:]
+    public var instanceObjects: NamespacedRecords<JSONValue> = [:]
 
     public init(secrets: NamespacedRecords<SecretRecord> = [:], credentialKeys: NamespacedRecords<[String]> = [:],
                 projects: NamespacedRecords<ProjectRecord> = [:], connections: NamespacedRecords<ConnectionRecord> = [:],
@@ -43,6 +48,14 @@ public struct ClusterSnapshot: Sendable {
     /// exist to the operator.
     public static let credentialsLabelKey = "atlas.mongodb.com/type"
     public static let credentialsLabelValue = "credentials"
+
+    /// The stored objects of one kind.
+    public func objects(of kind: StreamKind) -> NamespacedRecords<JSONValue> {
+        switch kind {
+        case .connection: connectionObjects
+        case .instance: instanceObjects
+        }
+    }
 
     func isWatched(_ namespace: String) -> Bool {
         watchedNamespaces?.contains(namespace) ?? true

@@ -4,7 +4,7 @@ import JSON
 /// ignores a value it does not know, silently: `Keep` instead of `keep` and the Atlas
 /// object is deleted with the resource. Judged on CREATE and, on UPDATE, for each key
 /// whose value changed, so an old bad value does not block unrelated updates.
-struct OperatorMetadataRules {
+public struct OperatorMetadataRules {
     let configuration: RuleConfiguration
 
     static let resourcePolicy: JSONKey = "mongodb.com/atlas-resource-policy"
@@ -24,6 +24,11 @@ struct OperatorMetadataRules {
     static let reconciliationPolicyPath = annotationsPath.key(reconciliationPolicy.string)
     static let versionPolicyPath = annotationsPath.key(versionPolicy.string)
     static let resourceVersionPath = labelsPath.key(resourceVersion.string)
+
+    /// The annotation and label keys these rules read: what a stored copy of an object
+    /// keeps of its metadata for them to judge it again.
+    public static let annotationKeys = [resourcePolicy.string, reconciliationPolicy.string, versionPolicy.string]
+    public static let labelKeys = [resourceVersion.string]
 
     static let versionFormat = #"must be a semantic version such as 2.15.1 (an optional "v" prefix, -prerelease and +build)"#
 

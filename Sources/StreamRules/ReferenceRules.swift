@@ -124,3 +124,30 @@ extension ObjectReference {
     /// `<namespace>/<name>` as an answer may echo it (cut at 256 bytes).
     var shown: String { echoed(description) }
 }
+
+/// An object that another object's spec names, as the reference rules look it up.
+public enum ReferencedObject: Sendable, Hashable {
+    case secret(ObjectReference)
+    case project(ObjectReference)
+    case connection(ObjectReference)
+}
+
+extension StreamKind {
+    /// Everything `spec` names that the reference rules look up, namespaces defaulted to
+    /// `namespace` (whether or not a namespace policy lets the rules look there): what a
+    /// change of which may change the object's verdict.
+    public func referencedObjects(spec: JSONValue?, namespace: String) -> [ReferencedObject] {
+        guard let spec, spec.isObject else { return [] }
+        switch self {
+        case .connection:
+            guard let kafka = spec[.kafkaConfig], kafka.isObject else { return [] }
+            return [kafka[.authentication]?[.credentials], kafka[.security]?[.certificate]].compactMap {
+                ReferenceRules.target($0, namespace: namespace).map(ReferencedObject.secret)
+            }
+        case .instance:
+            var out = InstanceRecord.registry(of: spec, namespace: namespace).map(ReferencedObject.connection)
+            if let project = ReferenceRules.target(spec[.projectRef], namespace: namespace) { out.append(.project(project)) }
+            return out
+        }
+    }
+}

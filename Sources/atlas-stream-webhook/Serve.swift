@@ -1,10 +1,13 @@
 import Admission
+import Audit
 import CLinux
 import Glibc
 import ClusterCache
 import HTTPServer
 import KubernetesClient
 import Logging
+import StreamRules
+import SystemSupport
 import TLS
 import WebhookServer
 
@@ -49,6 +52,8 @@ struct Serve: Subcommand {
         .option("not-ready-when-stale", "BOOL", "/readyz answers 503 while the cache is stale: true or false (default false)."),
         .option("watch-idle-timeout", "DURATION", "A watch that sends no byte for this long is reconnected (default 2m: twice the bookmark interval)."),
         .option("list-page-timeout", "DURATION", "A LIST page must arrive whole within this (default 1m)."),
+        .option("audit-reports", "BOOL", "Write the audit's results as one PolicyReport per namespace (the leader among the replicas only): true or false (default true)."),
+        .option("audit-interval", "DURATION", "Judge every object again this often, besides on every change (default 10m)."),
         .option("log-level", "LEVEL", "trace, debug, info, notice, warning, error or critical (default info)."),
         configFlag,
     ]
@@ -92,16 +97,21 @@ struct Serve: Subcommand {
                 throw .status(1)
             }
         }
-        let cache = try startClusterCache(settings.cluster, logger: logger)
+        let cluster = try startClusterCache(settings.cluster, rules: settings.reviewer.rules, logger: logger)
+        // Stopped after the server: the Lease is released on the way out.
+        defer { cluster?.auditor.stop() }
         var reviewer = settings.reviewer
         var hooks: ClusterCacheHooks?
-        if let cache {
+        if let (cache, auditor) = cluster {
             reviewer = AdmissionReviewer(rules: reviewer.rules, maxNestingDepth: reviewer.maxNestingDepth,
                                          cluster: { cache.view() })
             let notReadyWhenStale = settings.cluster.notReadyWhenStale
             hooks = ClusterCacheHooks(notReadyReason: {
                 notReadyWhenStale ? cache.notReadyReason() : (cache.isSynced ? nil : "the cluster cache has not listed every resource yet")
-            }, registerMetrics: { cache.registerMetrics(in: $0) })
+            }, registerMetrics: {
+                cache.registerMetrics(in: $0)
+                auditor.registerMetrics(in: $0)
+            })
         }
         let server: WebhookServer
         let port: UInt16
@@ -138,9 +148,10 @@ struct Serve: Subcommand {
 }
 
 extension Serve {
-    /// The cluster cache, started, when lookups are on; a cluster
+    /// The cluster cache and its audit, started, when lookups are on; a cluster
     /// configuration that cannot be used is a startup error.
-    func startClusterCache(_ settings: ClusterSettings, logger: Logger) throws(CommandExit) -> ClusterCache? {
+    func startClusterCache(_ settings: ClusterSettings, rules: StreamRules,
+                           logger: Logger) throws(CommandExit) -> (cache: ClusterCache, auditor: Auditor)? {
         guard settings.lookups != false else { return nil }
         let access: ClusterAccess?
         do {
@@ -175,8 +186,13 @@ extension Serve {
         }
         let limits = StreamLimits(pageDeadlineSeconds: max(1, settings.listPageTimeout.wholeMilliseconds / 1000),
                                   watchIdleSeconds: max(1, settings.watchIdleTimeout.wholeMilliseconds / 1000))
+        let changes = CacheChangeFeed()
         let cache = ClusterCache(client: client, namespaces: settings.watchNamespaces, logger: logger,
-                                 timing: ReflectorTiming(limits: limits), staleAfter: settings.staleAfter)
+                                 timing: ReflectorTiming(limits: limits), staleAfter: settings.staleAfter, changes: changes)
+        let auditor = Auditor(cache: cache, changes: changes, rules: rules,
+                              settings: AuditSettings(interval: settings.auditInterval,
+                                                      reports: settings.auditReports ? Self.election(settings) : nil),
+                              client: client, logger: logger)
         logger.info("cluster lookups on", metadata: [
             "cluster": .string(access.origin), "server": .string("\(access.host):\(access.port)"),
             "namespaces": .string(settings.watchNamespaces?.joined(separator: ",") ?? "all"),
@@ -187,7 +203,30 @@ extension Serve {
             logger.critical("cannot start the cluster cache", metadata: ["error": .string(error.description)])
             throw .status(1)
         }
-        return cache
+        do {
+            try auditor.start()
+        } catch {
+            cache.stop()
+            logger.critical("cannot start the audit", metadata: ["error": .string(error.description)])
+            throw .status(1)
+        }
+        return (cache, auditor)
+    }
+
+    /// The Lease of the report writer's election: in the configured namespace, else the
+    /// pod's (`POD_NAMESPACE`, else the service account's); held under the pod's name
+    /// (`POD_NAME`, else the host name, which is the pod's name in a pod).
+    static func election(_ settings: ClusterSettings) -> LeaderElectionSettings {
+        let environment = ProcessEnvironment.self
+        let namespace = settings.leaseNamespace ?? environment.value("POD_NAMESPACE")
+            ?? (try? FileContents.read(path: ClusterAccess.serviceAccountDirectory + "/namespace"))
+                .map { String(decoding: $0, as: UTF8.self).filter { !$0.isWhitespace } }
+                .flatMap { $0.isEmpty ? nil : $0 }
+            ?? "default"
+        return LeaderElectionSettings(leaseName: settings.leaseName, namespace: namespace,
+                                      identity: environment.value("POD_NAME") ?? environment.hostName,
+                                      leaseDuration: settings.leaseDuration, renewDeadline: settings.renewDeadline,
+                                      retryPeriod: settings.retryPeriod)
     }
 }
 
@@ -196,8 +235,24 @@ extension Serve {
     static func clusterEnvironment() -> [String: String] {
         var out: [String: String] = [:]
         for name in ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"] {
-            if let value = getenv(name) { out[name] = String(cString: value) }
+            if let value = ProcessEnvironment.value(name) { out[name] = value }
         }
         return out
+    }
+}
+
+/// The process's environment and host, as `serve` reads them.
+enum ProcessEnvironment {
+    /// A variable's value; nil when unset or empty.
+    static func value(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty ? nil : text
+    }
+
+    static var hostName: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "atlas-stream-webhook" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -1,4 +1,5 @@
 import Admission
+import Audit
 import Configuration
 import HTTPServer
 import Logging
@@ -159,6 +160,16 @@ struct ClusterSettings {
     var notReadyWhenStale: Bool
     var watchIdleTimeout: Duration
     var listPageTimeout: Duration
+    /// The audit runs with the cache: its full-pass interval, whether it writes
+    /// PolicyReports, and the Lease that elects the writer (its namespace, when not
+    /// configured, is the pod's).
+    var auditInterval: Duration
+    var auditReports: Bool
+    var leaseName: String
+    var leaseNamespace: String?
+    var leaseDuration: Duration
+    var renewDeadline: Duration
+    var retryPeriod: Duration
 
     static let defaultStaleAfter = Duration.seconds(180)
     static let defaultWatchIdleTimeout = Duration.seconds(120)
@@ -182,6 +193,24 @@ struct ClusterSettings {
         case "true": lookups = true
         case "false": lookups = false
         case let other?: throw .usage("--cluster-lookups must be true or false, got \(other)")
+        }
+        auditInterval = try read.duration("audit-interval", file: file.audit.interval, default: AuditSettings.defaultInterval)
+        switch flags.string("audit-reports") {
+        case nil: auditReports = file.audit.reports ?? true
+        case "true": auditReports = true
+        case "false": auditReports = false
+        case let other?: throw .usage("--audit-reports must be true or false, got \(other)")
+        }
+        leaseName = file.audit.leaseName ?? LeaderElectionSettings.defaultLeaseName
+        leaseNamespace = file.audit.leaseNamespace
+        leaseDuration = file.audit.leaseDuration ?? LeaderElectionSettings.defaultLeaseDuration
+        renewDeadline = file.audit.renewDeadline ?? LeaderElectionSettings.defaultRenewDeadline
+        retryPeriod = file.audit.retryPeriod ?? LeaderElectionSettings.defaultRetryPeriod
+        // client-go's own checks: a leader gives up before its Lease can be taken, and
+        // tries more than once before it gives up.
+        guard auditInterval > .zero, retryPeriod > .zero, leaseDuration > renewDeadline,
+              renewDeadline > retryPeriod * 1.2 else {
+            throw .usage("the audit's timing must satisfy interval > 0 and leaseDuration > renewDeadline > 1.2 x retryPeriod > 0")
         }
         kubeconfigPath = flags.string("kubeconfig")
         if let text = flags.string("watch-namespaces") {
