@@ -20,6 +20,12 @@ the real one speaks them:
   of the stream after `timeoutSeconds`, and, for a resourceVersion older than the
   compacted one, HTTP 200 with one ERROR event carrying a 410 Status (as the real
   server does), or HTTP 410 for an expired `continue` token.
+- GET, POST (create), PUT (update), PATCH (application/merge-patch+json) and DELETE of
+  one object, for every resource above and PolicyReports (wgpolicyk8s.io/v1alpha2) and
+  Leases (coordination.k8s.io/v1): 201 on create with a new uid, 409 AlreadyExists for a
+  name taken, 409 Conflict for an update or patch whose metadata.resourceVersion is not
+  the stored one, 422 for a custom resource's update without one (as for CRDs), 404
+  NotFound for a missing object, each change a watch event like any other.
 - Failures as a Status body with the HTTP status as its `code` and the real server's
   `reason` for it (TooManyRequests for 429, with `Retry-After` and
   `details.retryAfterSeconds` when one is given).
@@ -33,7 +39,7 @@ A test drives it through stdin, one JSON command per line, each acknowledged by 
   that size, plus the managedFields the server adds; large strings are shared between
   the objects, so 200 Secrets of 2 x 900 KB cost about 200 x 900 KB);
 - counting: `stats` (JSON: `requests` by what they were, such as `list secrets`,
-  `watch atlasprojects` or `redirected`; `request_log`, the last 2,000 requests as
+  `watch atlasprojects`, `create policyreports`, `update leases` or `redirected`; `request_log`, the last 2,000 requests as
   {t: monotonic seconds, what, query} (`authorized` too for `redirected`);
   `redirected_authorized`; `open_watches`; `rv`), `clear_log`;
 - failing requests, each request taking at most one, in this order: `reset` {count}
@@ -65,7 +71,13 @@ A test drives it through stdin, one JSON command per line, each acknowledged by 
   new, sends at most `count` events, BOOKMARKs included, a BOOKMARK at once when nothing
   is pending and bookmarks were asked for, then ends its stream properly; null or
   absent: off);
-- `rotate_certificate` {cert, key}: new connections are served with this certificate.
+- `rotate_certificate` {cert, key}: new connections are served with this certificate;
+- writes: `missing` {resources} (those plurals are not installed, as a CRD that is not:
+  404 for every request), `conflict` {resource, count} (the next `count` updates of that
+  plural lose to a concurrent writer: the stored object moves to a new resourceVersion
+  first, so the update's precondition fails with 409), `get` {resource, namespace, name}
+  (the stored object as JSON, or null), `objects` {resource} (every stored object of that
+  plural, as a JSON list).
 """
 import argparse
 import base64
@@ -88,7 +100,12 @@ RESOURCES = {
     ("atlas.mongodb.com", "atlasstreamconnections"): ("atlas.mongodb.com/v1", "AtlasStreamConnection"),
     ("atlas.mongodb.com", "atlasstreaminstances"): ("atlas.mongodb.com/v1", "AtlasStreamInstance"),
     ("atlas.mongodb.com", "atlasprojects"): ("atlas.mongodb.com/v1", "AtlasProject"),
+    ("wgpolicyk8s.io", "policyreports"): ("wgpolicyk8s.io/v1alpha2", "PolicyReport"),
+    ("coordination.k8s.io", "leases"): ("coordination.k8s.io/v1", "Lease"),
 }
+GROUP_OF = {plural: group for (group, plural) in RESOURCES}
+# Custom resources refuse an update without metadata.resourceVersion; built-in Leases take one.
+UNCONDITIONAL_UPDATES = {"leases", "secrets"}
 KIND_TO_PLURAL = {kind: plural for (_, plural), (_, kind) in RESOURCES.items()}
 REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
            409: "Conflict", 410: "Expired", 422: "Invalid", 429: "TooManyRequests", 500: "InternalError",
@@ -129,6 +146,8 @@ class State:
         self.events_then_close = None  # events a watch sends before it ends
         self.malformed = []     # pending "list_json", "rv_type", "event_json", in order
         self.oversize = None    # {"what", "bytes"}, once
+        self.missing = set()    # plurals whose resource is not installed (404 for everything)
+        self.conflicts = {}     # plural -> updates still to lose to a concurrent writer
 
     def count(self, what, query, **details):
         self.requests[what] = self.requests.get(what, 0) + 1
@@ -202,6 +221,20 @@ def labels_match(obj, selector):
         if labels.get(key) != value:
             return False
     return True
+
+
+def merge_patch(target, patch):
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    if not isinstance(target, dict):
+        target = {}
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = merge_patch(target.get(key), value)
+    return target
 
 
 def partial(obj):
@@ -346,6 +379,63 @@ class Handler(BaseHTTPRequestHandler):
             return False
         return header[len("Bearer "):] == accepted
 
+    def route(self):
+        """(group, plural, namespace, name, query) of the request's path, or None after answering 404."""
+        url = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+        parts = [p for p in url.path.split("/") if p]
+        # /api/v1[/namespaces/ns]/plural[/name] or /apis/group/version[/namespaces/ns]/plural[/name]
+        group, version, rest = None, None, None
+        if parts[:2] == ["api", "v1"]:
+            group, version, rest = "", "v1", parts[2:]
+        elif len(parts) >= 3 and parts[0] == "apis":
+            group, version, rest = parts[1], parts[2], parts[3:]
+        namespace = None
+        if rest is not None and len(rest) in (3, 4) and rest[0] == "namespaces":
+            namespace, rest = rest[1], rest[2:]
+        name = rest[1] if rest is not None and len(rest) == 2 and namespace is not None else None
+        plural = rest[0] if rest else None
+        known = rest is not None and (len(rest) == 1 or name is not None) and (group, plural) in RESOURCES
+        if known:
+            api_version = RESOURCES[(group, plural)][0]
+            known = api_version.split("/")[-1] == version and plural not in STATE.missing
+        if not known:
+            self.send_json(404, status(404, "NotFound", "the server could not find the requested resource"))
+            return None
+        return group, plural, namespace, name, query, url.query
+
+    def admitted(self, what, plural, namespace, verb, group, query_text):
+        """Counts the request and answers its fault, 401 or 403, if any; True when it may go on."""
+        if not self.authenticated():
+            self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
+            return False
+        with STATE.lock:
+            STATE.count(what, query_text)
+            fault = STATE.next_fault()
+            forbidden = plural in STATE.forbidden
+        if fault is not None:
+            kind, detail = fault
+            if kind == "reset":
+                self.reset()
+                return False
+            if kind == "redirect":
+                self.send_json(302, status(302, "Found", "redirected"), [("Location", detail)])
+                return False
+            code, body_code, retry_after = detail["code"], detail["body_code"], detail["retry_after"]
+            headers, details = [], None
+            if retry_after is not None:
+                headers, details = [("Retry-After", str(retry_after))], {"retryAfterSeconds": retry_after}
+            message = "Too many requests, please try again later." if body_code == 429 else "injected failure"
+            self.send_json(code, status(body_code, REASONS.get(body_code, "InternalError"), message, details), headers)
+            return False
+        if forbidden:
+            scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+            self.send_json(403, status(403, "Forbidden",
+                                       f'{plural} is forbidden: User "system:serviceaccount:test:webhook" cannot '
+                                       f'{verb} resource "{plural}" in API group "{group}" {scope}'))
+            return False
+        return True
+
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
         if url.path.startswith("/redirected"):
@@ -355,49 +445,145 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.count("redirected", url.query, authorized=authorized)
                 STATE.redirected_authorized += authorized
             return self.send_json(404, status(404, "NotFound", "the server could not find the requested resource"))
-        query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-        parts = [p for p in url.path.split("/") if p]
-        # /api/v1[/namespaces/ns]/plural or /apis/group/v1[/namespaces/ns]/plural
-        group, rest = None, None
-        if parts[:2] == ["api", "v1"]:
-            group, rest = "", parts[2:]
-        elif len(parts) >= 3 and parts[0] == "apis" and parts[2] == "v1":
-            group, rest = parts[1], parts[3:]
-        namespace = None
-        if rest is not None and len(rest) == 3 and rest[0] == "namespaces":
-            namespace, rest = rest[1], rest[2:]
-        if rest is None or len(rest) != 1 or (group, rest[0]) not in RESOURCES:
-            return self.send_json(404, status(404, "NotFound", "the server could not find the requested resource"))
-        plural = rest[0]
-        if not self.authenticated():
-            return self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
+        routed = self.route()
+        if routed is None:
+            return
+        group, plural, namespace, name, query, query_text = routed
+        if name is not None:
+            if not self.admitted("get " + plural, plural, namespace, "get", group, query_text):
+                return
+            with STATE.lock:
+                obj = STATE.objects.get((plural, namespace, name))
+            if obj is None:
+                return self.not_found(plural, group, name)
+            return self.send_json(200, obj)
         watching = query.get("watch") in ("1", "true")
-        with STATE.lock:
-            STATE.count(("watch " if watching else "list ") + plural, url.query)
-            fault = STATE.next_fault()
-            forbidden = plural in STATE.forbidden
-        if fault is not None:
-            kind, detail = fault
-            if kind == "reset":
-                return self.reset()
-            if kind == "redirect":
-                return self.send_json(302, status(302, "Found", "redirected"), [("Location", detail)])
-            code, body_code, retry_after = detail["code"], detail["body_code"], detail["retry_after"]
-            headers, details = [], None
-            if retry_after is not None:
-                headers, details = [("Retry-After", str(retry_after))], {"retryAfterSeconds": retry_after}
-            message = "Too many requests, please try again later." if body_code == 429 else "injected failure"
-            return self.send_json(code, status(body_code, REASONS.get(body_code, "InternalError"), message, details), headers)
-        if forbidden:
-            scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
-            return self.send_json(403, status(403, "Forbidden",
-                                              f'{plural} is forbidden: User "system:serviceaccount:test:webhook" cannot '
-                                              f'{"watch" if watching else "list"} resource "{plural}" in API group "{group}" {scope}'))
+        if not self.admitted(("watch " if watching else "list ") + plural, plural, namespace,
+                             "watch" if watching else "list", group, query_text):
+            return
         metadata_only = "as=PartialObjectMetadata" in self.headers.get("Accept", "")
         selector = query.get("labelSelector", "")
         if watching:
             return self.watch(plural, namespace, selector, metadata_only, query)
         return self.list(plural, namespace, selector, metadata_only, query)
+
+    # WRITES: create, update, patch, delete of one object, with resourceVersion
+    # preconditions as the real server checks them.
+
+    def not_found(self, plural, group, name):
+        resource = f"{plural}.{group}" if group else plural
+        return self.send_json(404, status(404, "NotFound", f'{resource} "{name}" not found',
+                                          {"name": name, "group": group, "kind": plural}))
+
+    def conflict(self, plural, group, name, reason, message):
+        return self.send_json(409, status(409, reason, message, {"name": name, "group": group, "kind": plural}))
+
+    def read_body(self):
+        length = int(self.headers.get("Content-Length", "0") or "0")
+        return json.loads(self.rfile.read(length) or b"null")
+
+    def write_route(self, verb, named):
+        routed = self.route()
+        if routed is None:
+            return None
+        group, plural, namespace, name, _, query_text = routed
+        if namespace is None or (name is None) == named:
+            self.send_json(405, status(405, "MethodNotAllowed", f"{verb} is not supported here"))
+            return None
+        if not self.admitted(f"{verb} {plural}", plural, namespace, verb, group, query_text):
+            return None
+        return group, plural, namespace, name
+
+    def do_POST(self):
+        routed = self.write_route("create", named=False)
+        if routed is None:
+            return
+        group, plural, namespace, _ = routed
+        obj = self.read_body()
+        meta = obj.setdefault("metadata", {})
+        if meta.get("namespace", namespace) != namespace:
+            return self.send_json(400, status(400, "BadRequest", "the namespace of the object does not match the namespace of the request"))
+        meta["namespace"] = namespace
+        name = meta.get("name", "")
+        with STATE.lock:
+            if (plural, namespace, name) in STATE.objects:
+                resource = f"{plural}.{group}" if group else plural
+                return self.conflict(plural, group, name, "AlreadyExists", f'{resource} "{name}" already exists')
+            meta.pop("resourceVersion", None)
+            meta["uid"] = str(uuid.uuid4())
+            meta["creationTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            obj["apiVersion"], obj["kind"] = RESOURCES[(group, plural)]
+            STATE.put(obj)
+            STATE.lock.notify_all()
+        return self.send_json(201, obj)
+
+    def do_PUT(self):
+        routed = self.write_route("update", named=True)
+        if routed is None:
+            return
+        group, plural, namespace, name = routed
+        obj = self.read_body()
+        meta = obj.setdefault("metadata", {})
+        with STATE.lock:
+            current = STATE.objects.get((plural, namespace, name))
+            if current is None:
+                return self.not_found(plural, group, name)
+            if STATE.conflicts.get(plural, 0) > 0:
+                # Another writer gets there first: the stored object moves on.
+                STATE.conflicts[plural] -= 1
+                STATE.put(json.loads(json.dumps(current)))
+                current = STATE.objects[(plural, namespace, name)]
+            wanted = meta.get("resourceVersion")
+            if not wanted and plural not in UNCONDITIONAL_UPDATES:
+                return self.send_json(422, status(422, "Invalid", f'{plural} "{name}" is invalid: metadata.resourceVersion: '
+                                                  "Invalid value: 0x0: must be specified for an update"))
+            if wanted and wanted != current["metadata"]["resourceVersion"]:
+                resource = f"{plural}.{group}" if group else plural
+                return self.conflict(plural, group, name, "Conflict",
+                                     f'Operation cannot be fulfilled on {resource} "{name}": the object has been modified; '
+                                     "please apply your changes to the latest version and try again")
+            meta.update({k: current["metadata"][k] for k in ("uid", "creationTimestamp") if k in current["metadata"]})
+            meta["name"], meta["namespace"] = name, namespace
+            obj["apiVersion"], obj["kind"] = RESOURCES[(group, plural)]
+            STATE.put(obj)
+            STATE.lock.notify_all()
+        return self.send_json(200, obj)
+
+    def do_PATCH(self):
+        routed = self.write_route("patch", named=True)
+        if routed is None:
+            return
+        group, plural, namespace, name = routed
+        if self.headers.get("Content-Type", "").split(";")[0] != "application/merge-patch+json":
+            return self.send_json(415, status(415, "UnsupportedMediaType", "only application/merge-patch+json is served here"))
+        patch = self.read_body()
+        with STATE.lock:
+            current = STATE.objects.get((plural, namespace, name))
+            if current is None:
+                return self.not_found(plural, group, name)
+            wanted = (patch.get("metadata") or {}).get("resourceVersion")
+            if wanted and wanted != current["metadata"]["resourceVersion"]:
+                resource = f"{plural}.{group}" if group else plural
+                return self.conflict(plural, group, name, "Conflict",
+                                     f'Operation cannot be fulfilled on {resource} "{name}": the object has been modified; '
+                                     "please apply your changes to the latest version and try again")
+            obj = merge_patch(json.loads(json.dumps(current)), patch)
+            STATE.put(obj)
+            STATE.lock.notify_all()
+        return self.send_json(200, obj)
+
+    def do_DELETE(self):
+        routed = self.write_route("delete", named=True)
+        if routed is None:
+            return
+        group, plural, namespace, name = routed
+        with STATE.lock:
+            if (plural, namespace, name) not in STATE.objects:
+                return self.not_found(plural, group, name)
+            STATE.delete((plural, namespace, name))
+            STATE.lock.notify_all()
+        return self.send_json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                                    "details": {"name": name, "group": group, "kind": plural}})
 
     # LIST
 
@@ -409,7 +595,7 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(STATE.slow_list)
         limit = int(query.get("limit", "0") or "0")
         token = query.get("continue")
-        api_version, kind = RESOURCES[("" if plural == "secrets" else "atlas.mongodb.com", plural)]
+        api_version, kind = RESOURCES[(GROUP_OF[plural], plural)]
         with STATE.lock:
             if token:
                 decoded = json.loads(base64.b64decode(token))
@@ -735,6 +921,16 @@ def command(line, server):
             STATE.watches = []
         elif op == "rotate_certificate":
             server.use_certificate(cmd["cert"], cmd["key"])
+        elif op == "missing":
+            STATE.missing = set(cmd.get("resources", []))
+        elif op == "conflict":
+            STATE.conflicts[cmd["resource"]] = cmd.get("count", 1)
+        elif op == "get":
+            obj = STATE.objects.get((cmd["resource"], cmd["namespace"], cmd["name"]))
+            return json.dumps(obj)
+        elif op == "objects":
+            return json.dumps([obj for (plural, _, _), obj in sorted(STATE.objects.items(), key=lambda item: item[0])
+                               if plural == cmd["resource"]])
         elif op == "stats":
             return json.dumps({"requests": STATE.requests, "request_log": list(STATE.request_log),
                                "redirected_authorized": STATE.redirected_authorized,

@@ -157,7 +157,27 @@ public final class FakeAPIServer {
         try send(["op": "rotate_certificate", "cert": certificate, "key": privateKey])
     }
 
+    /// These plurals are not installed (a missing CRD): 404 for every request (an empty list ends it).
+    public func missing(_ resources: [String]) throws { try send(["op": "missing", "resources": resources]) }
+
+    /// The next `count` updates of `resource` lose to a concurrent writer: 409 Conflict.
+    public func conflict(resource: String, count: Int = 1) throws {
+        try send(["op": "conflict", "resource": resource, "count": count])
+    }
+
     // MARK: - What the stand-in saw
+
+    /// The stored object, or nil.
+    public func object(_ resource: String, namespace: String, name: String) throws -> [String: Any]? {
+        let answer = try send(["op": "get", "resource": resource, "namespace": namespace, "name": name])
+        return try JSONSerialization.jsonObject(with: Data(answer.utf8), options: .fragmentsAllowed) as? [String: Any]
+    }
+
+    /// Every stored object of `resource`.
+    public func objects(_ resource: String) throws -> [[String: Any]] {
+        let answer = try send(["op": "objects", "resource": resource])
+        return try JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [[String: Any]] ?? []
+    }
 
     /// The stand-in's `stats` answer: requests, request_log, redirected_authorized, open_watches, rv.
     public func stats() throws -> [String: Any] {
