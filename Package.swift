@@ -112,6 +112,7 @@ var testTargets: [Target] {
             .product(name: "HashTreeCollections", package: "swift-collections"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "AuditTests", dependencies: ["Audit", "ClusterCache", "StreamRules", "JSON"]),
         .testTarget(name: "WebhookServerTests", dependencies: ["WebhookServer", "HTTPServer", "TLS", "TestSupport", "SystemSupport"]),
         // Linear cost of every parser and rule on adversarial shapes.
         .testTarget(name: "WorstCaseTests", dependencies: ["Admission", "StreamRules", "JSON", "HTTPServer", "YAML", "Manifests"]),

@@ -49,6 +49,9 @@ public final class Auditor: Sendable {
 
     /// How often the loop looks for changes: the most a change waits before it is judged.
     static let pollMilliseconds = 100
+    /// Reports are brought up to date at most this often, so a stream of changes in a
+    /// namespace costs one report a second, not one per change.
+    static let reportIntervalMilliseconds = 1_000
 
     public init(cache: ClusterCache, changes: CacheChangeFeed, rules: StreamRules, settings: AuditSettings,
                 client: KubernetesAPIClient, logger: Logger) {
@@ -95,6 +98,7 @@ public final class Auditor: Sendable {
         var wasLeader = false
         /// The PolicyReport resource answered 404: not installed. Looked for again at each full pass.
         var reportsMissing = false
+        /// Not before this (the report interval, or a backoff after a failed write).
         var nextWrite = 0
         var writeBackoff = Backoff()
     }
@@ -174,6 +178,7 @@ public final class Auditor: Sendable {
         }
         guard !loop.reportsMissing else { return }
         var namespaces = loop.audit.takeChangedNamespaces().sorted()[...]
+        guard !namespaces.isEmpty else { return }
         while let namespace = namespaces.popFirst() {
             let objects = loop.audit.objects(in: namespace)
             let report = objects.isEmpty ? nil : PolicyReport(namespace: namespace, objects: objects, state: loop.audit)
@@ -185,6 +190,7 @@ public final class Auditor: Sendable {
             }
         }
         loop.writeBackoff.reset()
+        loop.nextWrite = now + Self.reportIntervalMilliseconds
     }
 
     private func failedWrite(_ loop: inout LoopState, _ error: ReportWriteError, now: Int) {

@@ -45,6 +45,9 @@ public struct PolicyReport: Sendable {
         func add(_ object: AuditedObject, _ entry: AuditState.Entry, _ rule: String, _ result: AuditResult,
                  _ message: String, _ properties: [(String, String)]) {
             counts[result, default: 0] += 1
+            // Once full, the rest are only counted: a namespace of any size costs one
+            // report's worth of encoding.
+            guard omitted == 0 else { return omitted += 1 }
             var item = JSONWriter(capacity: 512)
             Self.writeResult(&item, object, entry, rule, result, message, properties)
             guard results.bytes.count + item.bytes.count < Self.maxResultBytes else { return omitted += 1 }

@@ -40,11 +40,12 @@ public final class ClusterCache: Sendable {
             // The records are those `check --resolve-references` makes of manifests.
             reflectors.append(reflector(.secrets, .field(\.secrets)) { object, _ in SecretRecord(object: object) })
             reflectors.append(reflector(.credentialSecrets, .field(\.credentialKeys)) { object, _ in SecretRecord.keyNames(of: object) })
+            // Connections and instances are kept whole (as far as `judged` keeps them) for the audit.
             reflectors.append(reflector(.connections, .connections) { object, _ in
-                StoredRecord(record: ConnectionRecord(object: object), object: object)
+                StoredRecord(record: ConnectionRecord(object: object), object: object.compacted())
             })
             reflectors.append(reflector(.instances, .instances) { object, namespace in
-                StoredRecord(record: InstanceRecord(object: object, namespace: namespace), object: object)
+                StoredRecord(record: InstanceRecord(object: object, namespace: namespace), object: object.compacted())
             })
             reflectors.append(reflector(.projects, .field(\.projects)) { _, _ in ProjectRecord() })
         }

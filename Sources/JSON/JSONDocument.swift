@@ -28,6 +28,18 @@ public final class JSONDocument: Sendable {
 
     /// The top-level value.
     public var root: JSONValue { JSONValue(document: self, index: 0) }
+
+    /// The same document with its tape cut to the nodes it holds: the reader reserves room
+    /// for the most nodes a text could have (six bytes per byte of text), which a document
+    /// kept for long should not go on holding.
+    public func compacted() -> JSONDocument {
+        // The allocator may round an exact array up by a node or two: that is compact.
+        guard nodes.capacity - nodes.count > 8 else { return self }
+        var exact: [JSONNode] = []
+        exact.reserveCapacity(nodes.count)
+        exact.append(contentsOf: nodes)
+        return JSONDocument(storage: storage, nodes: exact, isJSONSource: isJSONSource)
+    }
 }
 
 /// One entry of the tape: 12 bytes (a `[0,0,...]` document has a node per two bytes).
@@ -89,6 +101,12 @@ public struct JSONValue: Sendable {
     /// This value's position in its document's tape (stable for the document's life),
     /// for loaders that keep side tables such as source line numbers.
     public var nodeIndex: Int { index }
+
+    /// This value in its document with the tape cut to size (`JSONDocument.compacted`):
+    /// what to hold on to for long.
+    public func compacted() -> JSONValue {
+        JSONValue(document: document.compacted(), index: index)
+    }
 
     public var kind: JSONKind { node.kind }
     public var isNull: Bool { node.kind == .null }

@@ -131,7 +131,7 @@ final class ConfigurationFileTests: XCTestCase {
     func testEveryKindOfMistakeNamesKeyAndLine() {
         let cases: [(String, ConfigurationError)] = [
             ("rule:\n  x: 1\n", ConfigurationError(file: "test.yaml", line: 1, key: "rule",
-                                                  reason: "unknown key; known keys here: rules, enforcement, limits, timeouts, cluster, listeners")),
+                                                  reason: "unknown key; known keys here: rules, enforcement, limits, timeouts, cluster, listeners, audit")),
             ("limits:\n  maxConnections: 10\n  maxBody: 5\n", ConfigurationError(file: "test.yaml", line: 3, key: "limits.maxBody",
                 reason: "unknown key; known keys here: maxRequestBody, maxHeaderBytes, maxHeaderFields, maxConnections, maxNestingDepth, maxBufferedBodies")),
             ("limits:\n  maxConnections: many\n", ConfigurationError(file: "test.yaml", line: 2, key: "limits.maxConnections",

@@ -3,6 +3,19 @@ import XCTest
 @testable import JSON
 
 final class JSONReaderTests: XCTestCase {
+    /// A document kept for long gives back the tape the reader reserved for the worst case.
+    func testCompactedDocumentHoldsOnlyItsNodes() throws {
+        let text = #"{"type": "ADDED", "object": {"metadata": {"name": "a"}, "spec": {"list": [1, 2, 3]}}}"#
+        let document = try JSONReader.parse(Array(text.utf8))
+        XCTAssertGreaterThan(document.nodes.capacity, document.nodes.count + 10)
+        let object = try XCTUnwrap(document.root["object"])
+        let kept = object.compacted()
+        XCTAssertLessThanOrEqual(kept.document.nodes.capacity, kept.document.nodes.count + 4)
+        XCTAssertTrue(kept == object)
+        XCTAssertEqual(kept["spec"]?["list"]?.count, 3)
+        XCTAssertTrue(kept.document.compacted() === kept.document, "a compact document is not copied again")
+    }
+
     /// Tests/Fixtures/json-test-suite/test_parsing, found from this file's location.
     static let suiteDirectory: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

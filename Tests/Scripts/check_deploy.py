@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Checks deploy/ and certs/ against the real server.
 
-1. `kubectl kustomize` renders the base, both overlays and the no-cluster-lookups, namespaced-rbac and monitoring
-   components (the self-signed one after certs/generate.sh wrote its files, in a scratch copy of deploy/).
+1. `kubectl kustomize` renders the base, both overlays and the no-cluster-lookups, namespaced-rbac, no-audit-reports,
+   policyreport-crd and monitoring components (the self-signed one after certs/generate.sh wrote its files, in a
+   scratch copy of deploy/).
 2. Every rendered object validates against the Kubernetes schemas (kubernetes-validate,
    strict); cert-manager and prometheus-operator objects, which have no schema there, are checked by hand.
-3. RBAC is least privilege: only list and watch (never get) on Secrets and the Atlas resources; the namespaced-rbac
-   component grants them through Roles in exactly the --watch-namespaces it sets, and no ClusterRole.
+3. RBAC is least privilege: only list and watch (never get) on Secrets and the Atlas resources; on PolicyReports
+   what the audit's writer uses, on Leases get, create and update in the server's own namespace only; the
+   namespaced-rbac component grants reads and reports through Roles in exactly the --watch-namespaces it sets, and no
+   ClusterRole; no-audit-reports removes the report and Lease grants and turns reports off; policyreport-crd adds the
+   wgpolicyk8s.io/v1alpha2 PolicyReport resource.
 4. What the manifests say agrees with what the server serves, read from the rendered
    YAML: webhook paths, Service and container ports (webhook, health, metrics), probes
    (plain HTTP on the health port), container arguments, Secret and ConfigMap mounts.
@@ -131,6 +135,11 @@ def check_common(docs):
 # What the cluster cache reads: list and watch, never get (it never reads one object by name).
 READ = [("", "secrets"), ("atlas.mongodb.com", "atlasstreamconnections"),
         ("atlas.mongodb.com", "atlasstreaminstances"), ("atlas.mongodb.com", "atlasprojects")]
+REPORTS = ("wgpolicyk8s.io", "policyreports")
+REPORT_VERBS = {"get", "list", "watch", "create", "update", "patch", "delete"}
+LEASES = ("coordination.k8s.io", "leases")
+LEASE_VERBS = {"get", "create", "update"}
+READER, REPORTER, ELECTION = "atlas-stream-webhook-reader", "atlas-stream-webhook-reports", "atlas-stream-webhook-leader-election"
 
 
 def granted(role):
@@ -144,13 +153,24 @@ def granted(role):
 
 
 def check_least_privilege(docs, where):
-    """No role of the rendering grants get (or anything past list and watch) on Secrets."""
+    """No role of the rendering grants get (or anything past list and watch) on Secrets and
+    the Atlas resources, more than the report writer's verbs on PolicyReports, Leases
+    beyond get, create and update in a namespaced Role, or anything else."""
     for role in (d for d in docs if d["kind"] in ("Role", "ClusterRole")):
         name = f"{where}: {role['kind']} {role['metadata'].get('namespace', '')}/{role['metadata']['name']}"
         verbs = granted(role)
         secrets = verbs.get(("", "secrets"), set()) | verbs.get(("", "*"), set()) | verbs.get(("*", "*"), set())
         check("get" not in secrets and "*" not in secrets, f"{name} grants {sorted(secrets)} on secrets (get is never used)")
-        check(all(v <= {"list", "watch"} for v in verbs.values()), f"{name} grants more than list and watch: {verbs}")
+        for key, allowed in verbs.items():
+            if key in READ:
+                check(allowed <= {"list", "watch"}, f"{name} grants more than list and watch on {key}: {sorted(allowed)}")
+            elif key == REPORTS:
+                check(allowed <= REPORT_VERBS, f"{name} grants more than the report writer uses: {sorted(allowed)}")
+            elif key == LEASES:
+                check(role["kind"] == "Role" and allowed <= LEASE_VERBS,
+                      f"{name} grants {sorted(allowed)} on leases (get, create, update in its own namespace only)")
+            else:
+                check(False, f"{name} grants on {key}, which the server never uses")
 
 
 def check_role(role, where):
@@ -158,6 +178,26 @@ def check_role(role, where):
     for key in READ:
         check(verbs.get(key) == {"list", "watch"}, f"{where} does not grant exactly list, watch on {key}: {verbs.get(key)}")
     check(set(verbs) == set(READ), f"{where} grants on more than the cache reads: {sorted(set(verbs) - set(READ))}")
+
+
+def check_reports_role(role, where):
+    check(granted(role) == {REPORTS: REPORT_VERBS}, f"{where} does not grant exactly the report writer's verbs: {granted(role)}")
+
+
+def check_audit_access(docs, deployment):
+    """The report writer's grant and the Lease's, in the server's own namespace, bound to
+    its ServiceAccount; the pod's name and namespace in its environment."""
+    account = one(docs, "ServiceAccount")
+    lease_role = one(docs, "Role", ELECTION)
+    check(granted(lease_role) == {LEASES: LEASE_VERBS}, f"the leader-election Role grants {granted(lease_role)}")
+    check(lease_role.get("metadata", {}).get("namespace") == deployment["metadata"]["namespace"],
+          "the leader-election Role is not in the server's namespace")
+    check(binds_account(one(docs, "RoleBinding", ELECTION), lease_role, account),
+          "the leader-election RoleBinding does not bind its Role to the server's ServiceAccount")
+    env = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+           for e in deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+    check(env.get("POD_NAME") == "metadata.name" and env.get("POD_NAMESPACE") == "metadata.namespace",
+          f"the container does not get POD_NAME and POD_NAMESPACE from the downward API: {env}")
 
 
 def binds_account(binding, role, account):
@@ -169,12 +209,17 @@ def binds_account(binding, role, account):
 def check_cluster_access(docs, deployment):
     """Read access to what references point at, the token mounted,
     DELETE of connections reviewed."""
-    role = one(docs, "ClusterRole")
+    role = one(docs, "ClusterRole", READER)
     check_role(role, "ClusterRole")
     check_least_privilege(docs, "cluster access")
-    binding = one(docs, "ClusterRoleBinding")
+    binding = one(docs, "ClusterRoleBinding", READER)
     account = one(docs, "ServiceAccount")
     check(binds_account(binding, role, account), "ClusterRoleBinding does not bind the role to the server's ServiceAccount")
+    reports = one(docs, "ClusterRole", REPORTER)
+    check_reports_role(reports, "the reports ClusterRole")
+    check(binds_account(one(docs, "ClusterRoleBinding", REPORTER), reports, account),
+          "the reports ClusterRoleBinding does not bind its role to the server's ServiceAccount")
+    check_audit_access(docs, deployment)
     pod = deployment["spec"]["template"]["spec"]
     check(pod["serviceAccountName"] == account["metadata"]["name"] and pod.get("automountServiceAccountToken") is True,
           "the pod does not mount its ServiceAccount token")
@@ -186,7 +231,8 @@ def check_cluster_access(docs, deployment):
 def check_no_cluster_lookups(docs):
     deployment = one(docs, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
-    check(not [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")], "no-cluster-lookups keeps RBAC")
+    check(not [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")],
+          "no-cluster-lookups keeps RBAC")
     check("--cluster-lookups=false" in pod["containers"][0]["args"] and pod.get("automountServiceAccountToken") is False,
           "no-cluster-lookups does not turn lookups and the token off")
     rules = one(docs, "ValidatingWebhookConfiguration")["webhooks"][0]["rules"]
@@ -204,17 +250,50 @@ def check_namespaced_rbac(docs):
     watched = set((flag(args, "watch-namespaces") or "").split(",")) - {""}
     check(watched, "namespaced-rbac sets no --watch-namespaces")
     account = one(docs, "ServiceAccount")
-    roles = {d["metadata"].get("namespace"): d for d in docs if d["kind"] == "Role"}
-    bindings = {d["metadata"].get("namespace"): d for d in docs if d["kind"] == "RoleBinding"}
-    check(set(roles) == watched and set(bindings) == watched,
-          f"Roles in {sorted(map(str, roles))} and RoleBindings in {sorted(map(str, bindings))}, watching {sorted(watched)}")
-    for namespace, role in roles.items():
-        check_role(role, f"Role {namespace}/{role['metadata']['name']}")
-        binding = bindings.get(namespace)
-        check(binding is not None and binds_account(binding, role, account),
-              f"the RoleBinding in {namespace} does not bind its Role to the server's ServiceAccount")
+    deployment = one(docs, "Deployment")
+    check_audit_access(docs, deployment)
+    for name, check_grant in ((READER, check_role), (REPORTER, check_reports_role)):
+        roles = {d["metadata"].get("namespace"): d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == name}
+        bindings = {d["metadata"].get("namespace"): d for d in docs
+                    if d["kind"] == "RoleBinding" and d["metadata"]["name"] == name}
+        check(set(roles) == watched and set(bindings) == watched,
+              f"{name}: Roles in {sorted(map(str, roles))} and RoleBindings in {sorted(map(str, bindings))}, "
+              f"watching {sorted(watched)}")
+        for namespace, role in roles.items():
+            check_grant(role, f"Role {namespace}/{name}")
+            binding = bindings.get(namespace)
+            check(binding is not None and binds_account(binding, role, account),
+                  f"the RoleBinding {namespace}/{name} does not bind its Role to the server's ServiceAccount")
     if len(problems) == before:
         print(f"ok  namespaced-rbac: Roles in {', '.join(sorted(watched))}")
+
+
+def check_no_audit_reports(docs):
+    """components/no-audit-reports: reports off, no grant to write them, no Lease; reads kept."""
+    before = len(problems)
+    args = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    check("--audit-reports=false" in args, "no-audit-reports does not turn reports off")
+    names = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    check(not names & {("ClusterRole", REPORTER), ("ClusterRoleBinding", REPORTER), ("Role", ELECTION), ("RoleBinding", ELECTION)},
+          "no-audit-reports keeps a report or Lease grant")
+    check(("ClusterRole", READER) in names, "no-audit-reports removed the cache's read access")
+    check_least_privilege(docs, "no-audit-reports")
+    if len(problems) == before:
+        print("ok  no-audit-reports: reports off, their grants gone")
+
+
+def check_policyreport_crd(docs):
+    crd = one(docs, "CustomResourceDefinition", "policyreports.wgpolicyk8s.io")
+    spec = crd.get("spec", {})
+    served = [v["name"] for v in spec.get("versions", []) if v.get("served")]
+    check(spec.get("group") == "wgpolicyk8s.io" and spec.get("scope") == "Namespaced" and "v1alpha2" in served
+          and spec.get("names", {}).get("kind") == "PolicyReport",
+          "policyreport-crd does not serve wgpolicyk8s.io/v1alpha2 PolicyReport, namespaced")
+    results = (next((v for v in spec.get("versions", []) if v["name"] == "v1alpha2"), {})
+               .get("schema", {}).get("openAPIV3Schema", {}).get("properties", {}).get("results", {}))
+    item = results.get("items", {}).get("properties", {})
+    check({"policy", "rule", "result", "message", "resources", "timestamp", "properties"} <= set(item),
+          f"the PolicyReport schema lacks result fields the server writes: {sorted(item)}")
 
 
 def check_cert_manager(docs, deployment):
@@ -505,6 +584,15 @@ def main():
         ns_docs = render(namespaced)
         check_common(ns_docs)
         check_namespaced_rbac(ns_docs)
+        for component, checker in (("no-audit-reports", check_no_audit_reports), ("policyreport-crd", check_policyreport_crd)):
+            overlay_dir = os.path.join(scratch, "deploy", "overlays", "with-" + component)
+            os.makedirs(overlay_dir)
+            with open(os.path.join(overlay_dir, "kustomization.yaml"), "w") as f:
+                f.write("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../cert-manager]\n"
+                        f"components: [../../components/{component}]\n")
+            component_docs = render(overlay_dir)
+            check_common(component_docs)
+            checker(component_docs)
         monitored = os.path.join(scratch, "deploy", "overlays", "monitored")
         os.makedirs(monitored)
         with open(os.path.join(monitored, "kustomization.yaml"), "w") as f:

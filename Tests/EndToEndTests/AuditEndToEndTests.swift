@@ -8,7 +8,7 @@ import XCTest
 /// against the stand-in API server (Tests/Scripts/fake_apiserver.py, a test double for
 /// kube-apiserver), which serves PolicyReports and Leases with resourceVersion
 /// preconditions and 409 Conflict as the real one does.
-final class AuditTests: XCTestCase {
+final class AuditEndToEndTests: XCTestCase {
     private var apiserver: FakeAPIServer!
     private var servers: [ServeProcess] = []
     private var certificates: DevelopmentCertificates.Paths!
