@@ -51,6 +51,9 @@ public final class LeaderElector: Sendable {
     private let leading = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
     private let thread = Mutex<WorkerThread?>(nil)
+    /// When a failure was last logged (monotonic milliseconds): at most one line a minute
+    /// while the API server cannot be reached, however often the election retries.
+    private let lastFailureLogged = Atomic<Int>(Int.min / 2)
 
     public init(settings: LeaderElectionSettings, client: KubernetesAPIClient, logger: Logger) {
         self.settings = settings
@@ -199,6 +202,9 @@ public final class LeaderElector: Sendable {
     }
 
     private func note(_ error: KubernetesAPIError, _ doing: String) {
+        let now = monotonicMilliseconds()
+        guard now - lastFailureLogged.load(ordering: .relaxed) >= 60_000 else { return }
+        lastFailureLogged.store(now, ordering: .relaxed)
         logger.warning("leader election: \(doing) the Lease failed",
                        metadata: ["lease": .string(leaseDescription), "error": .string(error.description)])
     }
