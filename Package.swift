@@ -60,6 +60,8 @@ let package = Package(
         .target(name: "ClusterCache", dependencies: ["KubernetesClient", "StreamRules", "JSON", "TLS", "SystemSupport", "Metrics",
                                                      .product(name: "Logging", package: "swift-log"),
                                                      .product(name: "HashTreeCollections", package: "swift-collections")]),
+        // The rules as a ValidatingAdmissionPolicy (CEL), from the same catalogue.
+        .target(name: "AdmissionPolicy", dependencies: ["StreamRules", "JSON", "YAML"]),
         .target(name: "Manifests", dependencies: ["YAML", "StreamRules", "JSON", "SystemSupport"]),
         .target(name: "WebhookServer", dependencies: [
             "HTTPServer", "TLS", "Admission", "StreamRules", "JSON", "CLinux", "Units", "SystemSupport", "Metrics",
@@ -67,7 +69,7 @@ let package = Package(
         ]),
         .executableTarget(name: "atlas-stream-webhook", dependencies: [
             "WebhookServer", "Admission", "HTTPServer", "TLS", "Units", "Configuration", "Manifests", "StreamRules", "YAML", "JSON",
-            "ClusterCache", "KubernetesClient",
+            "ClusterCache", "KubernetesClient", "AdmissionPolicy",
             "CLinux", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ],
