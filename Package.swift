@@ -103,6 +103,8 @@ var testTargets: [Target] {
         .testTarget(name: "StreamRulesTests", dependencies: ["StreamRules", "JSON",
                                                              .product(name: "HashTreeCollections", package: "swift-collections")]),
         .testTarget(name: "AdmissionTests", dependencies: ["Admission", "StreamRules", "JSON"]),
+        // The generated admission policies against the rules, case by case, in a CEL runtime.
+        .testTarget(name: "AdmissionPolicyTests", dependencies: ["AdmissionPolicy", "StreamRules", "Configuration", "JSON", "TestSupport"]),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "StreamRules", "YAML", "JSON"]),
         .testTarget(name: "KubernetesClientTests", dependencies: ["KubernetesClient", "TLS", "JSON", "TestSupport"]),
         // The cache against a stand-in API server (Tests/Scripts/fake_apiserver.py).

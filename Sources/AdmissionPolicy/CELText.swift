@@ -52,13 +52,19 @@ enum CEL {
         let cut = "(size(bytes(v)) <= \(limit) ? v : (size(v) == size(bytes(v)) ? v.substring(0, \(limit)) : "
             + "v.substring(0, [\((limit / 4...limit).reversed().map(String.init).joined(separator: ","))]"
             + ".filter(n, n < size(v) && size(bytes(v.substring(0, n))) <= \(limit))[0])) + '...')"
-        var escaped = "c.replace('\\\\', '\\\\\\\\').replace('\"', '\\\\\"').replace('\\n', '\\\\n').replace('\\r', '\\\\r')"
-            + ".replace('\\t', '\\\\t')"
-        for code in (0..<0x20).map({ $0 }) + [0x7F] where ![0x09, 0x0A, 0x0D].contains(code) {
+        // Escapes in stages of a few replacements each: a long chain of calls nests too
+        // deep for a CEL parser's recursion limit.
+        var replacements = [("\\\\", "\\\\\\\\"), ("\"", "\\\\\""), ("\\n", "\\\\n"), ("\\r", "\\\\r"), ("\\t", "\\\\t")]
+        for code in Array(0..<0x20) + [0x7F] where ![0x09, 0x0A, 0x0D].contains(code) {
             let hex = String(code, radix: 16).leftPadded(to: 2)
-            escaped += ".replace('\\x\(hex)', '\\\\x\(hex)')"
+            replacements.append(("\\x\(hex)", "\\\\x\(hex)"))
         }
-        return "('\"' + [[\(expression)].map(v, \(cut))[0]].map(c, \(escaped))[0] + '\"')"
+        var value = "[\(expression)].map(v, \(cut))[0]"
+        for start in stride(from: 0, to: replacements.count, by: 12) {
+            let stage = replacements[start..<min(start + 12, replacements.count)]
+            value = "[\(value)].map(c, c" + stage.map { ".replace('\($0.0)', '\($0.1)')" }.joined() + ")[0]"
+        }
+        return "('\"' + \(value) + '\"')"
     }
 
     // MARK: - Grammars, as RE2 patterns

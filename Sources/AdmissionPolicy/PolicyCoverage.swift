@@ -71,9 +71,9 @@ private func firstIndex(_ list: String, where condition: String) -> String {
     "\(list).map(e, (\(condition)) ? 'x' : '.').join('').indexOf('x')"
 }
 
-/// `body` with `e` the first element of `list` satisfying `condition` and `i` its index.
-private func withFirst(_ list: String, where condition: String, _ body: String) -> String {
-    "[\(firstIndex(list, where: condition))].map(i, [\(list)[i]].map(e, \(body))[0])[0]"
+/// `body` of the first element of `list` satisfying `condition` (over `e`), with `i` its index.
+private func withFirst(_ list: String, where condition: String, _ body: (_ entry: String) -> String) -> String {
+    "[\(firstIndex(list, where: condition))].map(i, \(body("\(list)[i]")))[0]"
 }
 
 /// Annotation or label `key`, judged on CREATE and on UPDATE when its value changed.
@@ -206,22 +206,31 @@ extension RuleID {
                                          violation: "\(spec) && variables.registryChecked && variables.registry.exists(e, \(missing))",
                                          message: "'spec.connectionRegistry[' + string(\(firstIndex("variables.registry", where: missing))) + '].name: Required value'")])
         case .registryEntryFormat:
-            let namespace = "e.?namespace.orValue('')", name = "e.?name.orValue('')"
-            let bad = "\(labelBad(namespace)) || \(subdomainBad(name))"
-            let message = "'spec.connectionRegistry[' + string(i) + (\(labelBad(namespace)) ? '].namespace: Invalid value: ' + \(CEL.quoted(namespace)) "
-                + "+ ': ' + \(labelFault(namespace)) : '].name: Invalid value: ' + \(CEL.quoted(name)) + ': ' + \(subdomainFault(name)))"
-            return .covered([PolicyCheck(fieldPath: "spec.connectionRegistry",
-                                         violation: "\(spec) && variables.registryChecked && variables.registry.exists(e, \(bad))",
-                                         message: withFirst("variables.registry", where: bad, message))])
+            let judged = "\(spec) && variables.registryChecked"
+            let namespaceBad = labelBad("e.?namespace.orValue('')"), nameBad = subdomainBad("e.?name.orValue('')")
+            return .covered([
+                PolicyCheck(fieldPath: "spec.connectionRegistry", violation: "\(judged) && variables.registry.exists(e, \(namespaceBad))",
+                            message: withFirst("variables.registry", where: namespaceBad) { entry in
+                                "('spec.connectionRegistry[' + string(i) + '].namespace: Invalid value: ') + \(CEL.quoted("\(entry).namespace")) "
+                                    + "+ (': ' + \(labelFault("\(entry).namespace")))"
+                            }),
+                PolicyCheck(fieldPath: "spec.connectionRegistry", violation: "\(judged) && variables.registry.exists(e, \(nameBad))",
+                            message: withFirst("variables.registry", where: nameBad) { entry in
+                                "('spec.connectionRegistry[' + string(i) + '].name: Invalid value: ') + \(CEL.quoted("\(entry).name")) "
+                                    + "+ (': ' + \(subdomainFault("\(entry).name")))"
+                            }),
+            ])
         case .registryNamespaceAllowed:
             guard case .allowList(let allowed) = configuration.registryReferences else { return .covered([]) }
-            let resolved = "(e.?namespace.orValue('') != '' ? e.namespace : variables.namespace)"
-            let refused = "e.?name.orValue('') != '' && \(resolved) != variables.namespace && !(\(resolved) in \(CEL.list(allowed)))"
-            let message = "'spec.connectionRegistry[' + string(i) + '].namespace: Forbidden: may not reference an AtlasStreamConnection in namespace ' + "
-                + "\(CEL.quoted(resolved)) + \(CEL.literal("; allowed: " + configuration.registryReferences.describeAllowed(own: "the instance's own namespace")))"
+            let resolved = { (e: String) in "(\(e).?namespace.orValue('') != '' ? \(e).namespace : variables.namespace)" }
+            let refused = "e.?name.orValue('') != '' && \(resolved("e")) != variables.namespace && !(\(resolved("e")) in \(CEL.list(allowed)))"
+            let allowedText = "; allowed: " + configuration.registryReferences.describeAllowed(own: "the instance's own namespace")
             return .covered([PolicyCheck(fieldPath: "spec.connectionRegistry",
                                          violation: "\(spec) && variables.registryChecked && variables.registry.exists(e, \(refused))",
-                                         message: withFirst("variables.registry", where: refused, message))])
+                                         message: withFirst("variables.registry", where: refused) { entry in
+                                             "('spec.connectionRegistry[' + string(i) + '].namespace: Forbidden: may not reference an AtlasStreamConnection in namespace ') "
+                                                + "+ \(CEL.quoted(resolved(entry))) + \(CEL.literal(allowedText))"
+                                         })])
         case .registryEntryUnique, .bootstrapServersUnique:
             return .notCovered(quadratic)
 
