@@ -166,7 +166,6 @@ public struct AdmissionPolicy: Sendable {
             w.key("message"); w.string((validation.wouldDeny ? RuleVocabulary.wouldDenyPrefix : "") + "\(rule.field): \(rule.message)" + suffix)
             w.key("messageExpression"); w.string("\(prefix)(\(validation.check.message)) + \(CEL.literal(suffix))")
             w.key("reason"); w.string("Invalid")
-            w.key("fieldPath"); w.string(validation.check.fieldPath)
             w.endObject()
         }
         w.endArray()

@@ -1,11 +1,10 @@
 import StreamRules
 
 /// One CEL check of a rule: when `violation` holds, the object breaks the rule and
-/// `message` (a CEL string expression) is what the webhook would say, `<field>: <body>`.
+/// `message` (a CEL string expression) is what the webhook would say, `<field>: <body>`,
+/// naming the entry or key at fault (a policy's own `fieldPath` is static and v1's
+/// Validation has none).
 public struct PolicyCheck: Sendable, Equatable {
-    /// The field the check is about, as a policy's `fieldPath` names it (a list or map,
-    /// not the entry: a policy's path cannot name an entry found at run time).
-    public let fieldPath: String
     public let violation: String
     public let message: String
 }
@@ -86,8 +85,7 @@ private func changedMetadata(_ map: String, _ key: String) -> String {
 private func annotationRule(_ key: String, _ values: [String]) -> PolicyCoverage {
     let value = "variables.annotations[?\(CEL.literal(key))].orValue('')"
     let field = "metadata.annotations[\(key)]"
-    return .covered([PolicyCheck(fieldPath: "metadata.annotations['\(key)']",
-                                 violation: "\(changedMetadata("annotations", key)) && !(\(value) in \(CEL.list(values)))",
+    return .covered([PolicyCheck(violation: "\(changedMetadata("annotations", key)) && !(\(value) in \(CEL.list(values)))",
                                  message: unsupported(field, value, values))])
 }
 
@@ -102,7 +100,7 @@ extension RuleID {
         case .fieldType:
             return .notCovered(schemaRefuses)
         case .specRequired:
-            return .covered([PolicyCheck(fieldPath: "spec", violation: "variables.specJudged && !has(object.spec)",
+            return .covered([PolicyCheck(violation: "variables.specJudged && !has(object.spec)",
                                          message: required("spec"))])
 
         case .resourcePolicySupported:
@@ -113,75 +111,67 @@ extension RuleID {
             return annotationRule(RuleVocabulary.versionPolicyAnnotation, RuleVocabulary.versionPolicyValues)
         case .resourceVersionFormat:
             let key = RuleVocabulary.resourceVersionLabel
-            return .covered([PolicyCheck(fieldPath: "metadata.labels['\(key)']",
-                                         violation: "\(changedMetadata("labels", key)) && !variables.resourceVersion.matches(\(CEL.literal(CEL.semanticVersion)))",
+            return .covered([PolicyCheck(violation: "\(changedMetadata("labels", key)) && !variables.resourceVersion.matches(\(CEL.literal(CEL.semanticVersion)))",
                                          message: invalid("metadata.labels[\(key)]", "variables.resourceVersion", RuleVocabulary.versionFormatMessage))])
         case .resourceVersionNotNewer:
             guard let operatorVersion = configuration.operatorVersion else { return .covered([]) }
             let key = RuleVocabulary.resourceVersionLabel
             let allowed = "variables.annotations[?\(CEL.literal(RuleVocabulary.versionPolicyAnnotation))].orValue('') == 'allow'"
-            return .covered([PolicyCheck(fieldPath: "metadata.labels['\(key)']",
-                                         violation: "\(changedMetadata("labels", key)) && variables.resourceVersion.matches(\(CEL.literal(CEL.semanticVersion))) "
+            return .covered([PolicyCheck(violation: "\(changedMetadata("labels", key)) && variables.resourceVersion.matches(\(CEL.literal(CEL.semanticVersion))) "
                                             + "&& !(\(allowed)) && \(newer(than: operatorVersion))",
                                          message: invalid("metadata.labels[\(key)]", "variables.resourceVersion",
                                                           "newer than the operator version \"\(operatorVersion.text)\"; AKO will not reconcile it"))])
 
         case .instanceNameRequired:
-            return .covered([PolicyCheck(fieldPath: "spec.name", violation: "\(spec) && variables.name == ''", message: required("spec.name"))])
+            return .covered([PolicyCheck(violation: "\(spec) && variables.name == ''", message: required("spec.name"))])
         case .instanceNameFormat:
-            return .covered([PolicyCheck(fieldPath: "spec.name",
-                                         violation: "\(spec) && variables.name != '' && !variables.name.matches(\(CEL.literal(CEL.atlasName)))",
+            return .covered([PolicyCheck(violation: "\(spec) && variables.name != '' && !variables.name.matches(\(CEL.literal(CEL.atlasName)))",
                                          message: invalid("spec.name", "variables.name", RuleVocabulary.atlasNameMessage))])
         case .instanceNameImmutable, .connectionNameImmutable:
-            return .covered([PolicyCheck(fieldPath: "spec.name",
-                                         violation: "variables.isUpdate && \(spec) && variables.name != '' && variables.oldSpec.?name.orValue('') != '' "
+            return .covered([PolicyCheck(violation: "variables.isUpdate && \(spec) && variables.name != '' && variables.oldSpec.?name.orValue('') != '' "
                                             + "&& variables.name != variables.oldSpec.name",
                                          message: invalid("spec.name", "variables.name", RuleVocabulary.immutableMessage))])
         case .instanceClusterConfigRequired:
-            return .covered([PolicyCheck(fieldPath: "spec.clusterConfig", violation: "\(spec) && !variables.hasClusterConfig",
+            return .covered([PolicyCheck(violation: "\(spec) && !variables.hasClusterConfig",
                                          message: required("spec.clusterConfig"))])
         case .instanceProviderSupported:
             let providers = configuration.regions.map(\.provider)
-            return .covered([PolicyCheck(fieldPath: "spec.clusterConfig.provider",
-                                         violation: "\(spec) && variables.hasClusterConfig && !(variables.provider in \(CEL.list(providers)))",
+            return .covered([PolicyCheck(violation: "\(spec) && variables.hasClusterConfig && !(variables.provider in \(CEL.list(providers)))",
                                          message: unsupported("spec.clusterConfig.provider", "variables.provider", providers))])
         case .instanceRegionSupported:
             let regions = "{" + configuration.regions.map { CEL.literal($0.provider) + ": " + CEL.list($0.regions) }.joined(separator: ", ") + "}"
             let listed = CEL.map(configuration.regions.map { ($0.provider, CEL.supported($0.regions)) })
             let region = "variables.clusterConfig.?region.orValue('')"
             return .covered([
-                PolicyCheck(fieldPath: "spec.clusterConfig.region", violation: "\(spec) && variables.hasClusterConfig && \(region) == ''",
+                PolicyCheck(violation: "\(spec) && variables.hasClusterConfig && \(region) == ''",
                             message: required("spec.clusterConfig.region")),
-                PolicyCheck(fieldPath: "spec.clusterConfig.region",
-                            violation: "\(spec) && variables.hasClusterConfig && \(region) != '' && variables.provider in \(regions) "
+                PolicyCheck(violation: "\(spec) && variables.hasClusterConfig && \(region) != '' && variables.provider in \(regions) "
                                 + "&& !(\(region) in \(regions)[variables.provider])",
                             message: "\(CEL.literal("spec.clusterConfig.region: Unsupported value: ")) + \(CEL.quoted(region)) + "
                                 + "': supported values: ' + \(listed)[variables.provider]"),
             ])
         case .instanceTierSupported:
             let tier = "variables.clusterConfig.?tier.orValue('')"
-            return .covered([PolicyCheck(fieldPath: "spec.clusterConfig.tier",
-                                         violation: "\(spec) && variables.hasClusterConfig && \(tier) != '' && !(\(tier) in \(CEL.list(RuleVocabulary.instanceTiers)))",
+            return .covered([PolicyCheck(violation: "\(spec) && variables.hasClusterConfig && \(tier) != '' && !(\(tier) in \(CEL.list(RuleVocabulary.instanceTiers)))",
                                          message: unsupported("spec.clusterConfig.tier", tier, RuleVocabulary.instanceTiers))])
         case .instanceTierNotApplied:
             let defaultTier = CEL.literal(RuleVocabulary.defaultTier)
             let oldTier = "(variables.oldSpec.?clusterConfig.?tier.orValue('') == '' ? \(defaultTier) : variables.oldSpec.clusterConfig.tier)"
-            return .covered([PolicyCheck(fieldPath: "spec.clusterConfig.tier",
-                                         violation: "\(spec) && variables.hasClusterConfig && variables.tier in \(CEL.list(RuleVocabulary.instanceTiers)) && "
+            return .covered([PolicyCheck(violation: "\(spec) && variables.hasClusterConfig && variables.tier in \(CEL.list(RuleVocabulary.instanceTiers)) && "
                                             + "((variables.isUpdate && has(oldObject.spec)) ? variables.tier != \(oldTier) : variables.tier != \(defaultTier))",
                                          message: CEL.literal(RuleVocabulary.tierWarning))])
         case .projectRefRequired:
             return .covered([
-                PolicyCheck(fieldPath: "spec.projectRef", violation: "\(spec) && !has(variables.spec.projectRef)", message: required("spec.projectRef")),
-                PolicyCheck(fieldPath: "spec.projectRef.name", violation: "\(spec) && has(variables.spec.projectRef) && variables.projectName == ''",
+                PolicyCheck(violation: "\(spec) && !has(variables.spec.projectRef)", message: required("spec.projectRef")),
+                PolicyCheck(violation: "\(spec) && has(variables.spec.projectRef) && variables.projectName == ''",
                             message: required("spec.projectRef.name")),
             ])
         case .projectRefFormat:
             let namespace = "variables.projectRef.?namespace.orValue('')"
             return .covered([
-                PolicyCheck(fieldPath: "spec.projectRef.namespace", violation: "\(spec) && \(labelBad(namespace))",
+                PolicyCheck(violation: "\(spec) && \(labelBad(namespace))",
                             message: "\(CEL.literal("spec.projectRef.namespace: Invalid value: ")) + \(CEL.quoted(namespace)) + ': ' + \(labelFault(namespace))"),
-                PolicyCheck(fieldPath: "spec.projectRef.name", violation: "\(spec) && \(subdomainBad("variables.projectName"))",
+                PolicyCheck(violation: "\(spec) && \(subdomainBad("variables.projectName"))",
                             message: "\(CEL.literal("spec.projectRef.name: Invalid value: ")) + \(CEL.quoted("variables.projectName")) + ': ' "
                                 + "+ \(subdomainFault("variables.projectName"))"),
             ])
@@ -191,30 +181,29 @@ extension RuleID {
             let oldNamespace = "(variables.oldSpec.?projectRef.?namespace.orValue('') != '' ? variables.oldSpec.projectRef.namespace : variables.namespace)"
             let moved = "variables.isUpdate && \(spec) && variables.projectName != '' && \(oldName) != ''"
             return .covered([
-                PolicyCheck(fieldPath: "spec.projectRef.name", violation: "\(moved) && variables.projectName != \(oldName)",
+                PolicyCheck(violation: "\(moved) && variables.projectName != \(oldName)",
                             message: invalid("spec.projectRef.name", "variables.projectName", RuleVocabulary.immutableMessage)),
-                PolicyCheck(fieldPath: "spec.projectRef.namespace", violation: "\(moved) && \(newNamespace) != \(oldNamespace)",
+                PolicyCheck(violation: "\(moved) && \(newNamespace) != \(oldNamespace)",
                             message: invalid("spec.projectRef.namespace", newNamespace, RuleVocabulary.immutableMessage)),
             ])
         case .registrySize:
             let limit = RuleVocabulary.maxRegistryEntries
-            return .covered([PolicyCheck(fieldPath: "spec.connectionRegistry", violation: "\(spec) && size(variables.registry) > \(limit)",
+            return .covered([PolicyCheck(violation: "\(spec) && size(variables.registry) > \(limit)",
                                          message: "'spec.connectionRegistry: Too many: ' + string(size(variables.registry)) + ': must have at most \(limit) items'")])
         case .registryEntryRequired:
             let missing = "e.?name.orValue('') == ''"
-            return .covered([PolicyCheck(fieldPath: "spec.connectionRegistry",
-                                         violation: "\(spec) && variables.registryChecked && variables.registry.exists(e, \(missing))",
+            return .covered([PolicyCheck(violation: "\(spec) && variables.registryChecked && variables.registry.exists(e, \(missing))",
                                          message: "'spec.connectionRegistry[' + string(\(firstIndex("variables.registry", where: missing))) + '].name: Required value'")])
         case .registryEntryFormat:
             let judged = "\(spec) && variables.registryChecked"
             let namespaceBad = labelBad("e.?namespace.orValue('')"), nameBad = subdomainBad("e.?name.orValue('')")
             return .covered([
-                PolicyCheck(fieldPath: "spec.connectionRegistry", violation: "\(judged) && variables.registry.exists(e, \(namespaceBad))",
+                PolicyCheck(violation: "\(judged) && variables.registry.exists(e, \(namespaceBad))",
                             message: withFirst("variables.registry", where: namespaceBad) { entry in
                                 "('spec.connectionRegistry[' + string(i) + '].namespace: Invalid value: ') + \(CEL.quoted("\(entry).namespace")) "
                                     + "+ (': ' + \(labelFault("\(entry).namespace")))"
                             }),
-                PolicyCheck(fieldPath: "spec.connectionRegistry", violation: "\(judged) && variables.registry.exists(e, \(nameBad))",
+                PolicyCheck(violation: "\(judged) && variables.registry.exists(e, \(nameBad))",
                             message: withFirst("variables.registry", where: nameBad) { entry in
                                 "('spec.connectionRegistry[' + string(i) + '].name: Invalid value: ') + \(CEL.quoted("\(entry).name")) "
                                     + "+ (': ' + \(subdomainFault("\(entry).name")))"
@@ -225,8 +214,7 @@ extension RuleID {
             let resolved = { (e: String) in "(\(e).?namespace.orValue('') != '' ? \(e).namespace : variables.namespace)" }
             let refused = "e.?name.orValue('') != '' && \(resolved("e")) != variables.namespace && !(\(resolved("e")) in \(CEL.list(allowed)))"
             let allowedText = "; allowed: " + configuration.registryReferences.describeAllowed(own: "the instance's own namespace")
-            return .covered([PolicyCheck(fieldPath: "spec.connectionRegistry",
-                                         violation: "\(spec) && variables.registryChecked && variables.registry.exists(e, \(refused))",
+            return .covered([PolicyCheck(violation: "\(spec) && variables.registryChecked && variables.registry.exists(e, \(refused))",
                                          message: withFirst("variables.registry", where: refused) { entry in
                                              "('spec.connectionRegistry[' + string(i) + '].namespace: Forbidden: may not reference an AtlasStreamConnection in namespace ') "
                                                 + "+ \(CEL.quoted(resolved(entry))) + \(CEL.literal(allowedText))"
@@ -235,79 +223,73 @@ extension RuleID {
             return .notCovered(quadratic)
 
         case .connectionNameRequired:
-            return .covered([PolicyCheck(fieldPath: "spec.name", violation: "\(spec) && variables.name == ''", message: required("spec.name"))])
+            return .covered([PolicyCheck(violation: "\(spec) && variables.name == ''", message: required("spec.name"))])
         case .connectionTypeSupported:
             let types = RuleVocabulary.connectionTypes
             return .covered([
-                PolicyCheck(fieldPath: "spec.type", violation: "\(spec) && variables.type == ''", message: required("spec.type")),
-                PolicyCheck(fieldPath: "spec.type", violation: "\(spec) && variables.type != '' && !(variables.type in \(CEL.list(types)))",
+                PolicyCheck(violation: "\(spec) && variables.type == ''", message: required("spec.type")),
+                PolicyCheck(violation: "\(spec) && variables.type != '' && !(variables.type in \(CEL.list(types)))",
                             message: unsupported("spec.type", "variables.type", types)),
             ])
         case .connectionTypeImmutable:
-            return .covered([PolicyCheck(fieldPath: "spec.type",
-                                         violation: "variables.isUpdate && \(spec) && has(variables.spec.type) && variables.oldSpec.?type.orValue('') != '' "
+            return .covered([PolicyCheck(violation: "variables.isUpdate && \(spec) && has(variables.spec.type) && variables.oldSpec.?type.orValue('') != '' "
                                             + "&& variables.spec.type != variables.oldSpec.type",
                                          message: invalid("spec.type", "variables.spec.type", RuleVocabulary.immutableMessage))])
         case .connectionConfigRequired:
             return .covered([
-                PolicyCheck(fieldPath: "spec.kafkaConfig", violation: "\(spec) && variables.type == 'Kafka' && variables.kafkaEmpty",
+                PolicyCheck(violation: "\(spec) && variables.type == 'Kafka' && variables.kafkaEmpty",
                             message: required("spec.kafkaConfig")),
-                PolicyCheck(fieldPath: "spec.clusterConfig", violation: "\(spec) && variables.type == 'Cluster' && variables.clusterEmpty",
+                PolicyCheck(violation: "\(spec) && variables.type == 'Cluster' && variables.clusterEmpty",
                             message: required("spec.clusterConfig")),
             ])
         case .connectionConfigMatchesType:
             let known = "variables.type in \(CEL.list(RuleVocabulary.connectionTypes))"
             return .covered([
-                PolicyCheck(fieldPath: "spec.kafkaConfig", violation: "\(spec) && \(known) && variables.type != 'Kafka' && !variables.kafkaEmpty",
+                PolicyCheck(violation: "\(spec) && \(known) && variables.type != 'Kafka' && !variables.kafkaEmpty",
                             message: "'spec.kafkaConfig: Forbidden: may not be set when spec.type is ' + variables.type"),
-                PolicyCheck(fieldPath: "spec.clusterConfig", violation: "\(spec) && \(known) && variables.type != 'Cluster' && !variables.clusterEmpty",
+                PolicyCheck(violation: "\(spec) && \(known) && variables.type != 'Cluster' && !variables.clusterEmpty",
                             message: "'spec.clusterConfig: Forbidden: may not be set when spec.type is ' + variables.type"),
             ])
         case .sampleSourceSupported:
             let sources = configuration.sampleSources
-            return .covered([PolicyCheck(fieldPath: "spec.name",
-                                         violation: "\(spec) && variables.type == 'Sample' && variables.name != '' && !(variables.name in \(CEL.list(sources)))",
+            return .covered([PolicyCheck(violation: "\(spec) && variables.type == 'Sample' && variables.name != '' && !(variables.name in \(CEL.list(sources)))",
                                          message: unsupported("spec.name", "variables.name", sources))])
         case .clusterNameRequired:
-            return .covered([PolicyCheck(fieldPath: "spec.clusterConfig.name", violation: "variables.clusterJudged && variables.clusterName == ''",
+            return .covered([PolicyCheck(violation: "variables.clusterJudged && variables.clusterName == ''",
                                          message: required("spec.clusterConfig.name"))])
         case .clusterNameFormat:
             let name = "variables.clusterName"
             let limit = RuleVocabulary.maxClusterNameBytes
             let notAtlas = "!\(name).matches(\(CEL.literal(CEL.atlasName)))"
-            return .covered([PolicyCheck(fieldPath: "spec.clusterConfig.name",
-                                         violation: "variables.clusterJudged && \(name) != '' && (\(notAtlas) || size(bytes(\(name))) > \(limit))",
+            return .covered([PolicyCheck(violation: "variables.clusterJudged && \(name) != '' && (\(notAtlas) || size(bytes(\(name))) > \(limit))",
                                          message: "\(notAtlas) ? \(invalid("spec.clusterConfig.name", name, RuleVocabulary.atlasNameMessage)) : "
                                             + CEL.literal("spec.clusterConfig.name: Too long: may not be more than \(limit) bytes"))])
         case .clusterRoleRequired:
             return .covered([
-                PolicyCheck(fieldPath: "spec.clusterConfig.role", violation: "variables.clusterJudged && variables.roleEmpty",
+                PolicyCheck(violation: "variables.clusterJudged && variables.roleEmpty",
                             message: required("spec.clusterConfig.role")),
-                PolicyCheck(fieldPath: "spec.clusterConfig.role.name", violation: "variables.clusterJudged && !variables.roleEmpty && variables.roleName == ''",
+                PolicyCheck(violation: "variables.clusterJudged && !variables.roleEmpty && variables.roleName == ''",
                             message: required("spec.clusterConfig.role.name")),
             ])
         case .clusterRoleTypeSupported:
             let types = RuleVocabulary.roleTypes
             return .covered([
-                PolicyCheck(fieldPath: "spec.clusterConfig.role.type", violation: "variables.clusterJudged && !variables.roleEmpty && variables.roleType == ''",
+                PolicyCheck(violation: "variables.clusterJudged && !variables.roleEmpty && variables.roleType == ''",
                             message: required("spec.clusterConfig.role.type")),
-                PolicyCheck(fieldPath: "spec.clusterConfig.role.type",
-                            violation: "variables.clusterJudged && !variables.roleEmpty && variables.roleType != '' && !(variables.roleType in \(CEL.list(types)))",
+                PolicyCheck(violation: "variables.clusterJudged && !variables.roleEmpty && variables.roleType != '' && !(variables.roleType in \(CEL.list(types)))",
                             message: unsupported("spec.clusterConfig.role.type", "variables.roleType", types)),
             ])
         case .clusterBuiltInRoleSupported:
             let roles = configuration.builtInRoles
-            return .covered([PolicyCheck(fieldPath: "spec.clusterConfig.role.name",
-                                         violation: "variables.clusterJudged && !variables.roleEmpty && variables.roleType == 'BUILT_IN' && variables.roleName != '' "
+            return .covered([PolicyCheck(violation: "variables.clusterJudged && !variables.roleEmpty && variables.roleType == 'BUILT_IN' && variables.roleName != '' "
                                             + "&& !(variables.roleName in \(CEL.list(roles)))",
                                          message: unsupported("spec.clusterConfig.role.name", "variables.roleName", roles))])
         case .bootstrapServersRequired:
-            return .covered([PolicyCheck(fieldPath: "spec.kafkaConfig.bootstrapServers", violation: "variables.kafkaJudged && variables.servers == ''",
+            return .covered([PolicyCheck(violation: "variables.kafkaJudged && variables.servers == ''",
                                          message: required("spec.kafkaConfig.bootstrapServers"))])
         case .bootstrapServersSize:
             let bytes = RuleVocabulary.maxBootstrapServersBytes, count = RuleVocabulary.maxBootstrapServers
-            return .covered([PolicyCheck(fieldPath: "spec.kafkaConfig.bootstrapServers",
-                                         violation: "variables.kafkaJudged && variables.servers != '' && !variables.serversBounded",
+            return .covered([PolicyCheck(violation: "variables.kafkaJudged && variables.servers != '' && !variables.serversBounded",
                                          message: "size(bytes(variables.servers)) > \(bytes) ? 'spec.kafkaConfig.bootstrapServers: Too long: may not be more than \(bytes) bytes' : "
                                             + "'spec.kafkaConfig.bootstrapServers: Too many: ' + string(variables.serverCount) + ': must have at most \(count) items'")])
         case .bootstrapServersFormat:
@@ -315,33 +297,30 @@ extension RuleID {
         case .bootstrapServersPortRange:
             return serverProblem { "\($0) == \(CEL.literal(RuleVocabulary.serverPort))" }
         case .kafkaAuthenticationRequired:
-            return .covered([PolicyCheck(fieldPath: "spec.kafkaConfig.authentication", violation: "variables.kafkaJudged && !variables.hasAuthentication",
+            return .covered([PolicyCheck(violation: "variables.kafkaJudged && !variables.hasAuthentication",
                                          message: required("spec.kafkaConfig.authentication"))])
         case .kafkaMechanismSupported:
             let mechanisms = RuleVocabulary.mechanisms
             let judged = "variables.kafkaJudged && variables.hasAuthentication"
             return .covered([
-                PolicyCheck(fieldPath: "spec.kafkaConfig.authentication.mechanism", violation: "\(judged) && variables.mechanism == ''",
+                PolicyCheck(violation: "\(judged) && variables.mechanism == ''",
                             message: required("spec.kafkaConfig.authentication.mechanism")),
-                PolicyCheck(fieldPath: "spec.kafkaConfig.authentication.mechanism",
-                            violation: "\(judged) && variables.mechanism != '' && !(variables.mechanism in \(CEL.list(mechanisms)))",
+                PolicyCheck(violation: "\(judged) && variables.mechanism != '' && !(variables.mechanism in \(CEL.list(mechanisms)))",
                             message: unsupported("spec.kafkaConfig.authentication.mechanism", "variables.mechanism", mechanisms)),
             ])
         case .kafkaCredentialsRequired:
-            return .covered([PolicyCheck(fieldPath: "spec.kafkaConfig.authentication.credentials.name",
-                                         violation: "variables.kafkaJudged && variables.hasAuthentication && variables.credentials.?name.orValue('') == ''",
+            return .covered([PolicyCheck(violation: "variables.kafkaJudged && variables.hasAuthentication && variables.credentials.?name.orValue('') == ''",
                                          message: required("spec.kafkaConfig.authentication.credentials.name"))])
         case .kafkaSecurityRequired:
-            return .covered([PolicyCheck(fieldPath: "spec.kafkaConfig.security", violation: "variables.kafkaJudged && !variables.hasSecurity",
+            return .covered([PolicyCheck(violation: "variables.kafkaJudged && !variables.hasSecurity",
                                          message: required("spec.kafkaConfig.security"))])
         case .kafkaProtocolSupported:
             let protocols = RuleVocabulary.protocols
             let judged = "variables.kafkaJudged && variables.hasSecurity"
             return .covered([
-                PolicyCheck(fieldPath: "spec.kafkaConfig.security.protocol", violation: "\(judged) && variables.protocol == ''",
+                PolicyCheck(violation: "\(judged) && variables.protocol == ''",
                             message: required("spec.kafkaConfig.security.protocol")),
-                PolicyCheck(fieldPath: "spec.kafkaConfig.security.protocol",
-                            violation: "\(judged) && variables.protocol != '' && !(variables.protocol in \(CEL.list(protocols)))",
+                PolicyCheck(violation: "\(judged) && variables.protocol != '' && !(variables.protocol in \(CEL.list(protocols)))",
                             message: unsupported("spec.kafkaConfig.security.protocol", "variables.protocol", protocols)),
             ])
         case .kafkaCertificateRequired:
@@ -351,15 +330,14 @@ extension RuleID {
             case .always: message = CEL.literal(field + ": " + RuleVocabulary.certificateAlwaysRequired)
             case .ssl: message = "variables.protocol == 'SSL' ? \(CEL.literal(field + ": " + RuleVocabulary.certificateRequiredForSSL)) : \(CEL.literal(field))"
             }
-            return .covered([PolicyCheck(fieldPath: "spec.kafkaConfig.security.certificate.name",
-                                         violation: "variables.certificateJudged && variables.certificate.?name.orValue('') == ''", message: message)])
+            return .covered([PolicyCheck(violation: "variables.certificateJudged && variables.certificate.?name.orValue('') == ''", message: message)])
         case .secretReferenceFormat:
             return .covered(secretReferenceChecks(configuration) { reference, judged, path in
                 let namespace = "\(reference).?namespace.orValue('')", name = "\(reference).?name.orValue('')"
                 return [
-                    PolicyCheck(fieldPath: "\(path).namespace", violation: "\(judged) && \(labelBad(namespace))",
+                    PolicyCheck(violation: "\(judged) && \(labelBad(namespace))",
                                 message: "\(CEL.literal("\(path).namespace: Invalid value: ")) + \(CEL.quoted(namespace)) + ': ' + \(labelFault(namespace))"),
-                    PolicyCheck(fieldPath: "\(path).name", violation: "\(judged) && \(subdomainBad(name))",
+                    PolicyCheck(violation: "\(judged) && \(subdomainBad(name))",
                                 message: "\(CEL.literal("\(path).name: Invalid value: ")) + \(CEL.quoted(name)) + ': ' + \(subdomainFault(name))"),
                 ]
             })
@@ -367,34 +345,29 @@ extension RuleID {
             guard case .allowList(let allowed) = configuration.secretReferences else { return .covered([]) }
             return .covered(secretReferenceChecks(configuration) { reference, judged, path in
                 let resolved = "(\(reference).?namespace.orValue('') != '' ? \(reference).namespace : variables.namespace)"
-                return [PolicyCheck(fieldPath: "\(path).namespace",
-                                    violation: "\(judged) && \(reference).?name.orValue('') != '' && \(resolved) != variables.namespace "
+                return [PolicyCheck(violation: "\(judged) && \(reference).?name.orValue('') != '' && \(resolved) != variables.namespace "
                                         + "&& !(\(resolved) in \(CEL.list(allowed)))",
                                     message: "\(CEL.literal("\(path).namespace: Forbidden: may not reference a Secret in namespace ")) + \(CEL.quoted(resolved)) + "
                                         + CEL.literal("; allowed: " + configuration.secretReferences.describeAllowed(own: "the connection's own namespace")))]
             })
         case .kafkaConfigSize:
             let limit = RuleVocabulary.maxConfigKeys
-            return .covered([PolicyCheck(fieldPath: "spec.kafkaConfig.config", violation: "variables.kafkaJudged && size(variables.config) > \(limit)",
+            return .covered([PolicyCheck(violation: "variables.kafkaJudged && size(variables.config) > \(limit)",
                                          message: "'spec.kafkaConfig.config: Too many: ' + string(size(variables.config)) + ': must have at most \(limit) items'")])
         case .kafkaConfigKeyNotEmpty:
-            return .covered([PolicyCheck(fieldPath: "spec.kafkaConfig.config",
-                                         violation: "variables.kafkaJudged && variables.configChecked && variables.config.exists(k, k == '')",
+            return .covered([PolicyCheck(violation: "variables.kafkaJudged && variables.configChecked && variables.config.exists(k, k == '')",
                                          message: CEL.literal(#"spec.kafkaConfig.config: Invalid value: "": keys must not be empty"#))])
         case .kafkaConfigNoTypedFields:
             let keys = RuleVocabulary.forbiddenConfigKeys.sorted { $0.key < $1.key }
             let forbidden = CEL.map(keys.map { ($0.key, $0.value) })
-            return .covered([PolicyCheck(fieldPath: "spec.kafkaConfig.config",
-                                         violation: "variables.kafkaJudged && variables.configChecked && variables.config.exists(k, k.lowerAscii() in \(forbidden))",
+            return .covered([PolicyCheck(violation: "variables.kafkaJudged && variables.configChecked && variables.config.exists(k, k.lowerAscii() in \(forbidden))",
                                          message: "[variables.config.filter(k, k.lowerAscii() in \(forbidden))[0]].map(k, 'spec.kafkaConfig.config[' + k + "
                                             + "']: Forbidden: overrides a typed field; set ' + \(forbidden)[k.lowerAscii()] + ' instead')[0]")])
         case .kafkaProtocolEncrypted:
-            return .covered([PolicyCheck(fieldPath: "spec.kafkaConfig.security.protocol",
-                                         violation: "variables.kafkaJudged && variables.hasSecurity && variables.protocol == 'PLAINTEXT'",
+            return .covered([PolicyCheck(violation: "variables.kafkaJudged && variables.hasSecurity && variables.protocol == 'PLAINTEXT'",
                                          message: CEL.literal(RuleVocabulary.plaintextWarning))])
         case .kafkaPasswordEncrypted:
-            return .covered([PolicyCheck(fieldPath: "spec.kafkaConfig.authentication.mechanism",
-                                         violation: "variables.kafkaJudged && variables.hasSecurity && variables.protocol == 'PLAINTEXT' "
+            return .covered([PolicyCheck(violation: "variables.kafkaJudged && variables.hasSecurity && variables.protocol == 'PLAINTEXT' "
                                             + "&& variables.hasAuthentication && variables.mechanism == 'PLAIN'",
                                          message: CEL.literal(RuleVocabulary.plainOverPlaintextWarning))])
 
@@ -415,8 +388,7 @@ extension RuleID {
     private func serverProblem(_ condition: (String) -> String) -> PolicyCoverage {
         let message = "[\(firstIndex("variables.serverProblems", where: condition("e")))].map(i, "
             + "'spec.kafkaConfig.bootstrapServers: Invalid value: ' + \(CEL.quoted("variables.servers.split(',')[i]")) + ': ' + variables.serverProblems[i])[0]"
-        return .covered([PolicyCheck(fieldPath: "spec.kafkaConfig.bootstrapServers",
-                                     violation: "variables.serverProblems.exists(p, \(condition("p")))", message: message)])
+        return .covered([PolicyCheck(violation: "variables.serverProblems.exists(p, \(condition("p")))", message: message)])
     }
 
     /// The label `variables.resourceVersion` (a valid semantic version) is newer than

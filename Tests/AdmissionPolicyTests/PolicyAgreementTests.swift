@@ -116,3 +116,15 @@ final class PolicyAgreementTests: XCTestCase {
         XCTAssertTrue(compared.stdout.contains("policy agreement: 0 disagreements, 0 problems"), compared.stdout + compared.stderr)
     }
 }
+
+/// deploy/components/admission-policy ships what `policy` prints with the built-in configuration.
+final class PolicyComponentTests: XCTestCase {
+    func testTheComponentShipsTheGeneratedPolicy() throws {
+        let generated = try runProcess(try executablePath(), ["policy"])
+        XCTAssertEqual(generated.status, 0, generated.stderr)
+        let shipped = try String(contentsOf: repositoryRoot.appendingPathComponent("deploy/components/admission-policy/policy.yaml"),
+                                 encoding: .utf8)
+        XCTAssertTrue(shipped == generated.stdout,
+                      "deploy/components/admission-policy/policy.yaml is stale: atlas-stream-webhook policy > deploy/components/admission-policy/policy.yaml")
+    }
+}
