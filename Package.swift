@@ -61,6 +61,8 @@ let package = Package(
         .target(name: "ClusterCache", dependencies: ["KubernetesClient", "StreamRules", "JSON", "TLS", "SystemSupport", "Metrics",
                                                      .product(name: "Logging", package: "swift-log"),
                                                      .product(name: "HashTreeCollections", package: "swift-collections")]),
+        // The rules as a ValidatingAdmissionPolicy (CEL), from the same catalogue.
+        .target(name: "AdmissionPolicy", dependencies: ["StreamRules", "JSON", "YAML"]),
         .target(name: "Manifests", dependencies: ["YAML", "StreamRules", "JSON", "SystemSupport"]),
         .target(name: "Audit", dependencies: ["ClusterCache", "KubernetesClient", "Manifests", "StreamRules", "JSON", "Metrics",
                                               "SystemSupport", .product(name: "Logging", package: "swift-log")]),
@@ -70,7 +72,7 @@ let package = Package(
         ]),
         .executableTarget(name: "atlas-stream-webhook", dependencies: [
             "WebhookServer", "Admission", "HTTPServer", "TLS", "Units", "Configuration", "Manifests", "StreamRules", "YAML", "JSON",
-            "ClusterCache", "KubernetesClient", "Audit",
+            "ClusterCache", "KubernetesClient", "Audit", "AdmissionPolicy",
             "CLinux", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ],
@@ -104,6 +106,8 @@ var testTargets: [Target] {
         .testTarget(name: "StreamRulesTests", dependencies: ["StreamRules", "JSON",
                                                              .product(name: "HashTreeCollections", package: "swift-collections")]),
         .testTarget(name: "AdmissionTests", dependencies: ["Admission", "StreamRules", "JSON"]),
+        // The generated admission policies against the rules, case by case, in a CEL runtime.
+        .testTarget(name: "AdmissionPolicyTests", dependencies: ["AdmissionPolicy", "StreamRules", "Configuration", "JSON", "TestSupport"]),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "StreamRules", "YAML", "JSON"]),
         .testTarget(name: "KubernetesClientTests", dependencies: ["KubernetesClient", "TLS", "JSON", "TestSupport"]),
         // The cache against a stand-in API server (Tests/Scripts/fake_apiserver.py).

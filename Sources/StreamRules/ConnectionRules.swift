@@ -34,6 +34,7 @@ struct ConnectionRules: KindRules {
     static let roleTypes = ["BUILT_IN", "CUSTOM"]
     static let certificateAlwaysRequired =
         #"the operator reads key "certificate" from this Secret for every Kafka connection"#
+    static let certificateRequiredForSSL = "required when spec.kafkaConfig.security.protocol is SSL"
     static let plaintextWarning = "spec.kafkaConfig.security.protocol: PLAINTEXT sends stream data unencrypted; use SSL"
     static let plainOverPlaintextWarning =
         "spec.kafkaConfig.authentication.mechanism: PLAIN over PLAINTEXT sends the password in clear text"
@@ -149,10 +150,10 @@ struct ConnectionRules: KindRules {
 
         if let oldSpec = old?[.spec], oldSpec.isObject {
             if let name = nameValue?.string, let oldName = oldSpec[.name]?.string, !oldName.isEmpty, name != oldName {
-                checks.invalid(.connectionNameImmutable, namePath, name, "field is immutable")
+                checks.invalid(.connectionNameImmutable, namePath, name, immutableDetail)
             }
             if let newType = typeValue?.string, let oldType = oldSpec[.type]?.string, !oldType.isEmpty, newType != oldType {
-                checks.invalid(.connectionTypeImmutable, typePath, newType, "field is immutable")
+                checks.invalid(.connectionTypeImmutable, typePath, newType, immutableDetail)
             }
         }
 
@@ -179,8 +180,8 @@ struct ConnectionRules: KindRules {
         let (nameValue, roleValue) = config[.name, .role]
         let namePath = Paths.clusterName
         if let name = checks.string(nameValue, namePath) {
-            if !isAtlasName(name) { checks.invalid(.clusterNameFormat, namePath, name, "must contain only ASCII letters, digits and '-'") }
-            if name.utf8.count > 64 { checks.tooLong(.clusterNameFormat, namePath, max: 64) }
+            if !isAtlasName(name) { checks.invalid(.clusterNameFormat, namePath, name, atlasNameDetail) }
+            if name.utf8.count > Self.maxClusterNameBytes { checks.tooLong(.clusterNameFormat, namePath, max: Self.maxClusterNameBytes) }
         } else if isDefaultable(nameValue) {
             checks.required(.clusterNameRequired, namePath)
         }
@@ -196,6 +197,9 @@ struct ConnectionRules: KindRules {
             checks.notSupported(.clusterBuiltInRoleSupported, roleNamePath, roleName, configuration.builtInRoles)
         }
     }
+
+    /// Atlas cluster names are at most this many bytes.
+    static let maxClusterNameBytes = 64
 
     // MARK: - Kafka
 
@@ -238,7 +242,7 @@ struct ConnectionRules: KindRules {
                                         required: .kafkaCertificateRequired, detail: Self.certificateAlwaysRequired, &checks)
             case .ssl where protocolName == "SSL":
                 validateSecretReference(certificate, certificatePath, namespace: namespace, required: .kafkaCertificateRequired,
-                                        detail: "required when spec.kafkaConfig.security.protocol is SSL", &checks)
+                                        detail: Self.certificateRequiredForSSL, &checks)
             case .ssl where !isEmptyValue(certificate):
                 validateSecretReference(certificate, certificatePath, namespace: namespace,
                                         required: .kafkaCertificateRequired, detail: nil, &checks)
@@ -367,6 +371,11 @@ struct ConnectionRules: KindRules {
             self.message = message
         }
 
+        static let empty = BootstrapServerProblem("must not be an empty entry")
+        static let spaces = BootstrapServerProblem("must not contain spaces")
+        static let scheme = BootstrapServerProblem("must be host:port without a scheme")
+        static let notHostPort = BootstrapServerProblem("must be host:port")
+        static let unbracketedIPv6 = BootstrapServerProblem("an IPv6 address must be in brackets, as [::1]:9092")
         static let host = BootstrapServerProblem("host must be an RFC 1123 hostname, an IPv4 address or a bracketed IPv6 address")
         static let port = BootstrapServerProblem("port must be a number from 1 to 65535", rule: .bootstrapServersPortRange)
     }
@@ -374,12 +383,12 @@ struct ConnectionRules: KindRules {
     /// Why `entry` is not `host:port`, or nil when it is. Works on the bytes: no
     /// Unicode processing on the admission path.
     static func bootstrapServerProblem(_ entry: Slice<UnsafeBufferPointer<UInt8>>) -> BootstrapServerProblem? {
-        guard let first = entry.first else { return BootstrapServerProblem("must not be an empty entry") }
+        guard let first = entry.first else { return .empty }
         var colon: Int?
         var i = entry.startIndex
         while i < entry.endIndex {
             let b = entry[i]
-            if b == 0x20 || (b >= 0x09 && b <= 0x0D) { return BootstrapServerProblem("must not contain spaces") }
+            if b == 0x20 || (b >= 0x09 && b <= 0x0D) { return .spaces }
             if b == UInt8(ascii: ":") {
                 if i + 2 < entry.endIndex && entry[i + 1] == UInt8(ascii: "/") && entry[i + 2] == UInt8(ascii: "/") {
                     return Self.schemeProblem(entry, from: i)
@@ -391,13 +400,13 @@ struct ConnectionRules: KindRules {
         let port: Slice<UnsafeBufferPointer<UInt8>>
         if first == UInt8(ascii: "[") {
             guard let close = entry.firstIndex(of: UInt8(ascii: "]")), close + 1 < entry.endIndex,
-                  entry[close + 1] == UInt8(ascii: ":") else { return BootstrapServerProblem("must be host:port") }
+                  entry[close + 1] == UInt8(ascii: ":") else { return .notHostPort }
             guard isIPv6(String(decoding: entry[(entry.startIndex + 1)..<close], as: UTF8.self)) else { return .host }
             port = entry[(close + 2)...]
         } else {
-            guard let colon else { return BootstrapServerProblem("must be host:port") }
+            guard let colon else { return .notHostPort }
             let host = entry[..<colon]
-            if host.contains(UInt8(ascii: ":")) { return BootstrapServerProblem("an IPv6 address must be in brackets, as [::1]:9092") }
+            if host.contains(UInt8(ascii: ":")) { return .unbracketedIPv6 }
             guard isHostname(host) else { return .host }
             port = entry[(colon + 1)...]
         }
@@ -411,8 +420,7 @@ struct ConnectionRules: KindRules {
     /// A `://` was found at `index`: a scheme, unless spaces come later (reported first,
     /// as the checks ran in that order).
     private static func schemeProblem(_ entry: Slice<UnsafeBufferPointer<UInt8>>, from index: Int) -> BootstrapServerProblem {
-        BootstrapServerProblem(entry[index...].contains { $0 == 0x20 || ($0 >= 0x09 && $0 <= 0x0D) }
-                               ? "must not contain spaces" : "must be host:port without a scheme")
+        entry[index...].contains { $0 == 0x20 || ($0 >= 0x09 && $0 <= 0x0D) } ? .spaces : .scheme
     }
 
     /// An RFC 1123 hostname; all-numeric dotted names must be valid IPv4 addresses.

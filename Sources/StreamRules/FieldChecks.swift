@@ -236,6 +236,11 @@ func isDNS1123Subdomain(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
     return true
 }
 
+/// What an Atlas name (an instance's, a cluster's) that is not one is told.
+let atlasNameDetail = "must contain only ASCII letters, digits and '-'"
+/// What a changed immutable field is told.
+let immutableDetail = "field is immutable"
+
 /// Only ASCII letters, digits and `-` (Atlas names).
 func isAtlasName(_ text: String) -> Bool {
     !text.isEmpty && text.utf8.allSatisfy {

@@ -78,7 +78,7 @@ struct InstanceRules: KindRules {
         let namePath = Paths.name
         let name = checks.string(spec[.name], namePath)
         if let name {
-            if !isAtlasName(name) { checks.invalid(.instanceNameFormat, namePath, name, "must contain only ASCII letters, digits and '-'") }
+            if !isAtlasName(name) { checks.invalid(.instanceNameFormat, namePath, name, atlasNameDetail) }
         } else if isDefaultable(spec[.name]) {
             checks.required(.instanceNameRequired, namePath)
         }
@@ -99,16 +99,16 @@ struct InstanceRules: KindRules {
 
         if let oldSpec = old?[.spec], oldSpec.isObject {
             let oldName = oldSpec[.name]?.string ?? ""
-            if let name, !oldName.isEmpty, name != oldName { checks.invalid(.instanceNameImmutable, namePath, name, "field is immutable") }
+            if let name, !oldName.isEmpty, name != oldName { checks.invalid(.instanceNameImmutable, namePath, name, immutableDetail) }
             let oldProject = oldSpec[.projectRef]
             if let project, let oldProjectName = oldProject?[.name]?.string, !oldProjectName.isEmpty {
                 if project.name != oldProjectName {
-                    checks.invalid(.projectRefImmutable, Paths.projectName, project.name, "field is immutable")
+                    checks.invalid(.projectRefImmutable, Paths.projectName, project.name, immutableDetail)
                 }
                 let newNamespace = project.namespace ?? namespace
                 let oldNamespace = effectiveNamespace(oldProject, default: namespace)
                 if newNamespace != oldNamespace {
-                    checks.invalid(.projectRefImmutable, Paths.projectNamespace, newNamespace, "field is immutable")
+                    checks.invalid(.projectRefImmutable, Paths.projectNamespace, newNamespace, immutableDetail)
                 }
             }
         }

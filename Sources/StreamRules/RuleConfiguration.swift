@@ -7,7 +7,7 @@ public enum ReferencePolicy: Sendable, Equatable {
 
     public static let ownNamespaceOnly = ReferencePolicy.allowList([])
 
-    func permits(_ namespace: String) -> Bool {
+    public func permits(_ namespace: String) -> Bool {
         switch self {
         case .allowAll: return true
         case .allowList(let list): return list.contains(namespace)
@@ -15,7 +15,7 @@ public enum ReferencePolicy: Sendable, Equatable {
     }
 
     /// `the connection's own namespace, "a", "b"`.
-    func describeAllowed(own: String) -> String {
+    public func describeAllowed(own: String) -> String {
         switch self {
         case .allowAll: return "any namespace"
         case .allowList(let list): return ([own] + list.map { goQuote($0) }).joined(separator: ", ")

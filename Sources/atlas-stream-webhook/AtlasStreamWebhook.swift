@@ -22,7 +22,9 @@ extension Subcommand {
 @main
 enum AtlasStreamWebhook {
     static let name = "atlas-stream-webhook"
-    static var subcommands: [any Subcommand.Type] { [Serve.self, Check.self, AuditCommand.self, Review.self, Rules.self] }
+    static var subcommands: [any Subcommand.Type] {
+        [Serve.self, Check.self, AuditCommand.self, Review.self, Rules.self, Policy.self]
+    }
 
     static var help: String {
         var text = """

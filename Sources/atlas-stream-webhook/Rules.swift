@@ -1,3 +1,4 @@
+import AdmissionPolicy
 import JSON
 import StreamRules
 
@@ -32,7 +33,8 @@ struct Rules: Subcommand {
     }
 
     /// A section per rule: its id as the heading, what must hold, then where, what the
-    /// answer says, an example and why.
+    /// answer says, an example, why, and whether the CEL policy holds it; then the rules
+    /// it does not hold.
     static func markdown(_ rules: [Rule]) -> String {
         var out = ""
         for rule in rules {
@@ -48,11 +50,24 @@ struct Rules: Subcommand {
                 - message: `\(rule.message)`
                 - example: \(rule.example)
                 - why: \(rule.motivation)
+                - CEL policy (`policy`): \(policyMark(rule.id))
 
 
                 """
         }
-        return out
+        out += "Rules the CEL policy (`atlas-stream-webhook policy`) does not hold, judged by the webhook alone:\n\n"
+        for (rule, reason) in AdmissionPolicy.notCovered {
+            out += "- `\(rule.rawValue)`: \(reason)\n"
+        }
+        return out + "\n"
+    }
+
+    /// Whether the generated policy holds the rule, and if not why.
+    private static func policyMark(_ rule: RuleID) -> String {
+        switch rule.policyCoverage(RuleConfiguration()) {
+        case .covered: "covered"
+        case .notCovered(let reason): "not covered: " + reason
+        }
     }
 
     static func json(_ rules: [Rule]) -> [UInt8] {
@@ -70,6 +85,7 @@ struct Rules: Subcommand {
             w.key("motivation"); w.string(rule.motivation)
             w.key("example"); w.string(rule.example)
             w.key("needsCluster"); w.bool(rule.needsCluster)
+            w.key("policy"); w.string(policyMark(rule.id))
             w.endObject()
         }
         w.endArray()

@@ -12,7 +12,7 @@ final class DocumentationTests: XCTestCase {
 
     func testEveryFlagOfEveryCommandIsInTheConfigurationDocs() throws {
         let docs = try document("docs/configuration.md")
-        for command in ["serve", "check", "audit", "review", "rules"] {
+        for command in ["serve", "check", "audit", "review", "rules", "policy"] {
             let help = try runProcess(try executablePath(), [command, "--help"])
             XCTAssertEqual(help.status, 0, command)
             let flags = Set(help.stdout.matches(of: /(?m)^\s+(?:-h, )?(--[a-z][a-z0-9-]*)/).map { String($0.1) })

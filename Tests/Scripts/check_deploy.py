@@ -2,8 +2,8 @@
 """Checks deploy/ and certs/ against the real server.
 
 1. `kubectl kustomize` renders the base, both overlays and the no-cluster-lookups, namespaced-rbac, no-audit-reports,
-   policyreport-crd and monitoring components (the self-signed one after certs/generate.sh wrote its files, in a
-   scratch copy of deploy/).
+   policyreport-crd, admission-policy (alone and beside the webhook) and monitoring components (the self-signed one
+   after certs/generate.sh wrote its files, in a scratch copy of deploy/).
 2. Every rendered object validates against the Kubernetes schemas (kubernetes-validate,
    strict); cert-manager and prometheus-operator objects, which have no schema there, are checked by hand.
 3. RBAC is least privilege: only list and watch (never get) on Secrets and the Atlas resources; on PolicyReports
@@ -79,8 +79,9 @@ def seconds(duration):
     return int(match.group(1)) if match else None
 
 
-def check_common(docs):
-    """Structure every overlay shares, read from its rendering."""
+def check_common(docs, failure_policy="Fail"):
+    """Structure every overlay shares, read from its rendering (the webhooks fail closed,
+    except beside the admission policies)."""
     deployment = one(docs, "Deployment")
     service = one(docs, "Service")
     pod = deployment["spec"]["template"]["spec"]
@@ -122,7 +123,7 @@ def check_common(docs):
             ref = hook["clientConfig"]["service"]
             check(ref["name"] == service["metadata"]["name"] and ref["namespace"] == service["metadata"]["namespace"]
                   and ref["port"] == svc_port.get("port") and ref["path"] == path, f"{kind} service reference {ref}")
-            check(hook["sideEffects"] == "None" and hook["failurePolicy"] == "Fail" and hook["timeoutSeconds"] == 5
+            check(hook["sideEffects"] == "None" and hook["failurePolicy"] == failure_policy and hook["timeoutSeconds"] == 5
                   and hook["matchPolicy"] == "Equivalent" and hook["admissionReviewVersions"] == ["v1", "v1beta1"],
                   f"{kind} settings")
             rule = hook["rules"][0]
@@ -420,6 +421,35 @@ def check_monitoring(docs, deployment, service):
         print(f"ok  monitoring component: ServiceMonitor on {job}, {alerts} alerts, the dashboard ConfigMap")
 
 
+def check_admission_policy(scratch):
+    """components/admission-policy: alone, the policies and bindings only; beside the webhook,
+    the webhooks' failurePolicy turned to Ignore (the policies hold the per-object rules)."""
+    alone = os.path.join(scratch, "deploy", "overlays", "policy-alone")
+    os.makedirs(alone)
+    with open(os.path.join(alone, "kustomization.yaml"), "w") as f:
+        f.write("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                "components: [../../components/admission-policy]\n")
+    docs = render(alone)
+    kinds = sorted({d["kind"] for d in docs})
+    check(kinds == ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"], f"admission-policy alone renders {kinds}")
+    policies = {d["metadata"]["name"] for d in docs if d["kind"] == "ValidatingAdmissionPolicy"}
+    bindings = [d for d in docs if d["kind"] == "ValidatingAdmissionPolicyBinding"]
+    check({b["spec"]["policyName"] for b in bindings} == policies, "a policy without its binding")
+    check(all(b["spec"]["validationActions"] == (["Warn"] if b["spec"]["policyName"].endswith("-warn") else ["Deny"])
+              for b in bindings), "binding actions")
+    check(all("namespace" not in d["metadata"] for d in docs), "cluster-scoped policy objects given a namespace")
+    beside = os.path.join(scratch, "deploy", "overlays", "policy-beside")
+    os.makedirs(beside)
+    with open(os.path.join(beside, "kustomization.yaml"), "w") as f:
+        f.write("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../cert-manager]\n"
+                "components: [../../components/admission-policy]\n")
+    docs = render(beside)
+    check_common(docs, failure_policy="Ignore")
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        check(all(h["failurePolicy"] == "Ignore" for h in one(docs, kind)["webhooks"]), f"{kind} failurePolicy is not Ignore beside the policy")
+    print(f"ok  admission-policy component: {len(policies)} policies alone, beside the webhook with failurePolicy Ignore")
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -602,6 +632,7 @@ def main():
         deployment, service = check_common(mon_docs)
         check_cluster_access(mon_docs, deployment)
         check_monitoring(mon_docs, deployment, service)
+        check_admission_policy(scratch)
         ss_docs = render(overlay)
         deployment, service = check_common(ss_docs)
         # The ServiceMonitor trusts ca.crt of the serving Secret, with either overlay.
