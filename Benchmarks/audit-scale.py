@@ -21,9 +21,7 @@ Usage: python3 Benchmarks/audit-scale.py .build/release/atlas-stream-webhook [N]
 import importlib.util
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -129,19 +127,7 @@ def measure(binary, work, objects, namespaces, baseline_rss):
 def main():
     binary = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 2_000
-    work = tempfile.mkdtemp(prefix="audit-scale-")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", f"{work}/key.pem", "-out", f"{work}/cert.pem", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost"], check=True, capture_output=True)
-    with open(f"{work}/token", "w") as f:
-        f.write("bench-token")
-    api = APIServer(work)
-    write_kubeconfig(work, api.port)
-    empty = Server(binary, work, ["--watch-namespaces", "nobody-here"])
-    empty.wait_ready()
-    baseline = empty.settled_rss()
-    empty.stop()
-    api.stop()
+    work, baseline = cache_scale.prepare(binary)
     print(f"baseline RSS (no objects): {baseline} KiB")
     print(f"{'objects':>8} {'namespaces':>10} {'ready s':>8} {'RSS KiB':>8} {'B/object':>9} {'CPU ms/event':>13} {'report s':>9}")
     results = []

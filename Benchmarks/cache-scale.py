@@ -194,16 +194,15 @@ users: [{{name: bench, user: {{token: bench-token}}}}]
 """)
 
 
-def main():
-    binary = sys.argv[1]
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 5_000
+def prepare(binary):
+    """A scratch directory with the stand-in's certificate and token, and the RSS of the
+    server with the same threads and no objects: the baseline."""
     work = tempfile.mkdtemp(prefix="cache-scale-")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-keyout", f"{work}/key.pem", "-out", f"{work}/cert.pem", "-days", "1", "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=DNS:localhost"], check=True, capture_output=True)
     with open(f"{work}/token", "w") as f:
         f.write("bench-token")
-    # The same threads and no objects: the baseline RSS.
     api = APIServer(work)
     write_kubeconfig(work, api.port)
     empty = Server(binary, work, ["--watch-namespaces", "nobody-here"])
@@ -211,6 +210,13 @@ def main():
     baseline = empty.settled_rss()
     empty.stop()
     api.stop()
+    return work, baseline
+
+
+def main():
+    binary = sys.argv[1]
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 5_000
+    work, baseline = prepare(binary)
     print(f"baseline RSS (no objects): {baseline} KiB")
     print(f"{'objects':>8} {'namespaces':>10} {'ready s':>8} {'RSS KiB':>8} {'B/object':>9} {'CPU ms/event':>13} {'p50 ms':>7} {'p99 ms':>7}")
     results = []

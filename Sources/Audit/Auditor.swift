@@ -106,7 +106,7 @@ public final class Auditor: Sendable {
     private func run() {
         var loop = LoopState(writer: ReportWriter(client: client))
         while !stopping.load(ordering: .relaxed) {
-            pause(Self.pollMilliseconds)
+            pause(milliseconds: Self.pollMilliseconds, unless: { self.stopping.load(ordering: .relaxed) })
             guard case .ready(let snapshot) = cache.view() else { continue }
             let now = monotonicMilliseconds()
             let wall = wallClockMilliseconds() / 1000
@@ -208,12 +208,6 @@ public final class Auditor: Sendable {
         }
     }
 
-    private func pause(_ milliseconds: Int) {
-        let until = monotonicMilliseconds() + milliseconds
-        while !stopping.load(ordering: .relaxed), monotonicMilliseconds() < until {
-            usleep(UInt32(min(50, max(1, until - monotonicMilliseconds()))) * 1000)
-        }
-    }
 
     /// Declares the audit's metric families in `registry`.
     public func registerMetrics(in registry: MetricsRegistry) {

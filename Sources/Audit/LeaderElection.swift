@@ -104,7 +104,7 @@ public final class LeaderElector: Sendable {
                 logger.warning("stopped leading the audit: the Lease was not renewed within the renew deadline",
                                metadata: ["lease": .string(leaseDescription)])
             }
-            pause(retry)
+            pause(milliseconds: retry, unless: { self.stopping.load(ordering: .relaxed) })
         }
         if leading.exchange(false, ordering: .relaxed) { release(observed) }
     }
@@ -209,12 +209,6 @@ public final class LeaderElector: Sendable {
                        metadata: ["lease": .string(leaseDescription), "error": .string(error.description)])
     }
 
-    private func pause(_ milliseconds: Int) {
-        let until = monotonicMilliseconds() + milliseconds
-        while !stopping.load(ordering: .relaxed), monotonicMilliseconds() < until {
-            usleep(UInt32(min(50, max(1, until - monotonicMilliseconds()))) * 1000)
-        }
-    }
 }
 
 /// A Lease's spec, as far as the election reads it. The times are kept as written: the

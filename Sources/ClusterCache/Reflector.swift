@@ -172,7 +172,7 @@ final class Reflector<Record: Sendable>: Sendable {
                     // A watch that ends early is a fault, not a timeout: wait before the next.
                     let delay = backoff.delay(random: Double.random(in: 0..<1))
                     note("watch ended early; waiting", key: "watch ended early", ["retry_ms": "\(delay)"], level: .info)
-                    pause(delay)
+                    pause(milliseconds: delay, unless: { self.isStopping })
                 }
             } catch {
                 if isStopping { break }
@@ -188,7 +188,7 @@ final class Reflector<Record: Sendable>: Sendable {
                 }
                 let delay = backoff.delay(random: Double.random(in: 0..<1), retryAfterSeconds: error.retryAfterSeconds)
                 report(error, listing: listing, retryMilliseconds: delay, pageSize: pageSize)
-                pause(delay)
+                pause(milliseconds: delay, unless: { self.isStopping })
             }
         }
     }
@@ -311,13 +311,6 @@ final class Reflector<Record: Sendable>: Sendable {
         return out
     }
 
-    /// Sleeps up to `milliseconds`, waking early on `stop`.
-    private func pause(_ milliseconds: Int) {
-        let until = monotonicMilliseconds() + milliseconds
-        while !isStopping, monotonicMilliseconds() < until {
-            usleep(UInt32(min(50, max(1, until - monotonicMilliseconds()))) * 1000)
-        }
-    }
 }
 
 /// At most one log line a minute per kind of line, counting the ones left out. The

@@ -32,3 +32,12 @@ extension Duration {
         return Int(seconds) * 1_000 + Int(attoseconds / 1_000_000_000_000_000)
     }
 }
+
+/// Sleeps up to `milliseconds`, in steps of at most 50 ms, returning early once
+/// `stopping` says so: a worker thread's wait that a stop cuts short.
+public func pause(milliseconds: Int, unless stopping: () -> Bool) {
+    let until = monotonicMilliseconds() + milliseconds
+    while !stopping(), monotonicMilliseconds() < until {
+        usleep(UInt32(min(50, max(1, until - monotonicMilliseconds()))) * 1000)
+    }
+}

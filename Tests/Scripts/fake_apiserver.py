@@ -478,6 +478,17 @@ class Handler(BaseHTTPRequestHandler):
     def conflict(self, plural, group, name, reason, message):
         return self.send_json(409, status(409, reason, message, {"name": name, "group": group, "kind": plural}))
 
+    def stale(self, wanted, current, plural, group, name):
+        """Answers 409 Conflict, as the real server words it, when a write's resourceVersion
+        precondition is not the stored object's; True when it did."""
+        if not wanted or wanted == current["metadata"]["resourceVersion"]:
+            return False
+        resource = f"{plural}.{group}" if group else plural
+        self.conflict(plural, group, name, "Conflict",
+                      f'Operation cannot be fulfilled on {resource} "{name}": the object has been modified; '
+                      "please apply your changes to the latest version and try again")
+        return True
+
     def read_body(self):
         length = int(self.headers.get("Content-Length", "0") or "0")
         return json.loads(self.rfile.read(length) or b"null")
@@ -537,11 +548,8 @@ class Handler(BaseHTTPRequestHandler):
             if not wanted and plural not in UNCONDITIONAL_UPDATES:
                 return self.send_json(422, status(422, "Invalid", f'{plural} "{name}" is invalid: metadata.resourceVersion: '
                                                   "Invalid value: 0x0: must be specified for an update"))
-            if wanted and wanted != current["metadata"]["resourceVersion"]:
-                resource = f"{plural}.{group}" if group else plural
-                return self.conflict(plural, group, name, "Conflict",
-                                     f'Operation cannot be fulfilled on {resource} "{name}": the object has been modified; '
-                                     "please apply your changes to the latest version and try again")
+            if self.stale(wanted, current, plural, group, name):
+                return
             meta.update({k: current["metadata"][k] for k in ("uid", "creationTimestamp") if k in current["metadata"]})
             meta["name"], meta["namespace"] = name, namespace
             obj["apiVersion"], obj["kind"] = RESOURCES[(group, plural)]
@@ -561,12 +569,8 @@ class Handler(BaseHTTPRequestHandler):
             current = STATE.objects.get((plural, namespace, name))
             if current is None:
                 return self.not_found(plural, group, name)
-            wanted = (patch.get("metadata") or {}).get("resourceVersion")
-            if wanted and wanted != current["metadata"]["resourceVersion"]:
-                resource = f"{plural}.{group}" if group else plural
-                return self.conflict(plural, group, name, "Conflict",
-                                     f'Operation cannot be fulfilled on {resource} "{name}": the object has been modified; '
-                                     "please apply your changes to the latest version and try again")
+            if self.stale((patch.get("metadata") or {}).get("resourceVersion"), current, plural, group, name):
+                return
             obj = merge_patch(json.loads(json.dumps(current)), patch)
             STATE.put(obj)
             STATE.lock.notify_all()
