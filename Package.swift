@@ -29,8 +29,7 @@ let package = Package(
         // The modules the fuzz targets (Tests/Fuzz) and the micro benchmarks (Benchmarks),
         // packages of their own, exercise.
         .library(name: "AtlasStreamWebhookModules",
-                 targets: ["JSON", "HTTPCore", "HTTPServer", "Admission", "StreamRules", "YAML", "Configuration", "KubernetesClient",
-                           "ClusterCache", "Audit"]),
+                 targets: ["JSON", "HTTPCore", "HTTPServer", "Admission", "StreamRules", "YAML", "Configuration", "KubernetesClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
