@@ -50,8 +50,8 @@ public final class Auditor: Sendable {
     /// How often the loop looks for changes: the most a change waits before it is judged.
     static let pollMilliseconds = 100
     /// Reports are brought up to date at most this often, so a stream of changes in a
-    /// namespace costs one report a second, not one per change.
-    static let reportIntervalMilliseconds = 1_000
+    /// namespace costs two reports a second, not one per change.
+    static let reportIntervalMilliseconds = 500
 
     public init(cache: ClusterCache, changes: CacheChangeFeed, rules: StreamRules, settings: AuditSettings,
                 client: KubernetesAPIClient, logger: Logger) {
