@@ -26,10 +26,12 @@ public struct AuditReport: Sendable {
 
     private var failing: Int { objects.filter { $0.verdict.fails }.count }
     private var warned: Int { objects.filter { $0.verdict.findings.contains { $0.result == .warn } }.count }
+    private var skipped: Int { objects.filter { $0.verdict.notJudged != nil }.count }
 
-    /// 1: an object would be denied (or has warnings, with `strict`); 0: none.
+    /// 1: an object would be denied (or, with `strict`, has warnings or could not be
+    /// judged); 0: none.
     public var exitCode: Int32 {
-        failing > 0 || (strict && warned > 0) ? 1 : 0
+        failing > 0 || (strict && (warned > 0 || skipped > 0)) ? 1 : 0
     }
 
     /// One line per finding, `namespace/Kind/name: field: message` (warnings as
@@ -41,9 +43,11 @@ public struct AuditReport: Sendable {
                 lines.append("\(object.shown): " + (finding.result == .warn ? "warning: " : "") + finding.message)
             }
             if verdict.omittedErrors > 0 { lines.append("\(object.shown): and \(verdict.omittedErrors) more errors") }
+            if let reason = verdict.notJudged { lines.append("\(object.shown): \(reason)") }
         }
         lines.append("audited \(objects.count) AtlasStream object\(objects.count == 1 ? "" : "s"): "
-                     + "\(failing) would be denied, \(warned) with warnings")
+                     + "\(failing) would be denied, \(warned) with warnings"
+                     + (skipped == 0 ? "" : ", \(skipped) not judged"))
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -54,18 +58,29 @@ public struct AuditReport: Sendable {
         w.key("objects"); w.int(objects.count)
         w.key("denied"); w.int(failing)
         w.key("warned"); w.int(warned)
+        w.key("notJudged"); w.int(skipped)
         w.key("findings")
         w.beginArray()
+        func subject(_ object: AuditedObject) {
+            w.key("namespace"); w.string(object.namespace)
+            w.key("kind"); w.string(object.kind.rawValue)
+            w.key("name"); w.string(object.name)
+        }
         for (object, verdict) in objects {
             for finding in verdict.findings {
                 w.beginObject()
-                w.key("namespace"); w.string(object.namespace)
-                w.key("kind"); w.string(object.kind.rawValue)
-                w.key("name"); w.string(object.name)
+                subject(object)
                 w.key("rule"); w.string(finding.rule.rawValue)
                 w.key("result"); w.string(finding.result.rawValue)
                 if !finding.field.isEmpty { w.key("field"); w.string(finding.field) }
                 w.key("message"); w.string(finding.message)
+                w.endObject()
+            }
+            if let reason = verdict.notJudged {
+                w.beginObject()
+                subject(object)
+                w.key("result"); w.string(AuditResult.skip.rawValue)
+                w.key("message"); w.string(reason.description)
                 w.endObject()
             }
         }

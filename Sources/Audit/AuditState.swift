@@ -22,6 +22,8 @@ public struct AuditState: Sendable {
     public private(set) var findingCounts: [RuleID: (fail: Int, warn: Int)] = [:]
     /// Objects without a finding.
     public private(set) var passing = 0
+    /// Objects not judged (the cache does not keep them).
+    public private(set) var skipped = 0
     /// Namespaces whose report no longer says what `entries` say.
     public private(set) var changedNamespaces: Set<String> = []
 
@@ -112,13 +114,17 @@ public struct AuditState: Sendable {
     }
 
     private mutating func count(_ verdict: ObjectVerdict, _ sign: Int) {
-        if verdict.findings.isEmpty { passing += sign }
+        if verdict.notJudged != nil {
+            skipped += sign
+        } else if verdict.findings.isEmpty {
+            passing += sign
+        }
         for finding in verdict.findings {
             var counts = findingCounts[finding.rule] ?? (0, 0)
             switch finding.result {
             case .fail: counts.fail += sign
             case .warn: counts.warn += sign
-            case .pass: break
+            case .pass, .skip: break
             }
             findingCounts[finding.rule] = counts.fail == 0 && counts.warn == 0 ? nil : counts
         }

@@ -1,5 +1,4 @@
 import ClusterCache
-import Glibc
 import KubernetesClient
 import Logging
 import Metrics
@@ -44,6 +43,7 @@ public final class Auditor: Sendable {
     struct Published {
         var findingCounts: [RuleID: (fail: Int, warn: Int)] = [:]
         var passing = 0
+        var skipped = 0
         var lastFullPassMilliseconds = 0
     }
 
@@ -121,10 +121,11 @@ public final class Auditor: Sendable {
                 for change in set { touched.formUnion(loop.audit.affected(by: change)) }
                 for object in touched { judgeAgain(object, &loop.audit, snapshot, now: wall) }
             }
-            let (counts, passing) = (loop.audit.findingCounts, loop.audit.passing)
+            let (counts, passing, skipped) = (loop.audit.findingCounts, loop.audit.passing, loop.audit.skipped)
             published.withLock {
                 $0.findingCounts = counts
                 $0.passing = passing
+                $0.skipped = skipped
             }
             writeReports(&loop, now: now)
         }
@@ -212,10 +213,11 @@ public final class Auditor: Sendable {
     /// Declares the audit's metric families in `registry`.
     public func registerMetrics(in registry: MetricsRegistry) {
         registry.collectedFamily("atlas_stream_webhook_audit_results",
-                                 help: "Audit results over the cluster's AtlasStream objects: findings by rule and result (fail, warn), and objects passing every rule (rule \"all\", result pass).",
+                                 help: "Audit results over the cluster's AtlasStream objects: findings by rule and result (fail, warn), and objects passing every rule or not judged (rule \"all\", result pass or skip).",
                                  type: .gauge, labels: ["rule", "result"]) {
-            let published = self.published.withLock { ($0.findingCounts, $0.passing) }
-            var samples = [MetricSample(labelValues: [PolicyReport.passRule, AuditResult.pass.rawValue], .integer(published.1))]
+            let published = self.published.withLock { ($0.findingCounts, $0.passing, $0.skipped) }
+            var samples = [MetricSample(labelValues: [PolicyReport.passRule, AuditResult.pass.rawValue], .integer(published.1)),
+                           MetricSample(labelValues: [PolicyReport.passRule, AuditResult.skip.rawValue], .integer(published.2))]
             for rule in RuleID.allCases {
                 guard let counts = published.0[rule] else { continue }
                 if counts.fail > 0 { samples.append(MetricSample(labelValues: [rule.rawValue, AuditResult.fail.rawValue], .integer(counts.fail))) }

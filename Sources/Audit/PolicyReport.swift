@@ -3,7 +3,8 @@ import StreamRules
 
 /// One namespace's `wgpolicyk8s.io/v1alpha2` `PolicyReport`, as Kyverno, Kubewarden,
 /// Trivy and Policy Reporter read them: a result per object and rule (`pass` for an
-/// object with no finding, under rule `all`), and the summary counts. Kept below
+/// object with no finding and `skip` for one not judged, both under rule `all`), and the
+/// summary counts. Kept below
 /// `maxResultBytes`: past it, `pass` results are left out first, then the rest, and an
 /// annotation says how many; the summary always counts them all.
 public struct PolicyReport: Sendable {
@@ -33,10 +34,17 @@ public struct PolicyReport: Sendable {
     public init(namespace: String, objects: [AuditedObject], state: AuditState) {
         self.namespace = namespace
         var passes: [(AuditedObject, AuditState.Entry)] = []
+        var skips: [(AuditedObject, AuditState.Entry, NotKeptReason)] = []
         var findings: [(AuditedObject, AuditState.Entry)] = []
         for object in objects {
             guard let entry = state.entries[object] else { continue }
-            if entry.verdict.findings.isEmpty { passes.append((object, entry)) } else { findings.append((object, entry)) }
+            if let reason = entry.verdict.notJudged {
+                skips.append((object, entry, reason))
+            } else if entry.verdict.findings.isEmpty {
+                passes.append((object, entry))
+            } else {
+                findings.append((object, entry))
+            }
         }
         var results = JSONWriter(capacity: 4096)
         results.beginArray()
@@ -64,6 +72,9 @@ public struct PolicyReport: Sendable {
                 add(object, entry, entry.verdict.findings.last?.rule.rawValue ?? Self.passRule, .fail,
                     "and \(entry.verdict.omittedErrors) more errors", [])
             }
+        }
+        for (object, entry, reason) in skips {
+            add(object, entry, Self.passRule, .skip, reason.description, [])
         }
         for (object, entry) in passes {
             add(object, entry, Self.passRule, .pass, "passed every rule", [])

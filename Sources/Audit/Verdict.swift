@@ -31,6 +31,8 @@ public enum AuditResult: String, Sendable, CaseIterable {
     /// `/validate` would admit it with this warning (a would-be denial under `warn`
     /// enforcement included).
     case warn
+    /// The object could not be judged: the cache does not keep it (too large).
+    case skip
 }
 
 /// One finding of one object: its rule, result, field and message as `/validate` words it.
@@ -52,9 +54,20 @@ public struct ObjectVerdict: Sendable, Equatable {
     public var findings: [AuditFinding]
     /// Denials past the answer's cap of 100 (`and N more`).
     public var omittedErrors: Int
+    /// Why the object was not judged; nil when it was.
+    public var notJudged: NotKeptReason?
+
+    /// An object not judged, and why.
+    public init(notJudged reason: NotKeptReason) {
+        uid = ""
+        findings = []
+        omittedErrors = 0
+        notJudged = reason
+    }
 
     public init(uid: String, decision: Decision) {
         self.uid = uid
+        notJudged = nil
         var findings = decision.errors.map {
             AuditFinding(rule: $0.rule, result: .fail, field: $0.field.description, message: $0.description, wouldDeny: false)
         }
@@ -70,6 +83,9 @@ public struct ObjectVerdict: Sendable, Equatable {
     }
 
     public var fails: Bool { findings.contains { $0.result == .fail } }
+
+    /// The object's result when it has no finding: `pass`, or `skip` when not judged.
+    public var resultWithoutFindings: AuditResult { notJudged == nil ? .pass : .skip }
 }
 
 /// The audit's judge: the webhook's rules, applied to an object the cluster holds as to
@@ -81,10 +97,16 @@ public struct AuditJudge: Sendable {
         self.rules = rules
     }
 
-    /// The verdict on `object` (as the cache keeps it) and what it references; nil for an
-    /// object being deleted, which is leaving and no longer judged.
-    public func judge(_ kind: StreamKind, _ object: JSONValue, namespace: String,
+    /// The verdict on `stored` (as the cache holds it) and what it references; nil for an
+    /// object being deleted, which is leaving and no longer judged. An object the cache
+    /// does not keep gets a verdict that says so.
+    public func judge(_ kind: StreamKind, _ stored: StoredObject, namespace: String,
                       snapshot: ClusterSnapshot) -> (verdict: ObjectVerdict, references: [ReferencedObject])? {
+        let object: JSONValue
+        switch stored {
+        case .kept(let kept): object = kept
+        case .notKept(let reason): return (ObjectVerdict(notJudged: reason), [])
+        }
         let metadata = object["metadata"]
         if let deletion = metadata?["deletionTimestamp"], !deletion.isNull { return nil }
         let (_, decision) = rules.judgeAsCreate(kind, object, namespace: namespace, cluster: .ready(snapshot))

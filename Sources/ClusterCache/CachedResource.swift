@@ -65,10 +65,11 @@ public enum CachedResource: String, Sendable, CaseIterable {
     ]
 }
 
-/// A record the reference rules read, and the object it was made of, kept for the audit.
+/// A record the reference rules read, and the object it was made of, kept for the audit
+/// as the budget allows.
 struct StoredRecord<Record: Sendable>: Sendable {
     var record: Record
-    var object: JSONValue
+    var object: StoredObject
 }
 
 /// Where an object is, and what version of it this is.
@@ -87,27 +88,35 @@ struct ObjectIdentity {
     var reference: ObjectReference { ObjectReference(namespace: namespace, name: name) }
 }
 
-/// Connections go into their records and their stored objects together.
-extension SnapshotWriter<StoredRecord<ConnectionRecord>> {
-    static let connections = SnapshotWriter<StoredRecord<ConnectionRecord>>(set: { snapshot, reference, stored in
-        _ = SnapshotWriter<JSONValue>.field(\.connectionObjects).set(&snapshot, reference, stored?.object)
-        return SnapshotWriter<ConnectionRecord>.field(\.connections).set(&snapshot, reference, stored?.record)
-    }, replace: { snapshot, namespace, stored in
-        SnapshotWriter<JSONValue>.field(\.connectionObjects).replace(&snapshot, namespace, stored.mapValues { $0.mapValues(\.object) })
-        SnapshotWriter<ConnectionRecord>.field(\.connections).replace(&snapshot, namespace, stored.mapValues { $0.mapValues(\.record) })
-    })
+extension SnapshotWriter {
+    /// Records with their objects: each object through the snapshot's budget, the
+    /// records through `records`; a LIST's objects are held to the budget as they stream
+    /// in, so the list being read never holds more than the budget either.
+    static func stored<Slim>(_ kind: StreamKind, records: SnapshotWriter<Slim>) -> SnapshotWriter<StoredRecord<Slim>>
+    where Record == StoredRecord<Slim> {
+        SnapshotWriter<StoredRecord<Slim>>(set: { snapshot, reference, stored in
+            snapshot.setStoredObject(stored?.object, kind: kind, at: reference)
+            return records.set(&snapshot, reference, stored?.record)
+        }, replace: { snapshot, namespace, stored in
+            snapshot.replaceStoredObjects(kind: kind, in: namespace, with: stored.mapValues { $0.mapValues(\.object) })
+            records.replace(&snapshot, namespace, stored.mapValues { $0.mapValues(\.record) })
+        }, listed: { stored, listedBytes in
+            var held = stored
+            held.object = StoredObjectBudget().within(total: listedBytes, stored.object)
+            listedBytes += held.object.keptBytes
+            return held
+        })
+    }
 }
 
 /// Instances go in through the snapshot's own methods, which keep the index of which
-/// instances list each connection, and into their stored objects.
-extension SnapshotWriter<StoredRecord<InstanceRecord>> {
-    static let instances = SnapshotWriter<StoredRecord<InstanceRecord>>(set: { snapshot, reference, stored in
-        _ = SnapshotWriter<JSONValue>.field(\.instanceObjects).set(&snapshot, reference, stored?.object)
+/// instances list each connection.
+extension SnapshotWriter<InstanceRecord> {
+    static let instances = SnapshotWriter<InstanceRecord>(set: { snapshot, reference, record in
         let existed = snapshot.instances[reference.namespace]?[reference.name] != nil
-        snapshot.setInstance(stored?.record, at: reference)
+        snapshot.setInstance(record, at: reference)
         return existed
-    }, replace: { snapshot, namespace, stored in
-        SnapshotWriter<JSONValue>.field(\.instanceObjects).replace(&snapshot, namespace, stored.mapValues { $0.mapValues(\.object) })
-        snapshot.replaceInstances(in: namespace, with: stored.mapValues { $0.mapValues(\.record) })
+    }, replace: { snapshot, namespace, records in
+        snapshot.replaceInstances(in: namespace, with: records)
     })
 }

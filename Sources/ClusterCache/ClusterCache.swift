@@ -40,12 +40,14 @@ public final class ClusterCache: Sendable {
             // The records are those `check --resolve-references` makes of manifests.
             reflectors.append(reflector(.secrets, .field(\.secrets)) { object, _ in SecretRecord(object: object) })
             reflectors.append(reflector(.credentialSecrets, .field(\.credentialKeys)) { object, _ in SecretRecord.keyNames(of: object) })
-            // Connections and instances are kept whole (as far as `judged` keeps them) for the audit.
-            reflectors.append(reflector(.connections, .connections) { object, _ in
-                StoredRecord(record: ConnectionRecord(object: object), object: object.compacted())
+            // Connections and instances are kept whole (as far as `judged` keeps them) for
+            // the audit, as its budget allows.
+            let budget = StoredObjectBudget()
+            reflectors.append(reflector(.connections, .stored(.connection, records: .field(\.connections))) { object, _ in
+                StoredRecord(record: ConnectionRecord(object: object), object: budget.admit(object))
             })
-            reflectors.append(reflector(.instances, .instances) { object, namespace in
-                StoredRecord(record: InstanceRecord(object: object, namespace: namespace), object: object.compacted())
+            reflectors.append(reflector(.instances, .stored(.instance, records: .instances)) { object, namespace in
+                StoredRecord(record: InstanceRecord(object: object, namespace: namespace), object: budget.admit(object))
             })
             reflectors.append(reflector(.projects, .field(\.projects)) { _, _ in ProjectRecord() })
         }

@@ -54,6 +54,16 @@ struct SnapshotWriter<Record: Sendable>: Sendable {
     let set: @Sendable (inout ClusterSnapshot, ObjectReference, Record?) -> Bool
     /// What a LIST found replaces a namespace's records, or all of them for nil.
     let replace: @Sendable (inout ClusterSnapshot, String?, NamespacedRecords<Record>) -> Void
+    /// A record as a LIST's store takes it in, with the bytes that store holds so far.
+    let listed: @Sendable (Record, inout Int) -> Record
+
+    init(set: @escaping @Sendable (inout ClusterSnapshot, ObjectReference, Record?) -> Bool,
+         replace: @escaping @Sendable (inout ClusterSnapshot, String?, NamespacedRecords<Record>) -> Void,
+         listed: @escaping @Sendable (Record, inout Int) -> Record = { record, _ in record }) {
+        self.set = set
+        self.replace = replace
+        self.listed = listed
+    }
 
     /// The writer of a plain field of the snapshot.
     static func field(_ keyPath: WritableKeyPath<ClusterSnapshot, NamespacedRecords<Record>> & Sendable) -> SnapshotWriter {
@@ -203,7 +213,9 @@ final class Reflector<Record: Sendable>: Sendable {
     /// snapshot keeps the previous state until then). Linear in the objects listed. Nil
     /// when the reflector is stopping.
     private func list(pageSize: Int) throws(KubernetesAPIError) -> (resourceVersion: String, count: Int)? {
+        let writer = self.writer
         var store: NamespacedRecords<Record> = [:]
+        var storedBytes = 0
         var count = 0
         var token: String?
         var resourceVersion = ""
@@ -212,8 +224,8 @@ final class Reflector<Record: Sendable>: Sendable {
             let end = try client.listPage(resource.type, namespace: namespace, continueToken: token, limit: pageSize,
                                           limits: timing.limits, onConnection: remember) { item throws(KubernetesAPIError) in
                 guard let identity = ObjectIdentity(item) else { return }
-                if store[identity.namespace, default: [:]].updateValue(extract(item, identity.namespace),
-                                                                       forKey: identity.name) == nil {
+                let record = writer.listed(extract(item, identity.namespace), &storedBytes)
+                if store[identity.namespace, default: [:]].updateValue(record, forKey: identity.name) == nil {
                     count += 1
                 }
             }
@@ -223,7 +235,6 @@ final class Reflector<Record: Sendable>: Sendable {
             token = end.continueToken
         } while !(token ?? "").isEmpty
         let scope = namespace
-        let writer = self.writer
         snapshot.current.withLock { writer.replace(&$0, scope, store) }
         changes?.recordEverything()
         return (resourceVersion, count)

@@ -29,6 +29,11 @@ public final class JSONDocument: Sendable {
     /// The top-level value.
     public var root: JSONValue { JSONValue(document: self, index: 0) }
 
+    /// The bytes its text and its nodes take: what a compacted document holds (counted by
+    /// the nodes it has, not the room the allocator rounded them up to, so that two copies
+    /// of one document always weigh the same).
+    public var retainedBytes: Int { storage.count + nodes.count * MemoryLayout<JSONNode>.stride }
+
     /// The same document with its tape cut to the nodes it holds: the reader reserves room
     /// for the most nodes a text could have (six bytes per byte of text), which a document
     /// kept for long should not go on holding.

@@ -121,11 +121,13 @@ public struct StreamLimits: Sendable, Equatable {
     public var pageBytesPerItem: Int
     /// Most bytes one watch event may have on the wire.
     public var maxEventBytes: Int
-    /// Most bytes kept of one object (its kept members, as JSON text).
+    /// Most bytes kept of one object (its kept members, as JSON text): more than any
+    /// object etcd holds (1.5 MiB), so a real object never fails a list; what is kept for
+    /// long is held to smaller budgets by whoever keeps it.
     public var maxKeptBytes: Int
 
     public init(pageDeadlineSeconds: Int = 60, watchIdleSeconds: Int = 120, pageBytesPerItem: Int = 2 * 1024 * 1024,
-                maxEventBytes: Int = 4 * 1024 * 1024, maxKeptBytes: Int = 1024 * 1024) {
+                maxEventBytes: Int = 4 * 1024 * 1024, maxKeptBytes: Int = 2 * 1024 * 1024) {
         self.pageDeadlineSeconds = pageDeadlineSeconds
         self.watchIdleSeconds = watchIdleSeconds
         self.pageBytesPerItem = pageBytesPerItem

@@ -27,9 +27,13 @@ public struct ClusterSnapshot: Sendable {
     public var watchedNamespaces: Set<String>?
     /// The AtlasStreamConnections and AtlasStreamInstances themselves, as the cache keeps
     /// them (the metadata the rules read, and spec), for the audit to judge; empty in a
-    /// snapshot made of manifests.
-    public var connectionObjects: NamespacedRecords<JSONValue> = [:]
-    public var instanceObjects: NamespacedRecords<JSONValue> = [:]
+    /// snapshot made of manifests. Changed through `setStoredObject` and
+    /// `replaceStoredObjects`, which hold them to `storedObjectBudget`.
+    public private(set) var connectionObjects: NamespacedRecords<StoredObject> = [:]
+    public private(set) var instanceObjects: NamespacedRecords<StoredObject> = [:]
+    /// What the kept objects take, counted against `storedObjectBudget.total`.
+    public private(set) var storedObjectBytes = 0
+    public var storedObjectBudget = StoredObjectBudget()
 
     public init(secrets: NamespacedRecords<SecretRecord> = [:], credentialKeys: NamespacedRecords<[String]> = [:],
                 projects: NamespacedRecords<ProjectRecord> = [:], connections: NamespacedRecords<ConnectionRecord> = [:],
@@ -50,11 +54,54 @@ public struct ClusterSnapshot: Sendable {
     public static let credentialsLabelValue = "credentials"
 
     /// The stored objects of one kind.
-    public func objects(of kind: StreamKind) -> NamespacedRecords<JSONValue> {
+    public func objects(of kind: StreamKind) -> NamespacedRecords<StoredObject> {
         switch kind {
         case .connection: connectionObjects
         case .instance: instanceObjects
         }
+    }
+
+    private subscript(objectsOf kind: StreamKind) -> NamespacedRecords<StoredObject> {
+        get { objects(of: kind) }
+        set {
+            switch kind {
+            case .connection: connectionObjects = newValue
+            case .instance: instanceObjects = newValue
+            }
+        }
+    }
+
+    /// Stores (or with nil removes) one object of `kind`, kept as `budget` allows (an
+    /// object `StoredObjectBudget.admit` already refused stays refused). O(log n).
+    public mutating func setStoredObject(_ object: StoredObject?, kind: StreamKind, at reference: ObjectReference) {
+        if let old = self[objectsOf: kind][reference.namespace]?[reference.name] {
+            storedObjectBytes -= old.keptBytes
+            self[objectsOf: kind][reference.namespace]?[reference.name] = nil
+            if self[objectsOf: kind][reference.namespace]?.isEmpty == true { self[objectsOf: kind][reference.namespace] = nil }
+        }
+        guard let object else { return }
+        let stored = storedObjectBudget.within(total: storedObjectBytes, object)
+        storedObjectBytes += stored.keptBytes
+        self[objectsOf: kind][reference.namespace, default: [:]][reference.name] = stored
+    }
+
+    /// Replaces every object of `kind` in `namespace` (all of them for nil) with what a
+    /// LIST found, kept as the budget allows. Linear in the objects replaced and added.
+    public mutating func replaceStoredObjects(kind: StreamKind, in namespace: String?, with objects: NamespacedRecords<StoredObject>) {
+        let scope = namespace.map { ns in self[objectsOf: kind][ns].map { [$0] } ?? [] } ?? Array(self[objectsOf: kind].values)
+        for byName in scope {
+            for (_, old) in byName { storedObjectBytes -= old.keptBytes }
+        }
+        var replacement: NamespacedRecords<StoredObject> = namespace == nil ? [:] : self[objectsOf: kind]
+        if let namespace { replacement[namespace] = nil }
+        for (ns, byName) in objects where namespace == nil || ns == namespace {
+            for (name, object) in byName {
+                let stored = storedObjectBudget.within(total: storedObjectBytes, object)
+                storedObjectBytes += stored.keptBytes
+                replacement[ns, default: [:]][name] = stored
+            }
+        }
+        self[objectsOf: kind] = replacement
     }
 
     func isWatched(_ namespace: String) -> Bool {
@@ -120,6 +167,66 @@ public struct ClusterSnapshot: Sendable {
             listings[connection]?.remove(instance)
             if listings[connection]?.isEmpty == true { listings[connection] = nil }
         }
+    }
+}
+
+/// An AtlasStreamConnection or AtlasStreamInstance as the cache holds it for the audit.
+public enum StoredObject: Sendable {
+    /// Its spec and the metadata the rules read.
+    case kept(JSONValue)
+    /// Not kept: only its record is (the reference rules still read that).
+    case notKept(NotKeptReason)
+
+    /// The memory it takes, as the budget counts it.
+    public var keptBytes: Int {
+        if case .kept(let object) = self { return object.document.retainedBytes }
+        return 0
+    }
+}
+
+/// Why an object is not kept for the audit.
+public enum NotKeptReason: Sendable, Equatable, CustomStringConvertible {
+    /// Larger than the audit keeps of one object.
+    case tooLarge(bytes: Int, limit: Int)
+    /// The objects kept already take all the audit keeps.
+    case budgetSpent(limit: Int)
+
+    public var description: String {
+        switch self {
+        case .tooLarge(let bytes, let limit):
+            return "not audited: it takes \(bytes) bytes, more than the \(limit) the audit keeps of one object"
+        case .budgetSpent(let limit):
+            return "not audited: the objects kept for the audit already take the \(limit) bytes it keeps in all"
+        }
+    }
+}
+
+/// How much of the cluster's AtlasStream objects the audit keeps: memory bounded by what
+/// the process decides, whatever a tenant writes. A real connection takes about 1 KiB.
+public struct StoredObjectBudget: Sendable, Equatable {
+    /// One object at most (etcd allows objects of 1.5 MiB).
+    public var perObject: Int
+    /// All objects together.
+    public var total: Int
+
+    public init(perObject: Int = 256 * 1024, total: Int = 32 * 1024 * 1024) {
+        self.perObject = perObject
+        self.total = total
+    }
+
+    /// An object as it arrives, its tape cut to size: kept when it is within `perObject`,
+    /// else not.
+    public func admit(_ object: JSONValue) -> StoredObject {
+        let compact = object.compacted()
+        let bytes = compact.document.retainedBytes
+        return bytes <= perObject ? .kept(compact) : .notKept(.tooLarge(bytes: bytes, limit: perObject))
+    }
+
+    /// `object`, or not kept when keeping it would take the total past `total` with
+    /// `used` bytes already kept.
+    public func within(total used: Int, _ object: StoredObject) -> StoredObject {
+        guard object.keptBytes > 0, used + object.keptBytes > total else { return object }
+        return .notKept(.budgetSpent(limit: total))
     }
 }
 

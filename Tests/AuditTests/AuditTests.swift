@@ -13,15 +13,16 @@ final class AuditTests: XCTestCase {
         try JSONReader.parse(Array(json.utf8)).root
     }
 
-    private func kafka(_ name: String, credentials: String = "creds", certificate: String? = "ca", deleting: Bool = false) throws -> JSONValue {
+    private func kafka(_ name: String, credentials: String = "creds", certificate: String? = "ca",
+                       deleting: Bool = false) throws -> StoredObject {
         let certificateJSON = certificate.map { #", "certificate": {"name": "\#($0)"}"# } ?? ""
         let deletion = deleting ? #", "deletionTimestamp": "2026-12-01T00:00:00Z""# : ""
-        return try object("""
+        return .kept(try object("""
             {"metadata": {"name": "\(name)", "namespace": "team", "uid": "uid-\(name)"\(deletion)},
              "spec": {"name": "\(name)", "type": "Kafka", "kafkaConfig": {"bootstrapServers": "broker:9092",
                "authentication": {"mechanism": "PLAIN", "credentials": {"name": "\(credentials)"}},
                "security": {"protocol": "SSL"\(certificateJSON)}}}}
-            """)
+            """))
     }
 
     private func snapshot(secrets: [String]) -> ClusterSnapshot {
@@ -164,5 +165,46 @@ final class AuditTests: XCTestCase {
     func testLeaseTimesAreMicroTimes() {
         XCTAssertEqual(microTime(0), "1970-01-01T00:00:00.000000Z")
         XCTAssertEqual(microTime(1_796_560_496_789), "2026-12-06T12:34:56.789000Z")
+    }
+
+    /// The audit keeps objects up to a budget: one object, and all of them; what is not
+    /// kept is counted and reported as not judged, never judged as if it were empty.
+    func testObjectsAreKeptWithinTheBudgetAndTheRestAreSkipped() throws {
+        var cluster = snapshot(secrets: ["creds", "ca"])
+        let object = try kafka("a")
+        guard case .kept(let json) = object else { return XCTFail("kept expected") }
+        let kept = StoredObjectBudget().admit(json)
+        let size = kept.keptBytes
+        cluster.storedObjectBudget = StoredObjectBudget(perObject: size, total: 2 * size)
+        func reference(_ name: String) -> ObjectReference { ObjectReference(namespace: "team", name: name) }
+        for name in ["a", "b", "c"] {
+            cluster.setStoredObject(cluster.storedObjectBudget.admit(json), kind: .connection, at: reference(name))
+        }
+        XCTAssertEqual(cluster.storedObjectBytes, 2 * size)
+        guard case .notKept(.budgetSpent(let limit)) = cluster.connectionObjects["team"]?["c"] else { return XCTFail("c over budget") }
+        XCTAssertEqual(limit, 2 * size)
+        // Removing one frees its share; a relist of the namespace counts again from nothing.
+        cluster.setStoredObject(nil, kind: .connection, at: reference("a"))
+        XCTAssertEqual(cluster.storedObjectBytes, size)
+        cluster.replaceStoredObjects(kind: .connection, in: "team", with: ["team": ["x": kept, "y": kept, "z": kept]])
+        XCTAssertEqual(cluster.storedObjectBytes, 2 * size)
+        XCTAssertEqual(cluster.connectionObjects["team"]?.count, 3)
+        cluster.replaceStoredObjects(kind: .connection, in: nil, with: [:])
+        XCTAssertEqual(cluster.storedObjectBytes, 0)
+
+        let larger = StoredObjectBudget(perObject: size - 1).admit(json)
+        guard case .notKept(let reason) = larger else { return XCTFail("too large expected") }
+        XCTAssertEqual(reason, .tooLarge(bytes: size, limit: size - 1))
+        var state = AuditState()
+        state.record(key("big"), judge.judge(.connection, larger, namespace: "team", snapshot: cluster), now: 1)
+        state.record(key("a"), judge.judge(.connection, object, namespace: "team", snapshot: cluster), now: 1)
+        XCTAssertEqual(state.skipped, 1)
+        XCTAssertEqual(state.passing, 1)
+        let report = PolicyReport(namespace: "team", objects: state.objects(in: "team"), state: state)
+        XCTAssertEqual(report.summary, [.pass: 1, .skip: 1])
+        let results = try JSONReader.parse(report.body(resourceVersion: nil)).root["results"]
+        let skipped = try XCTUnwrap(results?.elements.first { $0["result"]?.string == "skip" })
+        XCTAssertEqual(skipped["message"]?.string, reason.description)
+        XCTAssertEqual(skipped["rule"]?.string, "all")
     }
 }

@@ -61,11 +61,12 @@ final class AuditEndToEndTests: XCTestCase {
     }
 
     @discardableResult
-    private func startServer(identity: String = "replica-a", config: String? = nil, _ extra: [String] = []) throws -> ServeProcess {
+    private func startServer(identity: String = "replica-a", config: String? = nil, _ extra: [String] = [],
+                             release: Bool = false) throws -> ServeProcess {
         let kubeconfig = try apiserver.kubeconfig(user: "tokenFile: \(apiserver.tokenFile)")
         let server = try ServeProcess(["--tls-cert", certificates.certificate, "--tls-key", certificates.privateKey,
                                        "--kubeconfig", kubeconfig, "--shutdown-delay", "0s", "--config", try config ?? self.config()]
-                                      + extra, environment: ["POD_NAME": identity])
+                                      + extra, environment: ["POD_NAME": identity], release: release)
         servers.append(server)
         return server
     }
@@ -73,16 +74,6 @@ final class AuditEndToEndTests: XCTestCase {
     private func metrics(_ server: ServeProcess) throws -> String {
         try runProcess("/usr/bin/curl", ["-sS", "--cacert", certificates.caCertificate,
                                          "https://localhost:\(server.port)/metrics"]).stdout
-    }
-
-    private func eventually(_ what: String, seconds: Double = 20, _ condition: () throws -> Bool,
-                            file: StaticString = #filePath, line: UInt = #line) rethrows {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return }
-            usleep(50_000)
-        }
-        XCTFail("timed out waiting for \(what)", file: file, line: line)
     }
 
     private func report(_ namespace: String = "team") throws -> [String: Any]? {
@@ -113,7 +104,7 @@ final class AuditEndToEndTests: XCTestCase {
     func testObjectBrokenBeforeStartIsReported() throws {
         try apiserver.put(kafka("no-cert", credentials: "creds", certificate: nil))
         let server = try startServer()
-        try eventually("the report") { try results(of: "no-cert") == ["fail kafka-certificate-required"] }
+        try eventually("the report", seconds: 20) { try results(of: "no-cert") == ["fail kafka-certificate-required"] }
         let written = try XCTUnwrap(try report())
         let entries = try XCTUnwrap(written["results"] as? [[String: Any]])
         let failing = try XCTUnwrap(entries.first { $0["result"] as? String == "fail" })
@@ -146,12 +137,12 @@ final class AuditEndToEndTests: XCTestCase {
         for name in ["no-cert", "good", "second"] {
             try apiserver.delete(kind: "AtlasStreamConnection", namespace: "team", name: name)
         }
-        try eventually("the report deleted") { try report() == nil }
+        try eventually("the report deleted", seconds: 20) { try report() == nil }
     }
 
     func testDeletedSecretTurnsItsConnectionToFailWithinTwoSeconds() throws {
         try startServer(config: try config("cluster:\n  missingReferences: deny"))
-        try eventually("the report") { try results(of: "good") == ["pass all"] }
+        try eventually("the report", seconds: 20) { try results(of: "good") == ["pass all"] }
         let deleted = Date()
         try apiserver.delete(kind: "Secret", namespace: "team", name: "creds")
         try eventually("fail", seconds: 2) { try results(of: "good") == ["fail credentials-secret-found"] }
@@ -174,7 +165,7 @@ final class AuditEndToEndTests: XCTestCase {
         instance["spec"] = spec
         try apiserver.put(instance)
         try startServer()
-        try eventually("the instance passes") { try results(of: "inst") == ["pass all"] }
+        try eventually("the instance passes", seconds: 20) { try results(of: "inst") == ["pass all"] }
         // Another connection takes the spec.name of one the registry lists: the instance is judged again.
         try apiserver.put(kafka("second", specName: "good", credentials: "creds", certificate: "cert"))
         try eventually("duplicate spec.name", seconds: 2) { try results(of: "inst") == ["fail registry-spec-name-unique"] }
@@ -184,11 +175,11 @@ final class AuditEndToEndTests: XCTestCase {
 
     func testConflictOnUpdateIsRetried() throws {
         try startServer()
-        try eventually("the report") { try results(of: "good") == ["pass all"] }
+        try eventually("the report", seconds: 20) { try results(of: "good") == ["pass all"] }
         try apiserver.conflict(resource: "policyreports", count: 2)
         let before = try apiserver.requests()
         try apiserver.put(kafka("good", credentials: "creds", certificate: nil))
-        try eventually("the report after conflicts") { try results(of: "good") == ["fail kafka-certificate-required"] }
+        try eventually("the report after conflicts", seconds: 20) { try results(of: "good") == ["fail kafka-certificate-required"] }
         let after = try apiserver.requests()
         XCTAssertEqual((after["update policyreports"] ?? 0) - (before["update policyreports"] ?? 0), 3, "two lost, one written")
         XCTAssertEqual((after["get policyreports"] ?? 0) - (before["get policyreports"] ?? 0), 2, "read again after each conflict")
@@ -199,11 +190,11 @@ final class AuditEndToEndTests: XCTestCase {
         try apiserver.put(kafka("no-cert", credentials: "creds", certificate: nil))
         let server = try startServer()
         XCTAssertTrue(server.waitForLog("PolicyReports cannot be written", seconds: 20), server.log)
-        try eventually("metrics") {
+        try eventually("metrics", seconds: 20) {
             try metrics(server).contains(#"atlas_stream_webhook_audit_results{rule="kafka-certificate-required",result="fail"} 1"#)
         }
         try apiserver.put(kafka("other", credentials: "creds", certificate: nil))
-        try eventually("metrics follow") {
+        try eventually("metrics follow", seconds: 20) {
             try metrics(server).contains(#"atlas_stream_webhook_audit_results{rule="kafka-certificate-required",result="fail"} 2"#)
         }
         XCTAssertEqual(server.log.components(separatedBy: "PolicyReports cannot be written").count - 1, 1, "logged once")
@@ -212,7 +203,7 @@ final class AuditEndToEndTests: XCTestCase {
     func testReportsOffWritesNothingAndElectsNoLeader() throws {
         try apiserver.put(kafka("no-cert", credentials: "creds", certificate: nil))
         let server = try startServer(["--audit-reports=false"])
-        try eventually("metrics") {
+        try eventually("metrics", seconds: 20) {
             try metrics(server).contains(#"atlas_stream_webhook_audit_results{rule="kafka-certificate-required",result="fail"} 1"#)
         }
         XCTAssertTrue(try metrics(server).contains("atlas_stream_webhook_leader 0"))
@@ -220,14 +211,49 @@ final class AuditEndToEndTests: XCTestCase {
         XCTAssertNil(requests.keys.first { $0.hasSuffix("policyreports") || $0.hasSuffix("leases") }, "\(requests)")
     }
 
+    /// Connections as large as etcd allows (1.5 MiB) do not stop the cache from listing
+    /// nor fill the process: past what the audit keeps of one object they are recorded as
+    /// not judged (`skip`), the others judged as usual. Runs the release binary.
+    func testConnectionsAsLargeAsKubernetesAllowsAreNotKept() throws {
+        let value = String(repeating: "x", count: 1_400_000)
+        for batch in 0..<5 {
+            try apiserver.bulkPut((0..<10).map { i in
+                var object = kafka("huge-\(batch * 10 + i)", credentials: "creds", certificate: "cert")
+                var spec = object["spec"] as? [String: Any] ?? [:]
+                var config = spec["kafkaConfig"] as? [String: Any] ?? [:]
+                config["config"] = ["huge.value": value]
+                spec["kafkaConfig"] = config
+                object["spec"] = spec
+                return object
+            })
+        }
+        let server = try startServer(["--log-level", "info"], release: true)
+        try eventually("the report", seconds: 120) {
+            try results(of: "good") == ["pass all"] && results(of: "huge-49") == ["skip all"]
+        }
+        let skipped = try results().filter { $0.result == "skip" }
+        XCTAssertEqual(skipped.count, 50)
+        XCTAssertTrue(skipped.first?.message.hasPrefix("not audited: it takes ") == true, skipped.first?.message ?? "")
+        XCTAssertTrue(try metrics(server).contains(#"atlas_stream_webhook_audit_results{rule="all",result="skip"} 50"#))
+        let peak = server.peakRSSKiB
+        print("50 connections of 1.4 MB: peak RSS \(peak / 1024) MiB")
+        XCTAssertLessThan(peak, 64 * 1024, "peak RSS \(peak) KiB")
+        let audit = try runProcess(try executablePath(), ["audit", "--kubeconfig", try apiserver.kubeconfig(user: "tokenFile: \(apiserver.tokenFile)"),
+                                                          "--strict"])
+        XCTAssertEqual(audit.status, 1, "not judged fails only with --strict")
+        XCTAssertTrue(audit.stdout.contains("team/AtlasStreamConnection/huge-0: not audited: it takes "), audit.stdout)
+        XCTAssertTrue(audit.stdout.hasSuffix("audited 52 AtlasStream objects: 0 would be denied, 0 with warnings, 50 not judged\n"),
+                      audit.stdout)
+    }
+
     // MARK: - Two replicas
 
     func testTwoReplicasWriteOneReportAndTheOtherTakesOverWhenTheLeaderDies() throws {
         let first = try startServer(identity: "replica-a")
-        try eventually("a leader") { try leaseHolder() == "replica-a" }
+        try eventually("a leader", seconds: 20) { try leaseHolder() == "replica-a" }
         let second = try startServer(identity: "replica-b")
-        try eventually("the report") { try results(of: "good") == ["pass all"] }
-        try eventually("the second replica judged") {
+        try eventually("the report", seconds: 20) { try results(of: "good") == ["pass all"] }
+        try eventually("the second replica judged", seconds: 20) {
             try metrics(second).contains(#"atlas_stream_webhook_audit_results{rule="all",result="pass"} 2"#)
         }
         XCTAssertTrue(try metrics(first).contains("atlas_stream_webhook_leader 1"))
@@ -236,7 +262,7 @@ final class AuditEndToEndTests: XCTestCase {
         XCTAssertEqual(before["create policyreports"], 1, "one report, one writer")
 
         try apiserver.put(kafka("good", credentials: "creds", certificate: nil))
-        try eventually("the change reported") { try results(of: "good") == ["fail kafka-certificate-required"] }
+        try eventually("the change reported", seconds: 20) { try results(of: "good") == ["fail kafka-certificate-required"] }
         sleep(2)
         let after = try apiserver.requests()
         XCTAssertEqual((after["update policyreports"] ?? 0) - (before["update policyreports"] ?? 0), 1, "written once: \(after)")
@@ -251,7 +277,7 @@ final class AuditEndToEndTests: XCTestCase {
         print("the second replica took the Lease \(String(format: "%.2f", takeover)) s after the leader was killed")
         XCTAssertLessThanOrEqual(takeover, Self.leaseSeconds + Self.retrySeconds + 0.5)
         try apiserver.put(kafka("good", credentials: "creds", certificate: "cert"))
-        try eventually("the new leader writes") { try results(of: "good") == ["pass all"] }
+        try eventually("the new leader writes", seconds: 20) { try results(of: "good") == ["pass all"] }
         XCTAssertTrue(try metrics(second).contains("atlas_stream_webhook_leader 1"))
 
         // Stopped, it gives the Lease up at once.

@@ -76,16 +76,6 @@ final class ClusterLookupTests: XCTestCase {
 
     private func warnings(_ response: [String: Any]) -> [String] { response["warnings"] as? [String] ?? [] }
 
-    private func eventually(_ what: String, seconds: Double = 15, _ condition: () throws -> Bool,
-                            file: StaticString = #filePath, line: UInt = #line) rethrows {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return }
-            usleep(50_000)
-        }
-        XCTFail("timed out waiting for \(what)", file: file, line: line)
-    }
-
     private func waitReady(_ server: ServeProcess) throws {
         try eventually("ready") { try get("/readyz", server).0 == 200 }
     }
@@ -260,7 +250,7 @@ final class ClusterLookupTests: XCTestCase {
             }
             XCTAssertEqual(warnings(try self.review(review, server)).filter { $0.contains("huge-7") }, [],
                            "found, labelled, with both keys")
-            let peak = peakRSSKiB(server)
+            let peak = server.peakRSSKiB
             print("huge Secrets, start \(start + 1): peak RSS \(peak / 1024) MiB")
             XCTAssertLessThan(peak, 96 * 1024, "peak RSS \(peak) KiB")
             server.stop()
@@ -292,7 +282,7 @@ final class ClusterLookupTests: XCTestCase {
         instance["spec"] = ["name": "y", "clusterConfig": ["provider": "AWS", "region": "VIRGINIA_USA", "tier": "SP10"],
                             "projectRef": ["name": "recovered"]]
         try eventually("recovered", seconds: 60) { warnings(try review(create(instance), server)).isEmpty }
-        let peak = peakRSSKiB(server)
+        let peak = server.peakRSSKiB
         print("hostile API server: peak RSS \(peak / 1024) MiB")
         XCTAssertLessThan(peak, 64 * 1024, "peak RSS \(peak) KiB")
     }
@@ -364,12 +354,6 @@ final class ClusterLookupTests: XCTestCase {
         XCTAssertEqual(warnings(response).filter { $0.contains("cluster") }, ["cluster lookups are not ready; references were not checked"])
         XCTAssertFalse(warnings(response).contains { $0.contains("not found") })
         try apiserver.holdLists(false)
-    }
-
-    private func peakRSSKiB(_ server: ServeProcess) -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/\(server.process.processIdentifier)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
-        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
     }
 
     func testUnsupportedKubeconfigUsersAreAStartupError() throws {

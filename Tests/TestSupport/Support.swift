@@ -199,3 +199,15 @@ extension POSIXError {
         self.init(code)
     }
 }
+
+/// Waits until `condition` holds, looking every 50 ms, for at most `seconds`; fails the
+/// test, naming `what`, when it never does.
+public func eventually(_ what: String, seconds: Double = 15, _ condition: () throws -> Bool,
+                       file: StaticString = #filePath, line: UInt = #line) rethrows {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return }
+        usleep(50_000)
+    }
+    XCTFail("timed out waiting for \(what)", file: file, line: line)
+}
