@@ -39,8 +39,7 @@ struct ReportWriter {
                     end = try client.listPage(type, namespace: scope, continueToken: token, limit: 500) { item in
                         guard let metadata = item["metadata"], metadata["name"]?.string == PolicyReport.name,
                               let namespace = metadata["namespace"]?.string else { return }
-                        known[namespace] = (metadata["resourceVersion"]?.string ?? "",
-                                            metadata["annotations"]?[member: PolicyReport.contentAnnotation]?.string ?? "")
+                        known[namespace] = Self.written(metadata)
                     }
                 } catch {
                     if error.statusCode == 404 { throw .unavailable }
@@ -101,12 +100,14 @@ struct ReportWriter {
         known[namespace] = (answer?["metadata"]?["resourceVersion"]?.string ?? "", report.contentHash)
     }
 
+    /// A report's resourceVersion and content digest, from its metadata.
+    private static func written(_ metadata: JSONValue?) -> (resourceVersion: String, contentHash: String) {
+        (metadata?["resourceVersion"]?.string ?? "", metadata?["annotations"]?[member: PolicyReport.contentAnnotation]?.string ?? "")
+    }
+
     private mutating func reread(_ namespace: String, _ path: String) throws(ReportWriteError) {
         do {
-            let current = try client.send(.get, path)
-            let metadata = current?["metadata"]
-            known[namespace] = (metadata?["resourceVersion"]?.string ?? "",
-                                metadata?["annotations"]?[member: PolicyReport.contentAnnotation]?.string ?? "")
+            known[namespace] = Self.written(try client.send(.get, path)?["metadata"])
         } catch where error.statusCode == 404 {
             known[namespace] = nil
         } catch {
